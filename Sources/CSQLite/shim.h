@@ -1,0 +1,12 @@
+#ifndef LIFEBOAT_CSQLITE_SHIM_H
+#define LIFEBOAT_CSQLITE_SHIM_H
+#include <sqlite3.h>
+
+/* SQLITE_TRANSIENT is a cast macro Swift cannot import. */
+static inline int lb_sqlite3_bind_text_transient(sqlite3_stmt *stmt, int idx, const char *text, int len) {
+    return sqlite3_bind_text(stmt, idx, text, len, SQLITE_TRANSIENT);
+}
+static inline int lb_sqlite3_bind_blob_transient(sqlite3_stmt *stmt, int idx, const void *data, int len) {
+    return sqlite3_bind_blob(stmt, idx, data, len, SQLITE_TRANSIENT);
+}
+#endif

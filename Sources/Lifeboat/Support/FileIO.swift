@@ -1,0 +1,116 @@
+import Foundation
+
+/// Thin POSIX helpers: full reads and writes that retry on EINTR and short transfers.
+public enum FileIO {
+    public static func writeAll(fd: Int32, _ bytes: [UInt8], path: String) throws {
+        try bytes.withUnsafeBytes { try writeAll(fd: fd, $0, path: path) }
+    }
+
+    public static func writeAll(fd: Int32, _ buffer: UnsafeRawBufferPointer, path: String) throws {
+        guard let base = buffer.baseAddress else { return }
+        var done = 0
+        while done < buffer.count {
+            let n = write(fd, base + done, buffer.count - done)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw LifeboatError.posix(errno, "cannot write", path: path)
+            }
+            done += n
+        }
+    }
+
+    public static func pwriteAll(fd: Int32, _ buffer: UnsafeRawBufferPointer, offset: Int, path: String) throws {
+        guard let base = buffer.baseAddress else { return }
+        var done = 0
+        while done < buffer.count {
+            let n = pwrite(fd, base + done, buffer.count - done, off_t(offset + done))
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw LifeboatError.posix(errno, "cannot write", path: path)
+            }
+            done += n
+        }
+    }
+
+    /// Reads up to `buffer.count` bytes at `offset`; returns how many were read (short at EOF).
+    public static func pread(fd: Int32, into buffer: UnsafeMutableRawBufferPointer, offset: Int, path: String) throws -> Int {
+        guard let base = buffer.baseAddress else { return 0 }
+        var done = 0
+        while done < buffer.count {
+            let n = Glibc.pread(fd, base + done, buffer.count - done, off_t(offset + done))
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw LifeboatError.posix(errno, "cannot read", path: path)
+            }
+            if n == 0 { break }
+            done += n
+        }
+        return done
+    }
+
+    public static func readExactly(fd: Int32, offset: Int, count: Int, path: String) throws -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: count)
+        let got = try out.withUnsafeMutableBytes { try pread(fd: fd, into: $0, offset: offset, path: path) }
+        if got != count { throw LifeboatError(.corrupt, "\(path) is shorter than expected (\(got) of \(count) bytes)") }
+        return out
+    }
+
+    public static func readFile(_ path: String) throws -> [UInt8] {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw LifeboatError.posix(errno, "cannot open", path: path) }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw LifeboatError.posix(errno, "cannot read", path: path) }
+        return try readExactly(fd: fd, offset: 0, count: Int(st.st_size), path: path)
+    }
+
+    public static func listDirectory(_ path: String) throws -> [String] {
+        guard let dir = opendir(path) else {
+            if errno == ENOENT { return [] }
+            throw LifeboatError.posix(errno, "cannot list", path: path)
+        }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw -> String in
+                let chars = raw.bindMemory(to: UInt8.self)
+                let end = chars.firstIndex(of: 0) ?? chars.count
+                return String(decoding: chars[0..<end], as: UTF8.self)
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
+    }
+
+    /// Makes a rename or link durable. Best effort: some file systems refuse fsync on directories.
+    public static func syncDirectory(_ path: String) {
+        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if fd >= 0 {
+            fsync(fd)
+            close(fd)
+        }
+    }
+
+    public struct Status: Sendable {
+        public let size: Int
+        public let isRegularFile: Bool
+        public let isDirectory: Bool
+        public let mode: UInt32
+    }
+
+    /// stat(2) of a path, or nil when nothing is there.
+    public static func status(_ path: String) throws -> Status? {
+        var st = stat()
+        if stat(path, &st) != 0 {
+            if errno == ENOENT || errno == ENOTDIR { return nil }
+            throw LifeboatError.posix(errno, "cannot stat", path: path)
+        }
+        let type = st.st_mode & S_IFMT
+        return Status(size: Int(st.st_size), isRegularFile: type == S_IFREG, isDirectory: type == S_IFDIR, mode: UInt32(st.st_mode & 0o7777))
+    }
+
+    public static func fileExists(_ path: String) -> Bool {
+        var st = stat()
+        return lstat(path, &st) == 0
+    }
+}
