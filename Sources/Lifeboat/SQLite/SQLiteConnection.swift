@@ -10,7 +10,9 @@ public final class SQLiteConnection {
     let handle: OpaquePointer
     public let path: String
 
-    public init(path: String, mode: Mode = .readWrite, busyTimeoutMilliseconds: Int32 = 5000) throws {
+    /// `immutable` opens read-only without locks or -shm/-wal files (SQLite's immutable=1):
+    /// for verifying a restored file nobody else uses, leaving nothing behind.
+    public init(path: String, mode: Mode = .readWrite, immutable: Bool = false, busyTimeoutMilliseconds: Int32 = 5000) throws {
         self.path = path
         var flags: Int32 = SQLITE_OPEN_NOMUTEX
         switch mode {
@@ -18,8 +20,14 @@ public final class SQLiteConnection {
         case .readWrite: flags |= SQLITE_OPEN_READWRITE
         case .readWriteCreate: flags |= SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE
         }
+        var name = path
+        if immutable {
+            flags = SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_READONLY | SQLITE_OPEN_URI
+            let allowed = CharacterSet.alphanumerics.union(CharacterSet(charactersIn: "/-._~"))
+            name = "file:" + (path.addingPercentEncoding(withAllowedCharacters: allowed) ?? path) + "?immutable=1"
+        }
         var db: OpaquePointer?
-        let rc = sqlite3_open_v2(path, &db, flags, nil)
+        let rc = sqlite3_open_v2(name, &db, flags, nil)
         guard rc == SQLITE_OK, let db else {
             let msg = db.map { String(cString: sqlite3_errmsg($0)) } ?? String(cString: sqlite3_errstr(rc))
             sqlite3_close(db)

@@ -1,0 +1,73 @@
+import CLibCrypto
+
+/// Key material that lives in its own allocation and is wiped (OPENSSL_cleanse) when the
+/// last reference goes away, so keys do not linger in freed heap memory.
+/// Immutable after creation, hence safe to share between threads.
+public final class SecretBytes: @unchecked Sendable {
+    private let storage: UnsafeMutableRawBufferPointer
+
+    public var count: Int { storage.count }
+
+    private let storageCount: Int
+
+    public init(count: Int) {
+        storage = UnsafeMutableRawBufferPointer.allocate(byteCount: max(count, 1), alignment: 16)
+        storage.initializeMemory(as: UInt8.self, repeating: 0)
+        storageCount = count
+    }
+
+    /// Copies `bytes` and wipes the caller's array copy it was given.
+    public convenience init(consuming bytes: inout [UInt8]) {
+        self.init(count: bytes.count)
+        bytes.withUnsafeBytes { src in
+            if let base = src.baseAddress, let dst = storage.baseAddress {
+                dst.copyMemory(from: base, byteCount: src.count)
+            }
+        }
+        SecretBytes.wipe(&bytes)
+    }
+
+    public static func random(count: Int) throws -> SecretBytes {
+        let s = SecretBytes(count: count)
+        guard let base = s.storage.baseAddress, RAND_bytes(base.assumingMemoryBound(to: UInt8.self), Int32(count)) == 1 else {
+            throw LifeboatError(.internalError, "the system random number generator failed")
+        }
+        return s
+    }
+
+    public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try body(UnsafeRawBufferPointer(rebasing: storage[0..<storageCount]))
+    }
+
+    /// A copy as an ordinary array: only for serialising into an encrypted key file; wipe it after.
+    public func copyBytes() -> [UInt8] { withUnsafeBytes { Array($0) } }
+
+    deinit {
+        if let base = storage.baseAddress { OPENSSL_cleanse(base, storage.count) }
+        storage.deallocate()
+    }
+
+    public static func wipe(_ bytes: inout [UInt8]) {
+        bytes.withUnsafeMutableBytes { b in
+            if let base = b.baseAddress { OPENSSL_cleanse(base, b.count) }
+        }
+        bytes.removeAll()
+    }
+
+    /// Constant-time comparison, for MACs and tags.
+    public static func constantTimeEqual(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {
+        guard a.count == b.count else { return false }
+        var diff: UInt8 = 0
+        for i in 0..<a.count { diff |= a[i] ^ b[i] }
+        return diff == 0
+    }
+}
+
+public enum SecureRandom {
+    public static func bytes(_ count: Int) throws -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: count)
+        let ok = out.withUnsafeMutableBufferPointer { RAND_bytes($0.baseAddress, Int32(count)) }
+        guard ok == 1 else { throw LifeboatError(.internalError, "the system random number generator failed") }
+        return out
+    }
+}

@@ -1,0 +1,116 @@
+/// Where a blob can be read: pack number (into `BlobIndex.packs`), offset, sizes, type.
+public struct BlobLocation: Sendable, Equatable {
+    public var pack: UInt32
+    public var offset: UInt32
+    public var length: UInt32
+    public var rawLength: UInt32
+    public var type: BlobType
+}
+
+/// The in-memory index of every blob in the repository: an open-addressing hash table keyed by
+/// the 128-bit blob id (already uniformly distributed, so its low bits are the hash). Kept as
+/// flat arrays rather than a Dictionary: about 40 bytes per blob and no per-entry allocation.
+public struct BlobIndex: Sendable {
+    public private(set) var packs: [String] = []
+    public private(set) var packSizes: [Int] = []
+    private var packNumbers: [String: UInt32] = [:]
+    private var his: [UInt64]
+    private var los: [UInt64]
+    private var locations: [BlobLocation]
+    private var used: [Bool]
+    public private(set) var count = 0
+    /// Which index files were loaded, so a new index file need not repeat them.
+    public var indexFiles: [String] = []
+
+    public init(capacity: Int = 1024) {
+        var cap = 1024
+        while cap < capacity * 4 / 3 { cap <<= 1 }
+        his = Array(repeating: 0, count: cap)
+        los = Array(repeating: 0, count: cap)
+        locations = Array(repeating: BlobLocation(pack: 0, offset: 0, length: 0, rawLength: 0, type: .page), count: cap)
+        used = Array(repeating: false, count: cap)
+    }
+
+    public func packNumber(_ name: String) -> UInt32? { packNumbers[name] }
+
+    public mutating func addPack(_ name: String, size: Int) -> UInt32 {
+        if let n = packNumbers[name] { return n }
+        let n = UInt32(packs.count)
+        packs.append(name)
+        packSizes.append(size)
+        packNumbers[name] = n
+        return n
+    }
+
+    private func slot(_ id: BlobID) -> (found: Bool, index: Int) {
+        let mask = used.count - 1
+        var i = Int(truncatingIfNeeded: id.lo) & mask
+        while used[i] {
+            if his[i] == id.hi && los[i] == id.lo { return (true, i) }
+            i = (i + 1) & mask
+        }
+        return (false, i)
+    }
+
+    public func contains(_ id: BlobID) -> Bool { slot(id).found }
+
+    public func location(_ id: BlobID) -> BlobLocation? {
+        let s = slot(id)
+        return s.found ? locations[s.index] : nil
+    }
+
+    /// Adds a blob; the first location recorded for an id wins (duplicates are harmless copies).
+    public mutating func insert(_ id: BlobID, _ location: BlobLocation) {
+        if (count + 1) * 4 > used.count * 3 { grow() }
+        let s = slot(id)
+        if s.found { return }
+        used[s.index] = true
+        his[s.index] = id.hi
+        los[s.index] = id.lo
+        locations[s.index] = location
+        count += 1
+    }
+
+    public mutating func add(_ file: IndexFile) {
+        for p in file.packs {
+            let n = addPack(p.name, size: p.size)
+            for e in p.entries {
+                insert(e.id, BlobLocation(pack: n, offset: e.offset, length: e.length, rawLength: e.rawLength, type: e.type))
+            }
+        }
+    }
+
+    private mutating func grow() {
+        var bigger = BlobIndex(capacity: used.count)
+        bigger.packs = packs
+        bigger.packSizes = packSizes
+        bigger.packNumbers = packNumbers
+        bigger.indexFiles = indexFiles
+        for i in 0..<used.count where used[i] {
+            bigger.insert(BlobID(his[i], los[i]), locations[i])
+        }
+        self = bigger
+    }
+
+    /// Every (id, location), for check and prune.
+    public func forEach(_ body: (BlobID, BlobLocation) throws -> Void) rethrows {
+        for i in 0..<used.count where used[i] {
+            try body(BlobID(his[i], los[i]), locations[i])
+        }
+    }
+}
+
+extension Repository {
+    /// Loads every index file. A damaged index file is an error here; `check` reports it and
+    /// `lifeboat repair-index` (future) rebuilds from pack headers.
+    public func loadIndex() throws -> BlobIndex {
+        let files = try backend.list(.index)
+        var index = BlobIndex(capacity: files.reduce(0) { $0 + $1.size / 24 })
+        for info in files {
+            let file = try IndexFile.decode(try loadObject(info.key), name: info.key.name)
+            index.add(file)
+            index.indexFiles.append(info.key.name)
+        }
+        return index
+    }
+}

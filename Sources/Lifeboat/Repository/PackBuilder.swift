@@ -1,0 +1,77 @@
+import Foundation
+
+/// Collects sealed blobs into one pack until it reaches the target size.
+final class PackBuilder {
+    private(set) var bytes: [UInt8] = []
+    private(set) var entries: [PackEntry] = []
+    let targetSize: Int
+
+    init(targetSize: Int) {
+        self.targetSize = targetSize
+        bytes.reserveCapacity(targetSize + (1 << 20))
+    }
+
+    var isEmpty: Bool { entries.isEmpty }
+    var isFull: Bool { bytes.count >= targetSize }
+
+    func add(type: BlobType, id: BlobID, sealed: UnsafeRawBufferPointer, rawLength: Int) {
+        entries.append(PackEntry(type: type, id: id, offset: UInt32(bytes.count), length: UInt32(sealed.count), rawLength: UInt32(rawLength)))
+        bytes.append(contentsOf: sealed)
+    }
+
+    /// Appends the header and returns the finished pack with its name (SHA-256 of its bytes).
+    func finish(aead: AEADContext) throws -> (name: String, bytes: [UInt8], entries: [PackEntry]) {
+        bytes.append(contentsOf: try PackFormat.encodeHeader(entries, aead: aead))
+        let done = (SHA256.hex(bytes), bytes, entries)
+        bytes = []
+        bytes.reserveCapacity(targetSize + (1 << 20))
+        entries = []
+        return done
+    }
+}
+
+/// Uploads finished objects on background threads while the caller keeps producing.
+/// At most `inFlight` objects wait or upload at once, which bounds memory.
+final class Uploader: @unchecked Sendable {
+    private let backend: any Backend
+    private let queue = DispatchQueue(label: "lifeboat.upload", attributes: .concurrent)
+    private let group = DispatchGroup()
+    private let slots: DispatchSemaphore
+    private let failure = Locked<Error?>(nil)
+    private let uploaded = Locked<Int>(0)
+
+    init(backend: any Backend, inFlight: Int) {
+        self.backend = backend
+        slots = DispatchSemaphore(value: max(1, inFlight))
+    }
+
+    func submit(_ key: ObjectKey, _ bytes: [UInt8]) throws {
+        if let e = failure.current { throw e }
+        slots.wait()
+        group.enter()
+        let backend = self.backend
+        queue.async { [self] in
+            defer {
+                slots.signal()
+                group.leave()
+            }
+            do {
+                try backend.put(key, bytes)
+                uploaded.withLock { $0 += bytes.count }
+            } catch let e as LifeboatError where e.kind == .exists {
+                // Same name means same bytes (names are content hashes): already stored.
+            } catch {
+                failure.withLock { if $0 == nil { $0 = error } }
+            }
+        }
+    }
+
+    /// Waits for every upload; rethrows the first failure.
+    func finish() throws {
+        group.wait()
+        if let e = failure.current { throw e }
+    }
+
+    var bytesUploaded: Int { uploaded.current }
+}
+

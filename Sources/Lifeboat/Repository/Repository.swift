@@ -1,0 +1,108 @@
+import Foundation
+
+/// An opened repository: a backend plus the master keys and settings needed to read and
+/// write it. Whole objects (config, index files, snapshot manifests) are stored as
+/// `0x01 ‖ AES-256-GCM(zstd(plaintext))`, with the object kind as authenticated data, and named
+/// by the SHA-256 of the stored bytes, so `check` can verify them and nothing is overwritten.
+public final class Repository: Sendable {
+    public let backend: any Backend
+    public let keys: MasterKeys
+    public let config: RepositoryConfig
+
+    static let objectFormat: UInt8 = 1
+    static let maxObjectSize = 1 << 30
+
+    init(backend: any Backend, keys: MasterKeys, config: RepositoryConfig) {
+        self.backend = backend
+        self.keys = keys
+        self.config = config
+    }
+
+    /// Creates a repository at an empty location.
+    public static func initialize(backend: any Backend, passphrase: SecretBytes) throws -> Repository {
+        if try backend.exists(.config) {
+            throw LifeboatError(.exists, "\(backend.location) already holds a Lifeboat repository; nothing was changed")
+        }
+        try backend.create()
+        let keys = try MasterKeys.generate()
+        let config = try RepositoryConfig.fresh()
+        let keyFile = try KeyFile.create(master: keys, passphrase: passphrase)
+        let keyBytes = try keyFile.encoded()
+        try backend.put(ObjectKey(.keys, SHA256.hex(keyBytes)), keyBytes)
+        let repo = Repository(backend: backend, keys: keys, config: config)
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.sortedKeys]
+        // The config is written last: its presence is what marks the location as a repository.
+        try backend.put(.config, try repo.seal(try enc.encode(config).asBytes, kind: "config"))
+        return repo
+    }
+
+    /// Opens a repository, trying every key slot with the passphrase.
+    public static func open(backend: any Backend, passphrase: SecretBytes) throws -> Repository {
+        guard let configBytes = try? backend.get(.config) else {
+            if try backend.exists(.config) {
+                throw LifeboatError(.io, "cannot read the repository config at \(backend.location)")
+            }
+            throw LifeboatError(.repositoryMissing, "no Lifeboat repository at \(backend.location); create one with 'lifeboat init' or check --repo")
+        }
+        let keyObjects = try backend.list(.keys)
+        guard !keyObjects.isEmpty else {
+            throw LifeboatError(.corrupt, "the repository at \(backend.location) has no key files; it cannot be opened")
+        }
+        for info in keyObjects.sorted(by: { $0.key.name < $1.key.name }) {
+            let file = try KeyFile.decode(try backend.get(info.key))
+            guard let keys = try file.unwrap(passphrase: passphrase) else { continue }
+            let probe = Repository(backend: backend, keys: keys, config: try RepositoryConfig.fresh())
+            guard let plain = try? probe.unseal(configBytes, kind: "config", name: "config") else {
+                throw LifeboatError(.corrupt, "the repository config at \(backend.location) fails authentication; it was damaged or replaced")
+            }
+            guard let config = try? JSONDecoder().decode(RepositoryConfig.self, from: Data(plain)) else {
+                throw LifeboatError(.corrupt, "the repository config at \(backend.location) is malformed")
+            }
+            guard config.version <= RepositoryConfig.currentVersion else {
+                throw LifeboatError(.usage, "the repository at \(backend.location) has format version \(config.version); upgrade Lifeboat to read it")
+            }
+            return Repository(backend: backend, keys: keys, config: config)
+        }
+        throw LifeboatError(.wrongPassword, "wrong passphrase: none of the \(keyObjects.count) key(s) of \(backend.location) opens with it; check LIFEBOAT_PASSWORD_FILE / LIFEBOAT_PASSWORD_COMMAND")
+    }
+
+    // MARK: whole objects
+
+    public func seal(_ plaintext: [UInt8], kind: String) throws -> [UInt8] {
+        let compressed = try ZstdCompressor(level: 3).compress(plaintext)
+        let sealed = try AEADContext(key: keys.encryption).seal(compressed, aad: Array("lifeboat:\(kind)".utf8))
+        return [Self.objectFormat] + sealed
+    }
+
+    public func unseal(_ stored: [UInt8], kind: String, name: String) throws -> [UInt8] {
+        guard stored.first == Self.objectFormat,
+              let compressed = try AEADContext(key: keys.encryption).open(Array(stored.dropFirst()), aad: Array("lifeboat:\(kind)".utf8))
+        else {
+            throw LifeboatError(.corrupt, "\(kind) object \(name) fails authentication: it was damaged or tampered with")
+        }
+        return try ZstdDecompressor().decompress(compressed, maxSize: Self.maxObjectSize)
+    }
+
+    /// Stores a whole object under the SHA-256 of its stored bytes; returns the key and size.
+    @discardableResult
+    public func storeObject(_ kind: ObjectKind, _ plaintext: [UInt8]) throws -> (key: ObjectKey, size: Int) {
+        let stored = try seal(plaintext, kind: kind.rawValue)
+        let key = ObjectKey(kind, SHA256.hex(stored))
+        try backend.put(key, stored)
+        return (key, stored.count)
+    }
+
+    /// Loads a whole object and checks it is the object its name says (SHA-256) before decrypting.
+    public func loadObject(_ key: ObjectKey) throws -> [UInt8] {
+        let stored = try backend.get(key)
+        guard SHA256.hex(stored) == key.name else {
+            throw LifeboatError(.corrupt, "\(key.path) in \(backend.location) does not match its name: it was damaged or replaced")
+        }
+        return try unseal(stored, kind: key.kind.rawValue, name: key.name)
+    }
+}
+
+extension Data {
+    var asBytes: [UInt8] { [UInt8](self) }
+}

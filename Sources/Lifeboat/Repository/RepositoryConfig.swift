@@ -1,0 +1,25 @@
+import Foundation
+
+/// The repository's own settings, stored encrypted under the fixed name `config`.
+public struct RepositoryConfig: Codable, Sendable {
+    public var version: Int
+    public var id: String
+    public var created: String
+    /// Page-table entries per leaf blob (16 bytes each).
+    public var tableFanout: Int
+    /// Target size of a pack before it is closed and uploaded.
+    public var packSize: Int
+
+    enum CodingKeys: String, CodingKey {
+        case version, id, created
+        case tableFanout = "table_fanout"
+        case packSize = "pack_size"
+    }
+
+    public static let currentVersion = 1
+
+    public static func fresh() throws -> RepositoryConfig {
+        RepositoryConfig(version: currentVersion, id: Hex.encode(try SecureRandom.bytes(16)),
+                         created: RFC3339.format(Date()), tableFanout: 1024, packSize: 16 << 20)
+    }
+}

@@ -1,0 +1,36 @@
+import ArgumentParser
+import Foundation
+import Lifeboat
+
+struct CheckCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check",
+        abstract: "Verify the repository; with --read-data, download and verify every stored byte."
+    )
+
+    @OptionGroup var repo: RepositoryOptions
+    @OptionGroup var output: OutputOptions
+
+    @Flag(help: "Download, decrypt, decompress and verify every object.")
+    var readData = false
+
+    func run() throws {
+        try runReporting {
+            let report = try Checker(repository: try repo.open()).run(readData: readData)
+            if output.json {
+                try Output.json(report)
+            } else if !output.quiet || !report.ok {
+                for e in report.errors { Output.line("error: \(e)") }
+                for d in report.damagedSnapshots {
+                    Output.line("damaged snapshot \(d.id.prefix(8))\(d.source.map { " (\($0) \(d.time ?? ""))" } ?? ""): \(d.problem)")
+                }
+                if report.ok {
+                    Output.line("no errors: \(report.snapshots) snapshot(s), \(report.packs) pack(s), \(report.blobs) blob(s)\(readData ? ", \(Output.bytes(report.bytesRead)) read and verified" : "")")
+                }
+            }
+            if !report.ok {
+                throw LifeboatError(.corrupt, "check found \(report.errors.count) error(s) and \(report.damagedSnapshots.count) damaged snapshot(s)")
+            }
+        }
+    }
+}

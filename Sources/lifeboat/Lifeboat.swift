@@ -1,0 +1,24 @@
+import ArgumentParser
+import Lifeboat
+
+@main
+struct LifeboatCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "lifeboat",
+        abstract: "Encrypted, page-incremental backups of live SQLite databases, with point-in-time restore.",
+        discussion: """
+        The passphrase comes from LIFEBOAT_PASSWORD_FILE, LIFEBOAT_PASSWORD_COMMAND or LIFEBOAT_PASSWORD,
+        never from the command line. The repository is --repo PATH or LIFEBOAT_REPOSITORY.
+        Exit codes: 0 ok, 1 error, 2 usage, 3 incomplete, 10 no repository, 11 locked,
+        12 wrong passphrase, 13 damaged data, 20 drill target missed.
+        """,
+        version: Lifeboat.version,
+        subcommands: [
+            InitCommand.self,
+            SnapshotCommand.self,
+            SnapshotsCommand.self,
+            RestoreCommand.self,
+            CheckCommand.self,
+        ]
+    )
+}
