@@ -9,7 +9,7 @@ struct LifeboatCommand: ParsableCommand {
         discussion: """
         The passphrase comes from LIFEBOAT_PASSWORD_FILE, LIFEBOAT_PASSWORD_COMMAND or LIFEBOAT_PASSWORD,
         never from the command line. The repository is --repo PATH or LIFEBOAT_REPOSITORY.
-        Exit codes: 0 ok, 1 error, 2 usage, 3 incomplete, 10 no repository, 11 locked,
+        Exit codes: 0 ok, 1 error, 64 usage, 3 incomplete, 10 no repository, 11 locked,
         12 wrong passphrase, 13 damaged data, 20 drill target missed.
         """,
         version: Lifeboat.version,

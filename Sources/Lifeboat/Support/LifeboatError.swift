@@ -35,7 +35,7 @@ public struct LifeboatError: Error, CustomStringConvertible, Sendable, Equatable
     /// Exit codes follow restic's where they overlap, so existing cron wrappers keep working.
     public var exitCode: Int32 {
         switch kind {
-        case .usage: return 2
+        case .usage: return 64  // EX_USAGE, as swift-argument-parser uses for bad arguments
         case .incomplete: return 3
         case .repositoryMissing: return 10
         case .locked: return 11
