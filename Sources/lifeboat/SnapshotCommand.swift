@@ -23,7 +23,7 @@ struct SnapshotCommand: ParsableCommand {
 
     func validate() throws {
         if let s = source { try SourceName.validate(s) }
-        guard (1...19).contains(compressionLevel) else { throw ValidationError("--compression-level must be 1 to 19") }
+        guard (-7...19).contains(compressionLevel) else { throw ValidationError("--compression-level must be -7 (fastest) to 19 (smallest)") }
     }
 
     func run() throws {

@@ -9,18 +9,33 @@ public final class AEADContext {
     public static let tagSize = 16
     public static let overhead = nonceSize + tagSize
 
-    private let ctx: OpaquePointer
-    private let key: SecretBytes
+    // One context per direction, keyed once: per message only the nonce is set, so the key
+    // schedule and cipher lookup are not repeated for every 4 KiB page.
+    private let encryptCtx: OpaquePointer
+    private let decryptCtx: OpaquePointer
 
     public init(key: SecretBytes) throws {
-        guard key.count == 32, let ctx = EVP_CIPHER_CTX_new() else {
+        guard key.count == 32, let e = EVP_CIPHER_CTX_new(), let d = EVP_CIPHER_CTX_new() else {
             throw LifeboatError(.internalError, "cannot set up AES-256-GCM (OpenSSL)")
         }
-        self.ctx = ctx
-        self.key = key
+        encryptCtx = e
+        decryptCtx = d
+        let ok: Bool = key.withUnsafeBytes { k in
+            let kp = k.baseAddress?.assumingMemoryBound(to: UInt8.self)
+            return EVP_EncryptInit_ex(e, EVP_aes_256_gcm(), nil, nil, nil) == 1
+                && lb_gcm_set_ivlen(e, Int32(Self.nonceSize)) == 1
+                && EVP_EncryptInit_ex(e, nil, nil, kp, nil) == 1
+                && EVP_DecryptInit_ex(d, EVP_aes_256_gcm(), nil, nil, nil) == 1
+                && lb_gcm_set_ivlen(d, Int32(Self.nonceSize)) == 1
+                && EVP_DecryptInit_ex(d, nil, nil, kp, nil) == 1
+        }
+        guard ok else { throw LifeboatError(.internalError, "cannot set up AES-256-GCM (OpenSSL)") }
     }
 
-    deinit { EVP_CIPHER_CTX_free(ctx) }
+    deinit {
+        EVP_CIPHER_CTX_free(encryptCtx)
+        EVP_CIPHER_CTX_free(decryptCtx)
+    }
 
     /// Encrypts `plaintext` into `out` (which must hold plaintext.count + overhead bytes) and
     /// returns the number of bytes written.
@@ -33,11 +48,9 @@ public final class AEADContext {
             throw LifeboatError(.internalError, "the system random number generator failed")
         }
         var len: Int32 = 0
-        let ok: Bool = key.withUnsafeBytes { k in
-            guard EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), nil, nil, nil) == 1,
-                  lb_gcm_set_ivlen(ctx, Int32(Self.nonceSize)) == 1,
-                  EVP_EncryptInit_ex(ctx, nil, nil, k.baseAddress?.assumingMemoryBound(to: UInt8.self), o) == 1
-            else { return false }
+        let ctx = encryptCtx
+        let ok: Bool = {
+            guard EVP_EncryptInit_ex(ctx, nil, nil, nil, o) == 1 else { return false }
             if aad.count > 0 {
                 guard EVP_EncryptUpdate(ctx, nil, &len, aad.baseAddress?.assumingMemoryBound(to: UInt8.self), Int32(aad.count)) == 1 else { return false }
             }
@@ -46,7 +59,7 @@ public final class AEADContext {
             }
             guard EVP_EncryptFinal_ex(ctx, o + Self.nonceSize + plaintext.count, &len) == 1 else { return false }
             return lb_gcm_get_tag(ctx, o + Self.nonceSize + plaintext.count, Int32(Self.tagSize)) == 1
-        }
+        }()
         guard ok else { throw LifeboatError(.internalError, "AES-256-GCM encryption failed (OpenSSL)") }
         return total
     }
@@ -59,11 +72,9 @@ public final class AEADContext {
         guard out.count >= n else { return nil }
         let o = out.baseAddress?.assumingMemoryBound(to: UInt8.self)
         var len: Int32 = 0
-        let ok: Bool = key.withUnsafeBytes { k in
-            guard EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), nil, nil, nil) == 1,
-                  lb_gcm_set_ivlen(ctx, Int32(Self.nonceSize)) == 1,
-                  EVP_DecryptInit_ex(ctx, nil, nil, k.baseAddress?.assumingMemoryBound(to: UInt8.self), s) == 1
-            else { return false }
+        let ctx = decryptCtx
+        let ok: Bool = {
+            guard EVP_DecryptInit_ex(ctx, nil, nil, nil, s) == 1 else { return false }
             if aad.count > 0 {
                 guard EVP_DecryptUpdate(ctx, nil, &len, aad.baseAddress?.assumingMemoryBound(to: UInt8.self), Int32(aad.count)) == 1 else { return false }
             }
@@ -71,9 +82,9 @@ public final class AEADContext {
                 guard EVP_DecryptUpdate(ctx, o, &len, s + Self.nonceSize, Int32(n)) == 1 else { return false }
             }
             guard lb_gcm_set_tag(ctx, s + Self.nonceSize + n, Int32(Self.tagSize)) == 1 else { return false }
-            var scratch = [UInt8](repeating: 0, count: 16)
-            return scratch.withUnsafeMutableBufferPointer { EVP_DecryptFinal_ex(ctx, $0.baseAddress, &len) == 1 }
-        }
+            var scratch: (UInt64, UInt64) = (0, 0)
+            return withUnsafeMutableBytes(of: &scratch) { EVP_DecryptFinal_ex(ctx, $0.baseAddress?.assumingMemoryBound(to: UInt8.self), &len) == 1 }
+        }()
         return ok ? n : nil
     }
 

@@ -22,9 +22,10 @@ public struct BlobIndex: Sendable {
     /// Which index files were loaded, so a new index file need not repeat them.
     public var indexFiles: [String] = []
 
+    /// Room for `capacity` blobs at a load of at most 3/4. Any size works (slots are found by
+    /// multiply-shift range reduction, not a power-of-two mask), so memory follows the count.
     public init(capacity: Int = 1024) {
-        var cap = 1024
-        while cap < capacity * 4 / 3 { cap <<= 1 }
+        let cap = max(1024, capacity * 4 / 3 + 1)
         his = Array(repeating: 0, count: cap)
         los = Array(repeating: 0, count: cap)
         locations = Array(repeating: BlobLocation(pack: 0, offset: 0, length: 0, rawLength: 0, type: .page), count: cap)
@@ -43,11 +44,12 @@ public struct BlobIndex: Sendable {
     }
 
     private func slot(_ id: BlobID) -> (found: Bool, index: Int) {
-        let mask = used.count - 1
-        var i = Int(truncatingIfNeeded: id.lo) & mask
+        let cap = used.count
+        var i = Int(truncatingIfNeeded: id.lo.multipliedFullWidth(by: UInt64(cap)).high)
         while used[i] {
             if his[i] == id.hi && los[i] == id.lo { return (true, i) }
-            i = (i + 1) & mask
+            i += 1
+            if i == cap { i = 0 }
         }
         return (false, i)
     }
@@ -81,7 +83,7 @@ public struct BlobIndex: Sendable {
     }
 
     private mutating func grow() {
-        var bigger = BlobIndex(capacity: used.count)
+        var bigger = BlobIndex(capacity: used.count * 3 / 2)
         bigger.packs = packs
         bigger.packSizes = packSizes
         bigger.packNumbers = packNumbers
@@ -103,9 +105,9 @@ public struct BlobIndex: Sendable {
 extension Repository {
     /// Loads every index file. A damaged index file is an error here; `check` reports it and
     /// `lifeboat repair-index` (future) rebuilds from pack headers.
-    public func loadIndex() throws -> BlobIndex {
+    public func loadIndex(extraCapacity: Int = 0) throws -> BlobIndex {
         let files = try backend.list(.index)
-        var index = BlobIndex(capacity: files.reduce(0) { $0 + $1.size / 24 })
+        var index = BlobIndex(capacity: files.reduce(0) { $0 + $1.size / 24 } + extraCapacity)
         for info in files {
             let file = try IndexFile.decode(try loadObject(info.key), name: info.key.name)
             index.add(file)

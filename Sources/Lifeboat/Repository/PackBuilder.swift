@@ -8,23 +8,24 @@ final class PackBuilder {
 
     init(targetSize: Int) {
         self.targetSize = targetSize
-        bytes.reserveCapacity(targetSize + (1 << 20))
     }
 
     var isEmpty: Bool { entries.isEmpty }
     var isFull: Bool { bytes.count >= targetSize }
 
     func add(type: BlobType, id: BlobID, sealed: UnsafeRawBufferPointer, rawLength: Int) {
+        // Reserved on first use, not at finish: the previous pack may still be uploading.
+        if bytes.capacity == 0 { bytes.reserveCapacity(targetSize + (1 << 20)) }
         entries.append(PackEntry(type: type, id: id, offset: UInt32(bytes.count), length: UInt32(sealed.count), rawLength: UInt32(rawLength)))
         bytes.append(contentsOf: sealed)
     }
 
-    /// Appends the header and returns the finished pack with its name (SHA-256 of its bytes).
-    func finish(aead: AEADContext) throws -> (name: String, bytes: [UInt8], entries: [PackEntry]) {
+    /// Appends the header and hands over the finished pack (its name, the SHA-256 of its bytes,
+    /// is computed by the uploader, off the producing thread).
+    func finish(aead: AEADContext) throws -> (bytes: [UInt8], entries: [PackEntry]) {
         bytes.append(contentsOf: try PackFormat.encodeHeader(entries, aead: aead))
-        let done = (SHA256.hex(bytes), bytes, entries)
+        let done = (bytes, entries)
         bytes = []
-        bytes.reserveCapacity(targetSize + (1 << 20))
         entries = []
         return done
     }
@@ -45,7 +46,9 @@ final class Uploader: @unchecked Sendable {
         slots = DispatchSemaphore(value: max(1, inFlight))
     }
 
-    func submit(_ key: ObjectKey, _ bytes: [UInt8]) throws {
+    /// Uploads a content-addressed object: its name is the SHA-256 of `bytes`, computed here
+    /// on the upload thread; `stored` is called with it once the object is durably stored.
+    func submit(_ kind: ObjectKind, _ bytes: [UInt8], stored: @escaping @Sendable (String) -> Void) throws {
         if let e = failure.current { throw e }
         slots.wait()
         group.enter()
@@ -56,10 +59,14 @@ final class Uploader: @unchecked Sendable {
                 group.leave()
             }
             do {
-                try backend.put(key, bytes)
-                uploaded.withLock { $0 += bytes.count }
-            } catch let e as LifeboatError where e.kind == .exists {
-                // Same name means same bytes (names are content hashes): already stored.
+                let name = SHA256.hex(bytes)
+                do {
+                    try backend.put(ObjectKey(kind, name), bytes)
+                    uploaded.withLock { $0 += bytes.count }
+                } catch let e as LifeboatError where e.kind == .exists {
+                    // Same name means same bytes (names are content hashes): already stored.
+                }
+                stored(name)
             } catch {
                 failure.withLock { if $0 == nil { $0 = error } }
             }

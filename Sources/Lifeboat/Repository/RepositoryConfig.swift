@@ -20,6 +20,6 @@ public struct RepositoryConfig: Codable, Sendable {
 
     public static func fresh() throws -> RepositoryConfig {
         RepositoryConfig(version: currentVersion, id: Hex.encode(try SecureRandom.bytes(16)),
-                         created: RFC3339.format(Date()), tableFanout: 1024, packSize: 16 << 20)
+                         created: RFC3339.format(Date()), tableFanout: 1024, packSize: 8 << 20)
     }
 }

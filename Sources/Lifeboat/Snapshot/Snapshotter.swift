@@ -40,9 +40,9 @@ public final class Snapshotter {
     public struct Options: Sendable {
         public var source: String
         public var compressionLevel: Int32 = 1
-        public var batchPages = 1024
+        public var batchPages = 512
         public var workers = Parallel.workerCount
-        public var uploadsInFlight = 2
+        public var uploadsInFlight = 1
         public var progress: (@Sendable (_ done: Int, _ total: Int) -> Void)? = nil
 
         public init(source: String) { self.source = source }
@@ -50,6 +50,7 @@ public final class Snapshotter {
 
     let repo: Repository
     let options: Options
+    private var fanoutEstimate: Int { max(1, repo.config.tableFanout) }
 
     public init(repository: Repository, options: Options) {
         self.repo = repository
@@ -58,29 +59,50 @@ public final class Snapshotter {
 
     public func run(databasePath: String) throws -> SnapshotResult {
         let started = Date()
-        var index = try repo.loadIndex()
         let parent = try repo.listSnapshots(source: options.source).last
-
         let capture = try DatabaseCapture(path: databasePath)
         defer { capture.close() }
         let captureTime = Date()
         let pageSize = capture.pageSize
         let pageCount = capture.pageCount
+        // Sized for every page being new, so the table never grows (and doubles) mid-run.
+        var index = try repo.loadIndex(extraCapacity: pageCount + pageCount / fanoutEstimate + 16)
 
         let workers = max(1, options.workers)
         let codecs = try (0..<workers).map { _ in try BlobCodec(keys: repo.keys, compressionLevel: options.compressionLevel, maxBlobSize: max(pageSize, 1 << 16)) }
         let headerAEAD = try AEADContext(key: repo.keys.encryption)
         let uploader = Uploader(backend: repo.backend, inFlight: options.uploadsInFlight)
         let pack = PackBuilder(targetSize: repo.config.packSize)
-        var newPacks: [IndexFile.Pack] = []
+        // Packs stored so far and not yet listed in an index file. Index files are written as
+        // packs complete (32 at a time), so memory stays flat and a killed run leaves indexed
+        // packs the next run can reuse.
+        let storedPacks = Locked<[IndexFile.Pack]>([])
+        var packCount = 0
         var bytesAdded = 0
+
+        func writeIndex(all: Bool) throws {
+            while true {
+                let batch: [IndexFile.Pack] = storedPacks.withLock { packs in
+                    guard packs.count >= 32 || (all && !packs.isEmpty) else { return [] }
+                    let n = min(32, packs.count)
+                    defer { packs.removeFirst(n) }
+                    return Array(packs.prefix(n))
+                }
+                if batch.isEmpty { return }
+                bytesAdded += try repo.storeObject(.index, IndexFile(packs: batch).encode()).size
+            }
+        }
 
         func flushPack() throws {
             guard !pack.isEmpty else { return }
             let done = try pack.finish(aead: headerAEAD)
-            try uploader.submit(ObjectKey(.data, done.name), done.bytes)
-            newPacks.append(IndexFile.Pack(name: done.name, size: done.bytes.count, entries: done.entries))
-            bytesAdded += done.bytes.count
+            let size = done.bytes.count, entries = done.entries
+            try uploader.submit(.data, done.bytes) { name in
+                storedPacks.withLock { $0.append(IndexFile.Pack(name: name, size: size, entries: entries)) }
+            }
+            bytesAdded += size
+            packCount += 1
+            try writeIndex(all: false)
         }
 
         /// Stores one small blob (table parts) unless the repository already has it.
@@ -190,9 +212,7 @@ public final class Snapshotter {
         try uploader.finish()
 
         // Index before manifest: a manifest must never reference blobs no index lists.
-        if !newPacks.isEmpty {
-            bytesAdded += try repo.storeObject(.index, IndexFile(packs: newPacks).encode()).size
-        }
+        try writeIndex(all: true)
         let digest = current.withUnsafeBytes { codecs[0].hasher.mac(Array($0)) }
         let manifest = Manifest(version: 1, source: options.source, timeMs: captureTime.unixMilliseconds,
                                 host: ProcessInfo.processInfo.hostName, database: databasePath,
@@ -207,7 +227,7 @@ public final class Snapshotter {
                               pages: pageCount, pagesNew: pagesNew, bytesAdded: bytesAdded, pageSize: pageSize,
                               databaseBytes: pageCount * pageSize, journalMode: capture.journalMode,
                               walFrames: capture.walFramesUsed, parent: parent?.id, newBase: table.isNewBase,
-                              deltaPages: table.deltaCount, packs: newPacks.count,
+                              deltaPages: table.deltaCount, packs: packCount,
                               seconds: Date().timeIntervalSince(started), captureSeconds: captureSeconds)
     }
 }
