@@ -136,37 +136,29 @@ public final class Restorer {
         let packs = index.packs
         let progress = options.progress
         let shared = UnsafeTransfer((jobs, pieces, ids))
+        let replicated = backend as? ReplicatedBackend
+        let copies = replicated?.replicas.count ?? 1
         try Parallel.forEach(count: jobs.count, workers: workers) { w, j in
             let (jobs, pieces, ids) = shared.value
             let job = jobs[j]
-            let data = try backend.getRange(ObjectKey(.data, packs[Int(job.pack)]), offset: job.start, length: job.end - job.start)
-            fetched.withLock { $0 += data.count }
-            let run = buffers.value[w]
-            var runFirst = -1, runCount = 0
-            func flush() throws {
-                guard runCount > 0 else { return }
-                try FileIO.pwriteAll(fd: fd, UnsafeRawBufferPointer(rebasing: run[0..<(runCount * pageSize)]), offset: runFirst * pageSize, path: path)
-                runCount = 0
-            }
-            var last: (offset: UInt32, slot: Int)? = nil
-            try data.withUnsafeBytes { raw in
-                for k in job.pieces {
-                    let piece = pieces[k]
-                    let page = Int(piece.page)
-                    if runCount == runPages || (runCount > 0 && page != runFirst + runCount) { try flush() }
-                    if runCount == 0 { runFirst = page }
-                    let slot = UnsafeMutableRawBufferPointer(rebasing: run[(runCount * pageSize)..<((runCount + 1) * pageSize)])
-                    if let last, last.offset == piece.offset, last.slot < runCount {
-                        // Pages sharing a blob come next to each other: decrypt once, copy.
-                        if let dst = slot.baseAddress, let src = run.baseAddress { dst.copyMemory(from: src + last.slot * pageSize, byteCount: pageSize) }
-                    } else {
-                        let lo = Int(piece.offset) - job.start
-                        try codecs.value[w].open(UnsafeRawBufferPointer(rebasing: raw[lo..<(lo + Int(piece.length))]), type: piece.type, id: ids[page], into: slot)
+            let key = ObjectKey(.data, packs[Int(job.pack)])
+            // A range whose blobs are missing or fail authentication is read again from the
+            // next copy of the repository; pages already written are simply written again.
+            var copy = 0
+            while true {
+                do {
+                    let data = try replicated.map { try $0.getRange(key, offset: job.start, length: job.end - job.start, replica: copy) }
+                        ?? backend.getRange(key, offset: job.start, length: job.end - job.start)
+                    fetched.withLock { $0 += data.count }
+                    try Self.decodeAndWrite(job: job, data: data, pieces: pieces, ids: ids, codec: codecs.value[w], run: buffers.value[w],
+                                            runPages: runPages, pageSize: pageSize, fd: fd, path: path)
+                    if copy > 0, let replicated {
+                        replicated.noteFallback("pack \(key.name.prefix(8)) read from \(replicated.replicas[copy].location)")
                     }
-                    last = (piece.offset, runCount)
-                    runCount += 1
+                    break
+                } catch let e as LifeboatError where copy + 1 < copies && [.corrupt, .notFound, .network, .io, .auth].contains(e.kind) {
+                    copy += 1
                 }
-                try flush()
             }
             if let progress {
                 let n = done.withLock { $0 += job.pieces.count; return $0 }
@@ -174,5 +166,39 @@ public final class Restorer {
             }
         }
         return fetched.current
+    }
+
+    /// Decrypts and verifies the pages of one range and writes runs of consecutive pages.
+    static func decodeAndWrite(job: Job, data: [UInt8], pieces: [Piece], ids: [BlobID], codec: BlobCodec,
+                               run: UnsafeMutableRawBufferPointer, runPages: Int, pageSize: Int, fd: Int32, path: String) throws {
+        var runFirst = -1, runCount = 0
+        func flush() throws {
+            guard runCount > 0 else { return }
+            try FileIO.pwriteAll(fd: fd, UnsafeRawBufferPointer(rebasing: run[0..<(runCount * pageSize)]), offset: runFirst * pageSize, path: path)
+            runCount = 0
+        }
+        var last: (offset: UInt32, slot: Int)? = nil
+        try data.withUnsafeBytes { raw in
+            for k in job.pieces {
+                let piece = pieces[k]
+                let page = Int(piece.page)
+                if runCount == runPages || (runCount > 0 && page != runFirst + runCount) { try flush() }
+                if runCount == 0 { runFirst = page }
+                let slot = UnsafeMutableRawBufferPointer(rebasing: run[(runCount * pageSize)..<((runCount + 1) * pageSize)])
+                if let last, last.offset == piece.offset, last.slot < runCount {
+                    // Pages sharing a blob come next to each other: decrypt once, copy.
+                    if let dst = slot.baseAddress, let src = run.baseAddress { dst.copyMemory(from: src + last.slot * pageSize, byteCount: pageSize) }
+                } else {
+                    let lo = Int(piece.offset) - job.start
+                    guard lo >= 0, lo + Int(piece.length) <= raw.count else {
+                        throw LifeboatError(.corrupt, "pack range is shorter than the index says (truncated pack?)")
+                    }
+                    try codec.open(UnsafeRawBufferPointer(rebasing: raw[lo..<(lo + Int(piece.length))]), type: piece.type, id: ids[page], into: slot)
+                }
+                last = (piece.offset, runCount)
+                runCount += 1
+            }
+            try flush()
+        }
     }
 }

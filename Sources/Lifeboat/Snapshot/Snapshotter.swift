@@ -18,6 +18,8 @@ public struct SnapshotResult: Codable, Sendable {
     public var packs: Int
     public var seconds: Double
     public var captureSeconds: Double
+    /// Repositories that did not receive this snapshot, with the reason.
+    public var behind: [String] = []
 
     enum CodingKeys: String, CodingKey {
         case id, source, time, pages, parent, packs, seconds
@@ -30,6 +32,7 @@ public struct SnapshotResult: Codable, Sendable {
         case newBase = "new_base"
         case deltaPages = "delta_pages"
         case captureSeconds = "capture_seconds"
+        case behind
     }
 }
 
@@ -59,10 +62,21 @@ public final class Snapshotter {
 
     public func run(databasePath: String) throws -> SnapshotResult {
         let started = Date()
+        // A copy that already lacks objects the others have is not written to (its dedup view
+        // would be wrong); it is reported behind until `lifeboat sync` brings it up to date.
+        let replicated = repo.backend as? ReplicatedBackend
+        if let replicated, replicated.replicas.count > 1 {
+            for lag in Sync.lagging(replicated) {
+                guard let i = replicated.replicas.firstIndex(where: { $0.location == lag.location }) else { continue }
+                let why = lag.missing < 0 ? "unreachable" : "lacks \(lag.missing) snapshot or index object(s) the others have"
+                replicated.markBehind(i, LifeboatError(.incomplete, why))
+            }
+        }
         let parent = try repo.listSnapshots(source: options.source).last
         let capture = try DatabaseCapture(path: databasePath)
         defer { capture.close() }
-        let captureTime = Date()
+        // Stored with millisecond precision; printed from the same value so listings agree.
+        let captureTime = Date(unixMilliseconds: Date().unixMilliseconds)
         let pageSize = capture.pageSize
         let pageCount = capture.pageCount
         // Sized for every page being new, so the table never grows (and doubles) mid-run.
@@ -228,7 +242,8 @@ public final class Snapshotter {
                               databaseBytes: pageCount * pageSize, journalMode: capture.journalMode,
                               walFrames: capture.walFramesUsed, parent: parent?.id, newBase: table.isNewBase,
                               deltaPages: table.deltaCount, packs: packCount,
-                              seconds: Date().timeIntervalSince(started), captureSeconds: captureSeconds)
+                              seconds: Date().timeIntervalSince(started), captureSeconds: captureSeconds,
+                              behind: (replicated?.behind ?? []).map { "\($0.location): \($0.error.message)" })
     }
 }
 
