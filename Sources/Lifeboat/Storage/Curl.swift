@@ -21,12 +21,13 @@ struct HTTPResponse: Sendable {
 }
 
 /// AWS Signature V4 done by libcurl (`CURLOPT_AWS_SIGV4`). Holds the secret: never printed.
-struct SigV4Signing: Sendable, CustomStringConvertible {
+struct SigV4Signing: Sendable, CustomStringConvertible, CustomDebugStringConvertible {
     let scope: String          // "aws:amz:REGION:s3"
     let accessKeyID: String
     let secretAccessKey: String
 
     var description: String { "SigV4(\(scope), secret redacted)" }
+    var debugDescription: String { description }
 }
 
 /// Transport settings shared by every request of a backend.

@@ -31,7 +31,7 @@ public struct S3Options: Sendable {
 /// x-amz-content-sha256 header (never UNSIGNED-PAYLOAD), so S3 rejects a corrupted upload.
 /// Snapshots only GET, HEAD, LIST and PUT (POST for multipart) new keys: writes use
 /// `If-None-Match: *` (and a HEAD first), so write-only credentials suffice.
-public struct S3Backend: Backend {
+public struct S3Backend: Backend, CustomStringConvertible, CustomDebugStringConvertible {
     public let s3: S3Location
     public var location: String { s3.description }
     private let credentials: S3Credentials
@@ -54,6 +54,9 @@ public struct S3Backend: Backend {
         transport.allowPlainHTTP = location.scheme == "http"
         self.transport = transport
     }
+
+    public var description: String { "S3Backend(\(location))" }
+    public var debugDescription: String { description }
 
     // MARK: Backend
 
@@ -240,7 +243,14 @@ public struct S3Backend: Backend {
         case 404:
             return nil
         default:
-            throw failure(r.response, "look up", key: key, attempts: r.attempts)
+            // HEAD answers carry no error body; a one-byte GET tells why it was refused.
+            var response = r.response
+            if response.body.isEmpty, (400..<500).contains(response.status),
+               let probe = try? send("GET", key: key.path, headers: [("Range", "bytes=0-0")], retry: .once),
+               probe.response.status == response.status {
+                response = probe.response
+            }
+            throw failure(response, "look up", key: key, attempts: r.attempts)
         }
     }
 
@@ -335,10 +345,14 @@ public struct S3Backend: Backend {
            [301, 307, 400].contains(r.status) {
             return LifeboatError(.usage, "bucket \(s3.bucket) is in region \(region), not \(s3.region); set AWS_REGION=\(region)")
         }
+        // Credential problems come as 403, or as 400 for bad or expired session tokens.
+        let credentialCodes: Set<String> = ["AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken",
+                                            "ExpiredToken", "TokenRefreshRequired", "InvalidSecurity", "AllAccessDisabled"]
         switch r.status {
         case 403 where code == "RequestTimeTooSkewed":
             return LifeboatError(.auth, "\(s3.authority) refused the request because this machine's clock is off (\(summary)); fix the time (NTP) and run again")
-        case 401, 403:
+        case 401, 403,
+             400 where code.map(credentialCodes.contains) ?? false:
             return LifeboatError(.auth, "credentials refused by \(s3.authority) trying to \(what) \(object) (\(summary)); check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN (using \(credentials.source)) and the bucket policy")
         case 404 where code == "NoSuchBucket" || key == nil:
             return LifeboatError(.notFound, "bucket \(s3.bucket) does not exist at \(s3.authority); create it (lifeboat init) or check the repository location")
