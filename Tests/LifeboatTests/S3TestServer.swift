@@ -84,6 +84,42 @@ enum S3TestServer {
         return output
     }
 
+    /// Starts a background process (argv[0] looked up in PATH) with stdout and stderr
+    /// appended to `output`; the caller ends it by pid.
+    static func spawn(_ args: [String], output: String) throws -> pid_t {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_APPEND, 0o600)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        let argv = args.map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var pid: pid_t = 0
+        let rc = posix_spawnp(&pid, args[0], &actions, nil, argv, environ)
+        guard rc == 0 else { throw LifeboatError(.internalError, "cannot run \(args[0]): \(String(cString: strerror(rc)))") }
+        return pid
+    }
+
+    /// Waits until something accepts TCP connections on 127.0.0.1:port.
+    static func waitForPort(_ port: Int, timeout: Double = 15) throws {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var addr = sockaddr_in()
+            addr.sin_family = sa_family_t(AF_INET)
+            addr.sin_port = in_port_t(UInt16(port).bigEndian)
+            addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+            let ok = withUnsafePointer(to: &addr) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+            }
+            close(fd)
+            if ok { return }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        throw LifeboatError(.internalError, "nothing answered on 127.0.0.1:\(port) within \(Int(timeout)) s")
+    }
+
     /// Environment for servers that accept any key: fixed dummy credentials, nothing from
     /// the developer's own AWS setup.
     static let dummyEnvironment: [String: String] = [
