@@ -186,20 +186,9 @@ enum BackendContract {
     }
 }
 
-/// A value shared by test threads.
-final class Locked<T>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var stored: T
-    init(_ value: T) { stored = value }
-    var value: T {
-        lock.lock()
-        defer { lock.unlock() }
-        return stored
-    }
-    func set(_ value: T) { mutate { $0 = value } }
-    func mutate(_ body: (inout T) -> Void) {
-        lock.lock()
-        defer { lock.unlock() }
-        body(&stored)
-    }
+/// The library's `Locked`, with the spelling these tests use.
+extension Locked {
+    var value: Value { current }
+    func set(_ value: Value) { withLock { $0 = value } }
+    func mutate(_ body: (inout Value) -> Void) { withLock { body(&$0) } }
 }

@@ -40,6 +40,15 @@ public func openBackend(location: String, options: BackendOptions = BackendOptio
             }
             s3.transport.caCertPath = ca
         }
+        // Operators on slow links (and tests that freeze a server) tune how long a stalled
+        // request may hang and how long retries may go on.
+        if let t = env["LIFEBOAT_S3_TIMEOUT"].flatMap(Double.init), t > 0 {
+            s3.transport.connectTimeout = t
+            s3.transport.stallTimeout = max(1, Int(t.rounded(.up)))
+        }
+        if let t = env["LIFEBOAT_S3_RETRY_SECONDS"].flatMap(Double.init), t >= 0 {
+            s3.retry.maxTotal = t
+        }
         return S3Backend(location: parsed, credentials: credentials, options: s3)
     }
     if location.contains("://") {
