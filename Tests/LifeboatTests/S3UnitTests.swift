@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 
+import CCurl
 @testable import Lifeboat
 
 /// Pure parts of the S3 backend: locations, URL encoding, credentials, XML, retry delays.
@@ -152,5 +153,20 @@ final class RetryPolicyTests: XCTestCase {
         XCTAssertFalse(p.allowsAnother(after: 10, elapsed: 0, delay: 1))
         XCTAssertFalse(p.allowsAnother(after: 2, elapsed: 29.5, delay: 1))
         XCTAssertFalse(RetryPolicy.once.allowsAnother(after: 1, elapsed: 0, delay: 0))
+    }
+}
+
+final class CurlErrorMappingTests: XCTestCase {
+    func testKinds() {
+        XCTAssertEqual(CurlHandle.error(code: CURLE_COULDNT_CONNECT, detail: "Connection refused", host: "h:1").kind, .network)
+        XCTAssertEqual(CurlHandle.error(code: CURLE_OPERATION_TIMEDOUT, detail: "timed out", host: "h:1").kind, .network)
+        XCTAssertEqual(CurlHandle.error(code: CURLE_RECV_ERROR, detail: "Connection reset by peer", host: "h:1").kind, .network)
+        let untrusted = CurlHandle.error(code: CURLE_PEER_FAILED_VERIFICATION, detail: "SSL certificate problem: unable to get local issuer certificate", host: "h:1")
+        XCTAssertEqual(untrusted.kind, .tls)
+        XCTAssertTrue(untrusted.message.hasPrefix("TLS certificate of h:1 not trusted"))
+        XCTAssertTrue(untrusted.message.contains("--cacert / LIFEBOAT_CACERT"))
+        XCTAssertEqual(CurlHandle.error(code: CURLE_SSL_CONNECT_ERROR, detail: "OpenSSL SSL_connect: Connection reset by peer in connection to h:1", host: "h:1").kind, .network)
+        XCTAssertEqual(CurlHandle.error(code: CURLE_SSL_CONNECT_ERROR, detail: "error:0A00042E:SSL routines::tlsv1 alert protocol version", host: "h:1").kind, .tls)
+        XCTAssertEqual(CurlHandle.error(code: CURLE_SSL_CACERT_BADFILE, detail: "error setting certificate file", host: "h:1").kind, .tls)
     }
 }

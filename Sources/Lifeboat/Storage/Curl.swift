@@ -253,6 +253,13 @@ final class CurlHandle {
     /// Certificate and handshake failures are `.tls` (never retried); everything else on the
     /// way is `.network` (retried by the caller).
     static func error(code: CURLcode, detail: String, host: String) -> LifeboatError {
+        // A handshake cut short by the peer (server restarting, connection reset) is a
+        // network fault to retry, not a certificate verdict.
+        let lowerDetail = detail.lowercased()
+        if code == CURLE_SSL_CONNECT_ERROR,
+           ["reset by peer", "ssl_error_syscall", "unexpected eof", "broken pipe", "connection refused"].contains(where: lowerDetail.contains) {
+            return LifeboatError(.network, "connection to \(host) was cut during the TLS handshake (\(detail)); check the endpoint and your network")
+        }
         switch code {
         case CURLE_PEER_FAILED_VERIFICATION, CURLE_SSL_CACERT_BADFILE, CURLE_SSL_CERTPROBLEM,
              CURLE_SSL_ISSUER_ERROR, CURLE_SSL_PINNEDPUBKEYNOTMATCH, CURLE_SSL_INVALIDCERTSTATUS,
