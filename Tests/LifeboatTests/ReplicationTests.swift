@@ -5,8 +5,8 @@ import XCTest
 /// restore survives the loss or damage of the primary's objects, a lagging replica is
 /// reported and repaired with sync, and a server dying mid-run loses nothing.
 final class ReplicationTests: XCTestCase {
-    static let portA = S3TestServer.basePort + 5
-    static let portB = S3TestServer.basePort + 6
+    static let portA = S3TestServer.basePort + 7
+    static let portB = S3TestServer.basePort + 8
 
     struct Setup {
         let sb: Sandbox

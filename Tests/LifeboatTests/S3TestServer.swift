@@ -24,7 +24,8 @@ enum S3TestServer {
     }()
 
     /// First port of the block the tests use (LIFEBOAT_TEST_S3_PORT, default 19400):
-    /// +0 contract server, +1 auth, +2 wrong host, +3 expired, +4 stopped mid-way, +9 nothing.
+    /// +0 contract server, +1 auth, +2 wrong host, +3 expired, +4 stopped mid-way, +5 other CA,
+    /// +6 retry stub, +7/+8 the two "regions" of ReplicationTests, +9 nothing.
     static let basePort: Int = ProcessInfo.processInfo.environment["LIFEBOAT_TEST_S3_PORT"].flatMap { Int($0) } ?? 19400
 
     static var pkiDir: String { stateDir + "/pki" }
