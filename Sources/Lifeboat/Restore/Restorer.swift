@@ -75,10 +75,32 @@ public final class Restorer {
         defer { if !keep { temp.discard() } }
 
         let fetched = try fetchAndWrite(jobs: jobs, pieces: pieces, ids: ids, index: index, pageSize: m.pageSize, fd: temp.fd, path: temp.path)
-        try temp.sync()
         phase("fetch_decrypt_write")
 
-        let problems = try SQLiteConnection(path: temp.path, immutable: true).integrityCheck()
+        // Flush to disk while SQLite checks the file (it reads the page cache): both must be done
+        // before the rename, neither needs the other.
+        let syncResult = Locked<Result<Double, Error>?>(nil)
+        let syncDone = DispatchGroup()
+        let file = UnsafeTransfer(temp)
+        DispatchQueue.global().async(group: syncDone) {
+            let t0 = Date()
+            do {
+                try file.value.sync()
+                syncResult.withLock { $0 = .success(Date().timeIntervalSince(t0)) }
+            } catch {
+                syncResult.withLock { $0 = .failure(error) }
+            }
+        }
+        let problems: [String]
+        do {
+            problems = try SQLiteConnection(path: temp.path, immutable: true).integrityCheck()
+        } catch {
+            syncDone.wait()
+            throw error
+        }
+        syncDone.wait()
+        if case .failure(let e)? = syncResult.current { throw e }
+        if case .success(let seconds)? = syncResult.current { phases["fsync_overlapped"] = seconds }
         guard problems == ["ok"] else {
             throw LifeboatError(.corrupt, "restored database fails PRAGMA integrity_check (\(problems.first ?? "no result")); the snapshot itself may hold a damaged database. Nothing was written to \(target)")
         }
@@ -124,7 +146,8 @@ public final class Restorer {
     }
 
     func fetchAndWrite(jobs: [Job], pieces: [Piece], ids: [BlobID], index: BlobIndex, pageSize: Int, fd: Int32, path: String) throws -> Int {
-        let workers = max(1, options.workers)
+        // Network stores get more fetchers in flight; each also decrypts what it fetched.
+        let workers = max(1, options.workers, 2 * repo.backend.preferredConcurrency)
         let codecs = UnsafeTransfer(try (0..<workers).map { _ in try BlobCodec(keys: repo.keys, maxBlobSize: max(pageSize, 1 << 16)) })
         // Each worker assembles runs of consecutive pages and writes a run with one pwrite.
         let runPages = 256

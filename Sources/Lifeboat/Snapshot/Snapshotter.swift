@@ -45,7 +45,8 @@ public final class Snapshotter {
         public var compressionLevel: Int32 = 1
         public var batchPages = 512
         public var workers = Parallel.workerCount
-        public var uploadsInFlight = 1
+        /// Packs uploading at once; nil: what the backend prefers (1 local, 4 for S3).
+        public var uploadsInFlight: Int? = nil
         public var progress: (@Sendable (_ done: Int, _ total: Int) -> Void)? = nil
 
         public init(source: String) { self.source = source }
@@ -85,7 +86,7 @@ public final class Snapshotter {
         let workers = max(1, options.workers)
         let codecs = try (0..<workers).map { _ in try BlobCodec(keys: repo.keys, compressionLevel: options.compressionLevel, maxBlobSize: max(pageSize, 1 << 16)) }
         let headerAEAD = try AEADContext(key: repo.keys.encryption)
-        let uploader = Uploader(backend: repo.backend, inFlight: options.uploadsInFlight)
+        let uploader = Uploader(backend: repo.backend, inFlight: options.uploadsInFlight ?? repo.backend.preferredConcurrency)
         let pack = PackBuilder(targetSize: repo.config.packSize)
         // Packs stored so far and not yet listed in an index file. Index files are written as
         // packs complete (32 at a time), so memory stays flat and a killed run leaves indexed

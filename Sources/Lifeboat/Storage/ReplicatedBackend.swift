@@ -21,6 +21,7 @@ public final class ReplicatedBackend: Backend, @unchecked Sendable {
     }
 
     public var location: String { replicas.map(\.location).joined(separator: " + ") }
+    public var preferredConcurrency: Int { replicas.map(\.preferredConcurrency).max() ?? 1 }
     public var primary: any Backend { replicas[0] }
 
     /// Copies that failed a write in this run, with the first error of each.

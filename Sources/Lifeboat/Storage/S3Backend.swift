@@ -32,6 +32,9 @@ public struct S3Options: Sendable {
 /// Snapshots only GET, HEAD, LIST and PUT (POST for multipart) new keys: writes use
 /// `If-None-Match: *` (and a HEAD first), so write-only credentials suffice.
 public struct S3Backend: Backend, CustomStringConvertible, CustomDebugStringConvertible {
+    /// Several requests in flight hide the round-trip latency of each.
+    public var preferredConcurrency: Int { 4 }
+
     public let s3: S3Location
     public var location: String { s3.description }
     private let credentials: S3Credentials
