@@ -20,6 +20,9 @@ struct LifeboatCommand: ParsableCommand {
             RestoreCommand.self,
             CheckCommand.self,
             Demo.self,
+            KeyCommand.self,
+            AuditCommand.self,
+            IAMPolicyCommand.self,
         ]
     )
 }

@@ -1,8 +1,12 @@
 import Foundation
 
-/// A key slot: the master key material wrapped (AES-256-GCM) by a key derived from one
-/// passphrase with scrypt. Several slots can wrap the same master key. The file is plain JSON
+/// A key slot: the repository's keys wrapped (AES-256-GCM) by a key derived from one
+/// passphrase with scrypt. Several slots can wrap the same keys. The file is plain JSON
 /// because it must be readable before anything can be decrypted; it holds no secret in clear.
+///
+/// Version 1 wraps the 64 bytes of generation-0 master material (repositories never rotated
+/// are still written this way, so older Lifeboat versions read them); version 2 wraps a
+/// `Keyring` (every generation, after `key rotate`).
 public struct KeyFile: Codable, Sendable {
     public var version: Int
     public var created: String
@@ -10,31 +14,44 @@ public struct KeyFile: Codable, Sendable {
     public var scrypt: ScryptParameters
     public var salt: String
     public var wrapped: String
+    /// Who added the slot (shown by `key list`; not secret, not authenticated).
+    public var host: String?
+    public var user: String?
 
     static let aad = Array("lifeboat:key".utf8)
+    static let keyringAAD = Array("lifeboat:keyring".utf8)
 
     public static func create(master: MasterKeys, passphrase: SecretBytes, parameters: ScryptParameters = .standard) throws -> KeyFile {
-        let salt = try SecureRandom.bytes(32)
-        let kek = try KDF.scrypt(passphrase: passphrase, salt: salt, parameters: parameters)
-        var material = master.material.copyBytes()
-        defer { SecretBytes.wipe(&material) }
-        let sealed = try AEADContext(key: kek).seal(material, aad: aad)
-        return KeyFile(version: 1, created: RFC3339.format(Date()), kdf: "scrypt", scrypt: parameters,
-                       salt: Data(salt).base64EncodedString(), wrapped: Data(sealed).base64EncodedString())
+        try create(keyring: Keyring(single: master), passphrase: passphrase, parameters: parameters)
     }
 
-    /// The master keys, or nil when the passphrase does not open this slot.
-    public func unwrap(passphrase: SecretBytes) throws -> MasterKeys? {
-        guard kdf == "scrypt", let salt = Data(base64Encoded: self.salt), let sealed = Data(base64Encoded: wrapped) else {
+    public static func create(keyring: Keyring, passphrase: SecretBytes, parameters: ScryptParameters = .standard) throws -> KeyFile {
+        let salt = try SecureRandom.bytes(32)
+        let kek = try KDF.scrypt(passphrase: passphrase, salt: salt, parameters: parameters)
+        let single = keyring.generations == [0]
+        var material = single ? keyring.currentKeys.material.copyBytes() : keyring.encode()
+        defer { SecretBytes.wipe(&material) }
+        let sealed = try AEADContext(key: kek).seal(material, aad: single ? aad : keyringAAD)
+        return KeyFile(version: single ? 1 : 2, created: RFC3339.format(Date()), kdf: "scrypt", scrypt: parameters,
+                       salt: Data(salt).base64EncodedString(), wrapped: Data(sealed).base64EncodedString(),
+                       host: ProcessInfo.processInfo.hostName, user: AuditIdentity.userName)
+    }
+
+    /// The keys, or nil when the passphrase does not open this slot.
+    public func unwrap(passphrase: SecretBytes) throws -> Keyring? {
+        guard kdf == "scrypt", version == 1 || version == 2,
+              let salt = Data(base64Encoded: self.salt), salt.count >= 16,
+              let sealed = Data(base64Encoded: wrapped) else {
             throw LifeboatError(.corrupt, "a key file of the repository is malformed")
         }
         let kek = try KDF.scrypt(passphrase: passphrase, salt: [UInt8](salt), parameters: scrypt)
-        guard var material = try AEADContext(key: kek).open([UInt8](sealed), aad: Self.aad) else { return nil }
+        guard var material = try AEADContext(key: kek).open([UInt8](sealed), aad: version == 1 ? Self.aad : Self.keyringAAD) else { return nil }
+        defer { SecretBytes.wipe(&material) }
+        if version == 2 { return try Keyring.decode(material) }
         guard material.count == MasterKeys.materialSize else {
-            SecretBytes.wipe(&material)
             throw LifeboatError(.corrupt, "a key file of the repository holds a key of the wrong size")
         }
-        return try MasterKeys(material: SecretBytes(consuming: &material))
+        return Keyring(single: try MasterKeys(material: SecretBytes(consuming: &material)))
     }
 
     public func encoded() throws -> [UInt8] {

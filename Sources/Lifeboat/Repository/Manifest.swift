@@ -24,6 +24,8 @@ public struct Manifest: Codable, Sendable {
     /// Bytes of packs and index this snapshot added (the manifest itself not counted).
     public var bytesAdded: Int
     public var toolVersion: String
+    /// Key generation the page table and pages are sealed with (nil: 0, before any rotation).
+    public var keyGeneration: UInt32? = nil
 
     enum CodingKeys: String, CodingKey {
         case version, source, host, database, parent
@@ -38,6 +40,7 @@ public struct Manifest: Codable, Sendable {
         case pagesNew = "pages_new"
         case bytesAdded = "bytes_added"
         case toolVersion = "tool_version"
+        case keyGeneration = "key_generation"
     }
 
     public var time: Date { Date(unixMilliseconds: timeMs) }

@@ -38,6 +38,7 @@ public enum PassphraseSource {
         let out = Pipe()
         process.standardOutput = out
         process.standardInput = FileHandle.nullDevice
+        process.environment = childEnvironment()
         do { try process.run() } catch {
             throw LifeboatError(.usage, "\(variable) could not be started: \(error.localizedDescription)")
         }
@@ -48,6 +49,15 @@ public enum PassphraseSource {
             throw LifeboatError(.usage, "\(variable) exited with status \(process.terminationStatus); fix the command and try again")
         }
         return try finish(&bytes, origin: variable)
+    }
+
+    /// Variables that hold a passphrase in clear: never handed to a child process.
+    public static let secretVariables: Set<String> = ["LIFEBOAT_PASSWORD", "LIFEBOAT_NEW_PASSWORD"]
+
+    /// This process's environment without the passphrase variables, for every child Lifeboat
+    /// starts (password commands, dump commands): a child has no business with them.
+    public static func childEnvironment() -> [String: String] {
+        ProcessInfo.processInfo.environment.filter { !secretVariables.contains($0.key) }
     }
 
     private static func finish(_ bytes: inout [UInt8], origin: String) throws -> SecretBytes {
