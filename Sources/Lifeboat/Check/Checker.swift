@@ -54,6 +54,13 @@ public final class Checker {
             }
         }
 
+        // Audit records must authenticate like everything else.
+        for info in try repo.backend.list(.audit) {
+            do { _ = try repo.loadObject(info.key) } catch let e as LifeboatError {
+                errors.append("audit record \(info.key.name.prefix(8)): \(e.message)")
+            }
+        }
+
         // Packs named by the index must exist with the size it records.
         var present: [String: Int] = [:]
         for p in try repo.backend.list(.data) { present[p.key.name] = p.size }

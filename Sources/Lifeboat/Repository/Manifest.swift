@@ -47,6 +47,18 @@ public struct Manifest: Codable, Sendable {
     public var databaseSize: Int { pageCount * pageSize }
 }
 
+extension Manifest {
+    /// Parses a manifest's plaintext and rejects values no snapshot can have, so later
+    /// arithmetic (page count × page size) cannot overflow.
+    public static func decode(_ bytes: [UInt8], id: String) throws -> Manifest {
+        let malformed = LifeboatError(.corrupt, "snapshot \(id.prefix(8)) has a malformed manifest")
+        guard let m = try? JSONDecoder().decode(Manifest.self, from: Data(bytes)) else { throw malformed }
+        guard (512...65536).contains(m.pageSize), m.pageSize & (m.pageSize - 1) == 0,
+              (0...Int(UInt32.max)).contains(m.pageCount), (0...m.pageCount).contains(m.deltaCount) else { throw malformed }
+        return m
+    }
+}
+
 /// A manifest with the name it is stored under.
 public struct SnapshotRecord: Sendable {
     public let id: String
@@ -63,10 +75,7 @@ extension Repository {
     }
 
     public func loadManifest(_ id: String) throws -> Manifest {
-        let bytes = try loadObject(ObjectKey(.snapshots, id))
-        do { return try JSONDecoder().decode(Manifest.self, from: Data(bytes)) } catch {
-            throw LifeboatError(.corrupt, "snapshot \(id.prefix(8)) has a malformed manifest")
-        }
+        try Manifest.decode(try loadObject(ObjectKey(.snapshots, id)), id: id)
     }
 
     /// Every snapshot, oldest first. Damaged manifests are reported through `damaged`.
