@@ -21,12 +21,10 @@ public enum PassphraseSource {
 
     /// Reads a passphrase file; a trailing newline is not part of the passphrase.
     public static func readFile(_ path: String, variable: String) throws -> SecretBytes {
-        guard let st = try FileIO.status(path) else {
+        guard try FileIO.status(path) != nil else {
             throw LifeboatError(.usage, "\(variable) names \(path), which does not exist")
         }
-        if st.mode & 0o077 != 0 {
-            Warnings.emit("passphrase file \(path) is readable by other users (mode \(String(st.mode, radix: 8))); run: chmod 600 \(path)")
-        }
+        FilePermissions.warnIfExposed(path, what: "passphrase file")
         var bytes = try FileIO.readFile(path)
         return try finish(&bytes, origin: variable)
     }
