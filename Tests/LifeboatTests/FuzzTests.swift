@@ -202,7 +202,7 @@ final class FuzzTests: XCTestCase {
         let pass = SecretBytes(consuming: &pw)
         let cheap = ScryptParameters(n: 16, r: 1, p: 1)
         let ring = try Keyring(single: try masterKeys()).rotated()
-        let v1 = try KeyFile.create(master: try masterKeys(), passphrase: pass, parameters: cheap).encoded()
+        let v1 = try KeyTests.legacyKeyFile(try masterKeys(), passphrase: pass, parameters: cheap).encoded()
         let v2 = try KeyFile.create(keyring: ring, passphrase: pass, parameters: cheap).encoded()
         var f = Fuzzer("key file", seed: 14)
         f.run(seeds: [v1, v2], count: 2000) { bytes in

@@ -72,8 +72,6 @@ final class KeyTests: XCTestCase {
         let idA = try XCTUnwrap(a["id"] as? String)
         let bytesA = try FileIO.readFile(db)
         let before = try sb.openRepository()
-        XCTAssertEqual(try LocalBackend(path: sb.repo).list(.keys).first.map { try KeyFile.decode(LocalBackend(path: sb.repo).get($0.key)).version }, 1,
-                       "a repository never rotated keeps the version-1 key file")
 
         // Another slot exists: rotation refuses until told to remove it.
         let other = try writeSecret(sb, "other", "other-\(UUID().uuidString)")
@@ -131,11 +129,20 @@ final class KeyTests: XCTestCase {
         XCTAssertEqual(ring.current, 2)
         let file = try KeyFile.create(keyring: ring, passphrase: pass, parameters: small)
         XCTAssertEqual(file.version, 2)
+        // The descriptive fields are authenticated: a forged "created" or "user" fails to open.
+        var forged = file
+        forged.user = "someone-else"
+        XCTAssertNil(try forged.unwrap(passphrase: pass))
         let back = try XCTUnwrap(try KeyFile.decode(try file.encoded()).unwrap(passphrase: pass))
         XCTAssertEqual(back.generations, [0, 1, 2])
         for g in ring.generations {
             XCTAssertEqual(try back.keys(generation: g).material.copyBytes(), try ring.keys(generation: g).material.copyBytes())
         }
+        // A version-1 slot (as Lifeboat 0.1.0 wrote them) still opens, as generation 0.
+        let legacy = try KeyTests.legacyKeyFile(ring.keys(generation: 0), passphrase: pass, parameters: small)
+        let opened = try XCTUnwrap(try KeyFile.decode(try legacy.encoded()).unwrap(passphrase: pass))
+        XCTAssertEqual(opened.generations, [0])
+        XCTAssertEqual(opened.currentKeys.material.copyBytes(), try ring.keys(generation: 0).material.copyBytes())
         var wrong = Array("other".utf8)
         XCTAssertNil(try file.unwrap(passphrase: SecretBytes(consuming: &wrong)))
         XCTAssertThrowsError(try back.keys(generation: 7))
@@ -143,6 +150,15 @@ final class KeyTests: XCTestCase {
         XCTAssertFalse(ScryptParameters(n: 1 << 24, r: 8, p: 1).isSane)
         XCTAssertFalse(ScryptParameters(n: 1 << 20, r: 64, p: 16).isSane)
         XCTAssertTrue(ScryptParameters.standard.isSane)
+    }
+
+    /// A key file exactly as version 1 wrote it: the bare master material, fixed AAD.
+    static func legacyKeyFile(_ master: MasterKeys, passphrase: SecretBytes, parameters: ScryptParameters) throws -> KeyFile {
+        let salt = try SecureRandom.bytes(32)
+        let kek = try KDF.scrypt(passphrase: passphrase, salt: salt, parameters: parameters)
+        let sealed = try AEADContext(key: kek).seal(master.material.copyBytes(), aad: Array("lifeboat:key".utf8))
+        return KeyFile(version: 1, created: "2026-01-01T00:00:00Z", kdf: "scrypt", scrypt: parameters,
+                       salt: Data(salt).base64EncodedString(), wrapped: Data(sealed).base64EncodedString(), host: nil, user: nil)
     }
 
     /// At a terminal the new passphrase is typed twice with echo off: it must not appear in

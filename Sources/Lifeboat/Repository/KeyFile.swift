@@ -4,9 +4,10 @@ import Foundation
 /// passphrase with scrypt. Several slots can wrap the same keys. The file is plain JSON
 /// because it must be readable before anything can be decrypted; it holds no secret in clear.
 ///
-/// Version 1 wraps the 64 bytes of generation-0 master material (repositories never rotated
-/// are still written this way, so older Lifeboat versions read them); version 2 wraps a
-/// `Keyring` (every generation, after `key rotate`).
+/// Version 1 (Lifeboat 0.1.0, still read) wraps the 64 bytes of generation-0 master material.
+/// Version 2 wraps a `Keyring` (every generation) and binds the slot's descriptive fields
+/// (created, host, user) as authenticated data, so no byte of a key file can change unnoticed:
+/// the KDF parameters and salt are bound already, as they derive the wrapping key.
 public struct KeyFile: Codable, Sendable {
     public var version: Int
     public var created: String
@@ -19,7 +20,11 @@ public struct KeyFile: Codable, Sendable {
     public var user: String?
 
     static let aad = Array("lifeboat:key".utf8)
-    static let keyringAAD = Array("lifeboat:keyring".utf8)
+
+    /// Authenticated data of a version-2 slot.
+    var keyringAAD: [UInt8] {
+        Array("lifeboat:keyring\0\(created)\0\(host ?? "")\0\(user ?? "")".utf8)
+    }
 
     public static func create(master: MasterKeys, passphrase: SecretBytes, parameters: ScryptParameters = .standard) throws -> KeyFile {
         try create(keyring: Keyring(single: master), passphrase: passphrase, parameters: parameters)
@@ -28,13 +33,13 @@ public struct KeyFile: Codable, Sendable {
     public static func create(keyring: Keyring, passphrase: SecretBytes, parameters: ScryptParameters = .standard) throws -> KeyFile {
         let salt = try SecureRandom.bytes(32)
         let kek = try KDF.scrypt(passphrase: passphrase, salt: salt, parameters: parameters)
-        let single = keyring.generations == [0]
-        var material = single ? keyring.currentKeys.material.copyBytes() : keyring.encode()
+        var material = keyring.encode()
         defer { SecretBytes.wipe(&material) }
-        let sealed = try AEADContext(key: kek).seal(material, aad: single ? aad : keyringAAD)
-        return KeyFile(version: single ? 1 : 2, created: RFC3339.format(Date()), kdf: "scrypt", scrypt: parameters,
-                       salt: Data(salt).base64EncodedString(), wrapped: Data(sealed).base64EncodedString(),
-                       host: ProcessInfo.processInfo.hostName, user: AuditIdentity.userName)
+        var file = KeyFile(version: 2, created: RFC3339.format(Date()), kdf: "scrypt", scrypt: parameters,
+                           salt: Data(salt).base64EncodedString(), wrapped: "",
+                           host: ProcessInfo.processInfo.hostName, user: AuditIdentity.userName)
+        file.wrapped = Data(try AEADContext(key: kek).seal(material, aad: file.keyringAAD)).base64EncodedString()
+        return file
     }
 
     /// The keys, or nil when the passphrase does not open this slot.
@@ -45,7 +50,7 @@ public struct KeyFile: Codable, Sendable {
             throw LifeboatError(.corrupt, "a key file of the repository is malformed")
         }
         let kek = try KDF.scrypt(passphrase: passphrase, salt: [UInt8](salt), parameters: scrypt)
-        guard var material = try AEADContext(key: kek).open([UInt8](sealed), aad: version == 1 ? Self.aad : Self.keyringAAD) else { return nil }
+        guard var material = try AEADContext(key: kek).open([UInt8](sealed), aad: version == 1 ? Self.aad : keyringAAD) else { return nil }
         defer { SecretBytes.wipe(&material) }
         if version == 2 { return try Keyring.decode(material) }
         guard material.count == MasterKeys.materialSize else {

@@ -20,7 +20,9 @@ public enum TerminalPrompt {
         defer { _ = tcsetattr(fd, TCSAFLUSH, &saved) }
         let p = Array(prompt.utf8)
         _ = p.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        // Reserved up front: growing the array would leave partial copies in freed memory.
         var bytes: [UInt8] = []
+        bytes.reserveCapacity(4097)
         var c: UInt8 = 0
         while true {
             let n = read(fd, &c, 1)
