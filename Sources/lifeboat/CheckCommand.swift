@@ -3,6 +3,13 @@ import Foundation
 import Lifeboat
 
 struct CheckCommand: ParsableCommand {
+    /// What the check found, for its audit record (failed when it found damage).
+    static func auditDetails(_ r: CheckReport) -> [String: AuditValue] {
+        ["ok": .int(r.ok ? 1 : 0), "errors": .int(r.errors.count), "damaged_snapshots": .int(r.damagedSnapshots.count),
+         "snapshots": .int(r.snapshots), "packs": .int(r.packs), "read_data": .int(r.readData ? 1 : 0)]
+    }
+
+
     static let configuration = CommandConfiguration(
         commandName: "check",
         abstract: "Verify the repository; with --read-data, download and verify every stored byte."
@@ -17,7 +24,9 @@ struct CheckCommand: ParsableCommand {
     func run() throws {
         try runReporting {
             let repository = try repo.open()
-            let report = try Checker(repository: repository).run(readData: readData)
+            let report = try audited(repository, "check", details: CheckCommand.auditDetails, result: { $0.ok ? .ok : .failed }) {
+                try Checker(repository: repository).run(readData: readData)
+            }
             reportFallbacks(repository, quiet: output.quiet)
             if output.json {
                 try Output.json(report)

@@ -20,6 +20,9 @@ struct LifeboatCommand: ParsableCommand {
             CheckCommand.self,
             SyncCommand.self,
             Demo.self,
+            KeyCommand.self,
+            AuditCommand.self,
+            IAMPolicyCommand.self,
         ]
     )
 }

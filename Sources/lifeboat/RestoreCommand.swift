@@ -35,17 +35,21 @@ struct RestoreCommand: ParsableCommand {
     func run() throws {
         try runReporting {
             let repository = try repo.open()
-            let record: SnapshotRecord
-            if let at, let time = RFC3339.parse(at) {
-                record = try repository.findSnapshot(at: time, source: try resolveSource(repository))
-            } else {
-                let spec = snapshot ?? "latest"
-                record = try repository.findSnapshot(spec, source: spec == "latest" ? try resolveSource(repository) : source)
+            let r = try audited(repository, "restore", source: source, details: {
+                ["snapshot": .string($0.snapshot), "snapshot_source": .string($0.source), "pages": .int($0.pages), "bytes": .int($0.bytes), "target": .string($0.target)]
+            }) {
+                let record: SnapshotRecord
+                if let at, let time = RFC3339.parse(at) {
+                    record = try repository.findSnapshot(at: time, source: try resolveSource(repository))
+                } else {
+                    let spec = snapshot ?? "latest"
+                    record = try repository.findSnapshot(spec, source: spec == "latest" ? try resolveSource(repository) : source)
+                }
+                var opts = Restorer.Options()
+                opts.force = force
+                opts.progress = Output.progress(enabled: !output.quiet && !output.json, label: "restore")
+                return try Restorer(repository: repository, options: opts).restore(record, to: to)
             }
-            var opts = Restorer.Options()
-            opts.force = force
-            opts.progress = Output.progress(enabled: !output.quiet && !output.json, label: "restore")
-            let r = try Restorer(repository: repository, options: opts).restore(record, to: to)
             reportFallbacks(repository, quiet: output.quiet)
             if output.json {
                 try Output.json(r)

@@ -33,7 +33,9 @@ struct SnapshotCommand: ParsableCommand {
             var opts = Snapshotter.Options(source: name)
             opts.compressionLevel = compressionLevel
             opts.progress = Output.progress(enabled: !output.quiet && !output.json, label: "snapshot \(name)")
-            let r = try Snapshotter(repository: repository, options: opts).run(databasePath: database)
+            let r = try audited(repository, "snapshot", source: name, details: SnapshotCommand.auditDetails) {
+                try Snapshotter(repository: repository, options: opts).run(databasePath: database)
+            }
             if output.json {
                 try Output.json(r)
             } else if !output.quiet {
@@ -46,6 +48,13 @@ struct SnapshotCommand: ParsableCommand {
                 throw LifeboatError(.incomplete, "snapshot \(r.id.prefix(8)) is stored, but \(r.behind.joined(separator: "; ")); bring it up to date with: lifeboat sync --from \(primary) --to \(lagging.first ?? "REPLICA")")
             }
         }
+    }
+}
+
+extension SnapshotCommand {
+    static func auditDetails(_ r: SnapshotResult) -> [String: AuditValue] {
+        [AuditDetail.snapshot: .string(r.id), "pages": .int(r.pages), "pages_new": .int(r.pagesNew),
+         "bytes_added": .int(r.bytesAdded), "packs": .int(r.packs)]
     }
 }
 

@@ -49,7 +49,7 @@ final class CryptoTests: XCTestCase {
         let file = try KeyFile.create(master: master, passphrase: SecretBytes(consuming: &good), parameters: ScryptParameters(n: 1024, r: 8, p: 1))
         XCTAssertNil(try file.unwrap(passphrase: SecretBytes(consuming: &bad)))
         let opened = try XCTUnwrap(try file.unwrap(passphrase: SecretBytes(consuming: &again)))
-        XCTAssertEqual(opened.material.copyBytes(), master.material.copyBytes())
+        XCTAssertEqual(opened.currentKeys.material.copyBytes(), master.material.copyBytes())
         let decoded = try KeyFile.decode(try file.encoded())
         XCTAssertEqual(decoded.scrypt, ScryptParameters(n: 1024, r: 8, p: 1))
     }

@@ -38,7 +38,7 @@ final class TamperTests: XCTestCase {
         let objects = try FileManager.default.subpathsOfDirectory(atPath: sb.repo).filter {
             (try? FileIO.status(sb.repo + "/" + $0))?.isRegularFile == true
         }.sorted()
-        XCTAssertEqual(Set(objects.map { String($0.split(separator: "/")[0]) }), ["config", "keys", "index", "snapshots", "data"])
+        XCTAssertEqual(Set(objects.map { String($0.split(separator: "/")[0]) }), ["config", "keys", "index", "snapshots", "data", "audit"])
         var trials = 0
         for object in objects {
             let size = try XCTUnwrap(try FileIO.status(sb.repo + "/" + object)).size

@@ -28,6 +28,8 @@ final class Sandbox {
         for k in e.keys where k.hasPrefix("LIFEBOAT_") { e[k] = nil }
         e["LIFEBOAT_REPOSITORY"] = repo
         e["LIFEBOAT_PASSWORD_FILE"] = passwordFile
+        // Audit logs of test runs stay in the sandbox, never in the user's ~/.local/state.
+        e["LIFEBOAT_AUDIT_DIR"] = root + "/audit-log"
         for (k, v) in extra { e[k] = v }
         return e
     }

@@ -54,6 +54,13 @@ public final class Checker {
             }
         }
 
+        // Audit records must authenticate like everything else.
+        for info in try repo.backend.list(.audit) {
+            do { _ = try repo.loadObject(info.key) } catch let e as LifeboatError {
+                errors.append("audit record \(info.key.name.prefix(8)): \(e.message)")
+            }
+        }
+
         // Packs named by the index must exist with the size it records.
         var present: [String: Int] = [:]
         for p in try repo.backend.list(.data) { present[p.key.name] = p.size }
@@ -88,11 +95,14 @@ public final class Checker {
         let records = try repo.listSnapshots { id, e in
             damaged.append(.init(id: id, source: nil, time: nil, problem: e.message))
         }
-        let codec = try BlobCodec(keys: repo.keys)
+        var codecs: [UInt32: BlobCodec] = [:]
         for r in records {
             snapshotCount += 1
             progress?("snapshot \(r.shortID)")
             do {
+                let generation = r.manifest.keyGeneration ?? 0
+                let codec = try codecs[generation] ?? BlobCodec(keys: repo.keys(for: r.manifest))
+                codecs[generation] = codec
                 let ids = try PageTableReader(repo: repo, index: index, codec: codec).pageIDs(of: r.manifest)
                 var missing = 0, bad = 0
                 for id in ids {
@@ -135,7 +145,6 @@ public final class Checker {
             if skip.contains(UInt32(n)) { return }
             let name = packs[n]
             progress?("pack \(name.prefix(8))")
-            let codec = try BlobCodec(keys: repo.keys)
             var local = DataResult()
             defer { result.withLock { r in
                 r.errors += local.errors
@@ -153,10 +162,23 @@ public final class Checker {
             if SHA256.hex(bytes) != name {
                 local.errors.append("pack \(name.prefix(8)) does not match its name (damaged)")
             }
+            // A pack is sealed with one key generation: the one whose key opens its header.
             var header: [PackEntry] = []
-            do { header = try PackFormat.decodeHeader(pack: bytes, aead: AEADContext(key: repo.keys.encryption), name: String(name.prefix(8))) } catch let e as LifeboatError {
-                local.errors.append(e.message)
+            var packKeys = repo.keys
+            var headerError: LifeboatError?
+            for generation in repo.keyring.generations.reversed() {
+                let keys = try repo.keyring.keys(generation: generation)
+                do {
+                    header = try PackFormat.decodeHeader(pack: bytes, aead: AEADContext(key: keys.encryption), name: String(name.prefix(8)))
+                    packKeys = keys
+                    headerError = nil
+                    break
+                } catch let e as LifeboatError {
+                    if headerError == nil { headerError = e }
+                }
             }
+            if let headerError { local.errors.append(headerError.message) }
+            let codec = try BlobCodec(keys: packKeys)
             let headerIDs = Set(header.map(\.id))
             for e in shared.value[n] {
                 if !header.isEmpty && !headerIDs.contains(e.id) {

@@ -10,8 +10,10 @@ public struct ScryptParameters: Codable, Sendable, Equatable {
     /// N = 2^15, r = 8, p = 1 (32 MiB, about 0.1 s here): OWASP's recommended minimum for scrypt.
     public static let standard = ScryptParameters(n: 1 << 15, r: 8, p: 1)
 
+    /// Bounds that also cap the memory (1 GiB) and work a forged key file can make us spend.
     public var isSane: Bool {
         n >= 2 && n & (n - 1) == 0 && n <= 1 << 24 && r >= 1 && r <= 64 && p >= 1 && p <= 16
+            && 128 * n * r <= 1 << 30 && n * r * p <= 1 << 28
     }
 }
 

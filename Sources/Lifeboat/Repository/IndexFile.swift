@@ -41,7 +41,7 @@ public struct IndexFile: Sendable {
         packs.reserveCapacity(n)
         for _ in 0..<n {
             let packName = Hex.encode(try r.raw(32))
-            let size = Int(try r.u64())
+            let size = try r.int(max: 1 << 48)
             let count = try r.count(elementSize: PackEntry.encodedSize)
             var entries: [PackEntry] = []
             entries.reserveCapacity(count)

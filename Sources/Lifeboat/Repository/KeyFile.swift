@@ -1,8 +1,13 @@
 import Foundation
 
-/// A key slot: the master key material wrapped (AES-256-GCM) by a key derived from one
-/// passphrase with scrypt. Several slots can wrap the same master key. The file is plain JSON
+/// A key slot: the repository's keys wrapped (AES-256-GCM) by a key derived from one
+/// passphrase with scrypt. Several slots can wrap the same keys. The file is plain JSON
 /// because it must be readable before anything can be decrypted; it holds no secret in clear.
+///
+/// Version 1 (Lifeboat 0.1.0, still read) wraps the 64 bytes of generation-0 master material.
+/// Version 2 wraps a `Keyring` (every generation) and binds the slot's descriptive fields
+/// (created, host, user) as authenticated data, so no byte of a key file can change unnoticed:
+/// the KDF parameters and salt are bound already, as they derive the wrapping key.
 public struct KeyFile: Codable, Sendable {
     public var version: Int
     public var created: String
@@ -10,31 +15,48 @@ public struct KeyFile: Codable, Sendable {
     public var scrypt: ScryptParameters
     public var salt: String
     public var wrapped: String
+    /// Who added the slot (shown by `key list`; not secret, not authenticated).
+    public var host: String?
+    public var user: String?
 
     static let aad = Array("lifeboat:key".utf8)
 
-    public static func create(master: MasterKeys, passphrase: SecretBytes, parameters: ScryptParameters = .standard) throws -> KeyFile {
-        let salt = try SecureRandom.bytes(32)
-        let kek = try KDF.scrypt(passphrase: passphrase, salt: salt, parameters: parameters)
-        var material = master.material.copyBytes()
-        defer { SecretBytes.wipe(&material) }
-        let sealed = try AEADContext(key: kek).seal(material, aad: aad)
-        return KeyFile(version: 1, created: RFC3339.format(Date()), kdf: "scrypt", scrypt: parameters,
-                       salt: Data(salt).base64EncodedString(), wrapped: Data(sealed).base64EncodedString())
+    /// Authenticated data of a version-2 slot.
+    var keyringAAD: [UInt8] {
+        Array("lifeboat:keyring\0\(created)\0\(host ?? "")\0\(user ?? "")".utf8)
     }
 
-    /// The master keys, or nil when the passphrase does not open this slot.
-    public func unwrap(passphrase: SecretBytes) throws -> MasterKeys? {
-        guard kdf == "scrypt", let salt = Data(base64Encoded: self.salt), let sealed = Data(base64Encoded: wrapped) else {
+    public static func create(master: MasterKeys, passphrase: SecretBytes, parameters: ScryptParameters = .standard) throws -> KeyFile {
+        try create(keyring: Keyring(single: master), passphrase: passphrase, parameters: parameters)
+    }
+
+    public static func create(keyring: Keyring, passphrase: SecretBytes, parameters: ScryptParameters = .standard) throws -> KeyFile {
+        let salt = try SecureRandom.bytes(32)
+        let kek = try KDF.scrypt(passphrase: passphrase, salt: salt, parameters: parameters)
+        var material = keyring.encode()
+        defer { SecretBytes.wipe(&material) }
+        var file = KeyFile(version: 2, created: RFC3339.format(Date()), kdf: "scrypt", scrypt: parameters,
+                           salt: Data(salt).base64EncodedString(), wrapped: "",
+                           host: ProcessInfo.processInfo.hostName, user: AuditIdentity.userName)
+        file.wrapped = Data(try AEADContext(key: kek).seal(material, aad: file.keyringAAD)).base64EncodedString()
+        return file
+    }
+
+    /// The keys, or nil when the passphrase does not open this slot.
+    public func unwrap(passphrase: SecretBytes) throws -> Keyring? {
+        guard kdf == "scrypt", version == 1 || version == 2,
+              let salt = Data(base64Encoded: self.salt), salt.count >= 16,
+              let sealed = Data(base64Encoded: wrapped) else {
             throw LifeboatError(.corrupt, "a key file of the repository is malformed")
         }
         let kek = try KDF.scrypt(passphrase: passphrase, salt: [UInt8](salt), parameters: scrypt)
-        guard var material = try AEADContext(key: kek).open([UInt8](sealed), aad: Self.aad) else { return nil }
+        guard var material = try AEADContext(key: kek).open([UInt8](sealed), aad: version == 1 ? Self.aad : keyringAAD) else { return nil }
+        defer { SecretBytes.wipe(&material) }
+        if version == 2 { return try Keyring.decode(material) }
         guard material.count == MasterKeys.materialSize else {
-            SecretBytes.wipe(&material)
             throw LifeboatError(.corrupt, "a key file of the repository holds a key of the wrong size")
         }
-        return try MasterKeys(material: SecretBytes(consuming: &material))
+        return Keyring(single: try MasterKeys(material: SecretBytes(consuming: &material)))
     }
 
     public func encoded() throws -> [UInt8] {

@@ -24,6 +24,8 @@ public struct Manifest: Codable, Sendable {
     /// Bytes of packs and index this snapshot added (the manifest itself not counted).
     public var bytesAdded: Int
     public var toolVersion: String
+    /// Key generation the page table and pages are sealed with (nil: 0, before any rotation).
+    public var keyGeneration: UInt32? = nil
 
     enum CodingKeys: String, CodingKey {
         case version, source, host, database, parent
@@ -38,10 +40,23 @@ public struct Manifest: Codable, Sendable {
         case pagesNew = "pages_new"
         case bytesAdded = "bytes_added"
         case toolVersion = "tool_version"
+        case keyGeneration = "key_generation"
     }
 
     public var time: Date { Date(unixMilliseconds: timeMs) }
     public var databaseSize: Int { pageCount * pageSize }
+}
+
+extension Manifest {
+    /// Parses a manifest's plaintext and rejects values no snapshot can have, so later
+    /// arithmetic (page count × page size) cannot overflow.
+    public static func decode(_ bytes: [UInt8], id: String) throws -> Manifest {
+        let malformed = LifeboatError(.corrupt, "snapshot \(id.prefix(8)) has a malformed manifest")
+        guard let m = try? JSONDecoder().decode(Manifest.self, from: Data(bytes)) else { throw malformed }
+        guard (512...65536).contains(m.pageSize), m.pageSize & (m.pageSize - 1) == 0,
+              (0...Int(UInt32.max)).contains(m.pageCount), (0...m.pageCount).contains(m.deltaCount) else { throw malformed }
+        return m
+    }
 }
 
 /// A manifest with the name it is stored under.
@@ -60,10 +75,7 @@ extension Repository {
     }
 
     public func loadManifest(_ id: String) throws -> Manifest {
-        let bytes = try loadObject(ObjectKey(.snapshots, id))
-        do { return try JSONDecoder().decode(Manifest.self, from: Data(bytes)) } catch {
-            throw LifeboatError(.corrupt, "snapshot \(id.prefix(8)) has a malformed manifest")
-        }
+        try Manifest.decode(try loadObject(ObjectKey(.snapshots, id)), id: id)
     }
 
     /// Every snapshot, oldest first. Damaged manifests are reported through `damaged`.

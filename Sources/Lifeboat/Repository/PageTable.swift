@@ -33,7 +33,8 @@ public enum PageTableFormat {
     public static func decodeRoot(_ bytes: [UInt8]) throws -> Root {
         var r = ByteReader(bytes, what: "page table root")
         guard try r.raw(4) == rootMagic, try r.u32() == 1 else { throw LifeboatError(.corrupt, "page table root has an unknown format") }
-        let pageCount = Int(try r.u64())
+        // SQLite's own limit is 2^32 - 2 pages.
+        let pageCount = try r.int(max: Int(UInt32.max))
         let pageSize = Int(try r.u32())
         let fanout = Int(try r.u32())
         let n = try r.count(elementSize: 16)

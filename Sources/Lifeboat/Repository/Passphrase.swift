@@ -21,12 +21,10 @@ public enum PassphraseSource {
 
     /// Reads a passphrase file; a trailing newline is not part of the passphrase.
     public static func readFile(_ path: String, variable: String) throws -> SecretBytes {
-        guard let st = try FileIO.status(path) else {
+        guard try FileIO.status(path) != nil else {
             throw LifeboatError(.usage, "\(variable) names \(path), which does not exist")
         }
-        if st.mode & 0o077 != 0 {
-            Warnings.emit("passphrase file \(path) is readable by other users (mode \(String(st.mode, radix: 8))); run: chmod 600 \(path)")
-        }
+        FilePermissions.warnIfExposed(path, what: "passphrase file")
         var bytes = try FileIO.readFile(path)
         return try finish(&bytes, origin: variable)
     }
@@ -38,6 +36,7 @@ public enum PassphraseSource {
         let out = Pipe()
         process.standardOutput = out
         process.standardInput = FileHandle.nullDevice
+        process.environment = childEnvironment()
         do { try process.run() } catch {
             throw LifeboatError(.usage, "\(variable) could not be started: \(error.localizedDescription)")
         }
@@ -48,6 +47,15 @@ public enum PassphraseSource {
             throw LifeboatError(.usage, "\(variable) exited with status \(process.terminationStatus); fix the command and try again")
         }
         return try finish(&bytes, origin: variable)
+    }
+
+    /// Variables that hold a passphrase in clear: never handed to a child process.
+    public static let secretVariables: Set<String> = ["LIFEBOAT_PASSWORD", "LIFEBOAT_NEW_PASSWORD"]
+
+    /// This process's environment without the passphrase variables, for every child Lifeboat
+    /// starts (password commands, dump commands): a child has no business with them.
+    public static func childEnvironment() -> [String: String] {
+        ProcessInfo.processInfo.environment.filter { !secretVariables.contains($0.key) }
     }
 
     private static func finish(_ bytes: inout [UInt8], origin: String) throws -> SecretBytes {

@@ -6,16 +6,25 @@ import Foundation
 /// by the SHA-256 of the stored bytes, so `check` can verify them and nothing is overwritten.
 public final class Repository: Sendable {
     public let backend: any Backend
-    public let keys: MasterKeys
+    /// Every key generation this repository's key slot holds; `keys` is the current one,
+    /// the only one new data is written with.
+    public let keyring: Keyring
+    public var keys: MasterKeys { keyring.currentKeys }
     public let config: RepositoryConfig
+    /// Name of the key file (slot) the passphrase opened.
+    public let keySlot: String
 
+    /// Whole objects sealed with generation 0: 0x01 ‖ sealed. With a later generation:
+    /// 0x02 ‖ u32 generation ‖ sealed (the generation is also authenticated data).
     static let objectFormat: UInt8 = 1
+    static let objectFormatGeneration: UInt8 = 2
     static let maxObjectSize = 1 << 30
 
-    init(backend: any Backend, keys: MasterKeys, config: RepositoryConfig) {
+    init(backend: any Backend, keyring: Keyring, config: RepositoryConfig, keySlot: String) {
         self.backend = backend
-        self.keys = keys
+        self.keyring = keyring
         self.config = config
+        self.keySlot = keySlot
     }
 
     /// Creates a repository at an empty location.
@@ -28,8 +37,9 @@ public final class Repository: Sendable {
         let config = try RepositoryConfig.fresh()
         let keyFile = try KeyFile.create(master: keys, passphrase: passphrase)
         let keyBytes = try keyFile.encoded()
-        try backend.put(ObjectKey(.keys, SHA256.hex(keyBytes)), keyBytes)
-        let repo = Repository(backend: backend, keys: keys, config: config)
+        let slot = SHA256.hex(keyBytes)
+        try backend.put(ObjectKey(.keys, slot), keyBytes)
+        let repo = Repository(backend: backend, keyring: Keyring(single: keys), config: config, keySlot: slot)
         let enc = JSONEncoder()
         enc.outputFormatting = [.sortedKeys]
         // The config is written last: its presence is what marks the location as a repository.
@@ -51,8 +61,8 @@ public final class Repository: Sendable {
         }
         for info in keyObjects.sorted(by: { $0.key.name < $1.key.name }) {
             let file = try KeyFile.decode(try backend.get(info.key))
-            guard let keys = try file.unwrap(passphrase: passphrase) else { continue }
-            let probe = Repository(backend: backend, keys: keys, config: try RepositoryConfig.fresh())
+            guard let keyring = try file.unwrap(passphrase: passphrase) else { continue }
+            let probe = Repository(backend: backend, keyring: keyring, config: try RepositoryConfig.fresh(), keySlot: info.key.name)
             guard let plain = try? probe.unseal(configBytes, kind: "config", name: "config") else {
                 throw LifeboatError(.corrupt, "the repository config at \(backend.location) fails authentication; it was damaged or replaced")
             }
@@ -62,7 +72,7 @@ public final class Repository: Sendable {
             guard config.version <= RepositoryConfig.currentVersion else {
                 throw LifeboatError(.usage, "the repository at \(backend.location) has format version \(config.version); upgrade Lifeboat to read it")
             }
-            return Repository(backend: backend, keys: keys, config: config)
+            return Repository(backend: backend, keyring: keyring, config: config, keySlot: info.key.name)
         }
         throw LifeboatError(.wrongPassword, "wrong passphrase: none of the \(keyObjects.count) key(s) of \(backend.location) opens with it; check LIFEBOAT_PASSWORD_FILE / LIFEBOAT_PASSWORD_COMMAND")
     }
@@ -71,17 +81,43 @@ public final class Repository: Sendable {
 
     public func seal(_ plaintext: [UInt8], kind: String) throws -> [UInt8] {
         let compressed = try ZstdCompressor(level: 3).compress(plaintext)
-        let sealed = try AEADContext(key: keys.encryption).seal(compressed, aad: Array("lifeboat:\(kind)".utf8))
-        return [Self.objectFormat] + sealed
+        let generation = keyring.current
+        if generation == 0 {
+            let sealed = try AEADContext(key: keys.encryption).seal(compressed, aad: Array("lifeboat:\(kind)".utf8))
+            return [Self.objectFormat] + sealed
+        }
+        var header = ByteWriter(capacity: 5)
+        header.u8(Self.objectFormatGeneration)
+        header.u32(generation)
+        let sealed = try AEADContext(key: keys.encryption).seal(compressed, aad: Array("lifeboat:\(kind):\(generation)".utf8))
+        return header.bytes + sealed
     }
 
     public func unseal(_ stored: [UInt8], kind: String, name: String) throws -> [UInt8] {
-        guard stored.first == Self.objectFormat,
-              let compressed = try AEADContext(key: keys.encryption).open(Array(stored.dropFirst()), aad: Array("lifeboat:\(kind)".utf8))
-        else {
-            throw LifeboatError(.corrupt, "\(kind) object \(name) fails authentication: it was damaged or tampered with")
+        let damaged = LifeboatError(.corrupt, "\(kind) object \(name) fails authentication: it was damaged or tampered with")
+        var generation: UInt32 = 0
+        var body = ArraySlice(stored.dropFirst())
+        var aad = Array("lifeboat:\(kind)".utf8)
+        switch stored.first {
+        case Self.objectFormat:
+            break
+        case Self.objectFormatGeneration:
+            var r = ByteReader(Array(stored.prefix(5)), what: "\(kind) object \(name)")
+            _ = try r.u8()
+            generation = try r.u32()
+            body = stored.dropFirst(5)
+            aad = Array("lifeboat:\(kind):\(generation)".utf8)
+        default:
+            throw damaged
         }
+        let key = try keyring.keys(generation: generation)
+        guard let compressed = try AEADContext(key: key.encryption).open(Array(body), aad: aad) else { throw damaged }
         return try ZstdDecompressor().decompress(compressed, maxSize: Self.maxObjectSize)
+    }
+
+    /// The keys a snapshot's page table and pages are sealed with.
+    public func keys(for manifest: Manifest) throws -> MasterKeys {
+        try keyring.keys(generation: manifest.keyGeneration ?? 0)
     }
 
     /// Stores a whole object under the SHA-256 of its stored bytes; returns the key and size.

@@ -65,7 +65,8 @@ public final class Restorer {
         try TargetFile.checkWritable(target, force: options.force)
 
         let index = try repo.loadIndex()
-        let codec = try BlobCodec(keys: repo.keys)
+        let keys = try repo.keys(for: m)
+        let codec = try BlobCodec(keys: keys)
         let ids = try PageTableReader(repo: repo, index: index, codec: codec).pageIDs(of: m)
         let (pieces, jobs) = try plan(ids: ids, index: index)
         phase("locate")
@@ -74,7 +75,7 @@ public final class Restorer {
         var keep = false
         defer { if !keep { temp.discard() } }
 
-        let fetched = try fetchAndWrite(jobs: jobs, pieces: pieces, ids: ids, index: index, pageSize: m.pageSize, fd: temp.fd, path: temp.path)
+        let fetched = try fetchAndWrite(jobs: jobs, pieces: pieces, ids: ids, index: index, keys: keys, pageSize: m.pageSize, fd: temp.fd, path: temp.path)
         phase("fetch_decrypt_write")
 
         // Flush to disk while SQLite checks the file (it reads the page cache): both must be done
@@ -145,10 +146,10 @@ public final class Restorer {
         return (pieces, jobs)
     }
 
-    func fetchAndWrite(jobs: [Job], pieces: [Piece], ids: [BlobID], index: BlobIndex, pageSize: Int, fd: Int32, path: String) throws -> Int {
+    func fetchAndWrite(jobs: [Job], pieces: [Piece], ids: [BlobID], index: BlobIndex, keys: MasterKeys, pageSize: Int, fd: Int32, path: String) throws -> Int {
         // Network stores get more fetchers in flight; each also decrypts what it fetched.
         let workers = max(1, options.workers, 2 * repo.backend.preferredConcurrency)
-        let codecs = UnsafeTransfer(try (0..<workers).map { _ in try BlobCodec(keys: repo.keys, maxBlobSize: max(pageSize, 1 << 16)) })
+        let codecs = UnsafeTransfer(try (0..<workers).map { _ in try BlobCodec(keys: keys, maxBlobSize: max(pageSize, 1 << 16)) })
         // Each worker assembles runs of consecutive pages and writes a run with one pwrite.
         let runPages = 256
         let buffers = UnsafeTransfer((0..<workers).map { _ in UnsafeMutableRawBufferPointer.allocate(byteCount: runPages * pageSize, alignment: 4096) })

@@ -216,7 +216,7 @@ public final class Snapshotter {
         // Page table: a delta against the parent's base, or a new base.
         let fanout = repo.config.tableFanout
         let table = try PageTableBuilder(repo: repo, index: index, codec: codecs[0])
-            .plan(current: current, pageSize: pageSize, fanout: fanout, parent: parent?.manifest)
+            .plan(current: current, pageSize: pageSize, fanout: fanout, parent: sameGeneration(parent?.manifest))
         var rootID: BlobID
         var deltaID: BlobID?
         switch table {
@@ -245,7 +245,8 @@ public final class Snapshotter {
                                 pageSize: pageSize, pageCount: pageCount, journalMode: capture.journalMode,
                                 tableRoot: rootID.hex, tableDelta: deltaID?.hex, deltaCount: table.deltaCount,
                                 parent: parent?.id, imageDigest: Hex.encode(digest), pagesNew: pagesNew,
-                                bytesAdded: bytesAdded, toolVersion: Lifeboat.version)
+                                bytesAdded: bytesAdded, toolVersion: Lifeboat.version,
+                                keyGeneration: repo.keyring.current == 0 ? nil : repo.keyring.current)
         let stored = try repo.storeManifest(manifest)
         bytesAdded += stored.size
 
@@ -256,6 +257,15 @@ public final class Snapshotter {
                               deltaPages: table.deltaCount, packs: packCount,
                               seconds: Date().timeIntervalSince(started), captureSeconds: captureSeconds,
                               behind: (replicated?.behind ?? []).map { "\($0.location): \($0.error.message)" })
+    }
+}
+
+extension Snapshotter {
+    /// A parent sealed with an older key generation (before `key rotate`) cannot share a page
+    /// table with this snapshot: its ids are keyed differently, so a new base is written.
+    func sameGeneration(_ m: Manifest?) -> Manifest? {
+        guard let m, (m.keyGeneration ?? 0) == repo.keyring.current else { return nil }
+        return m
     }
 }
 

@@ -52,6 +52,13 @@ public struct ByteReader {
         return v
     }
 
+    /// A u64 that must fit a sane Int (a forged 2^63 would trap on conversion).
+    public mutating func int(max: Int) throws -> Int {
+        let v = try u64()
+        guard v <= UInt64(max) else { throw LifeboatError(.corrupt, "\(what) holds an implausible size") }
+        return Int(v)
+    }
+
     public mutating func raw(_ n: Int) throws -> [UInt8] { Array(try take(n)) }
 
     public mutating func id() throws -> BlobID {

@@ -1,0 +1,74 @@
+import Foundation
+
+/// Minimal S3 IAM policies for the roles Lifeboat's operations need, so each machine or job
+/// gets only the rights its role uses:
+/// - backup: read everything, write new data, index, snapshots, locks and audit records;
+///   no delete, and no write to keys/ or config (it cannot lock the owners out);
+/// - prune: backup's rights plus delete of data, index, snapshots and locks (never of keys/,
+///   config or audit/: the audit trail outlives retention);
+/// - restore: read everything, write only audit records (a restore is audited);
+/// - admin: everything under the prefix (init, key add/remove/rotate).
+/// `put` never overwrites (objects are content-addressed), so PutObject cannot destroy data.
+public enum IAMPolicy {
+    public enum Role: String, CaseIterable, Sendable {
+        case backup, prune, restore, admin
+    }
+
+    struct Statement: Encodable {
+        var Sid: String
+        var Effect = "Allow"
+        var Action: [String]
+        var Resource: [String]
+        var Condition: [String: [String: [String]]]?
+    }
+
+    struct Document: Encodable {
+        var Version = "2012-10-17"
+        var Statement: [Statement]
+    }
+
+    public static func document(role: Role, bucket: String, prefix: String?) throws -> String {
+        guard isValidBucket(bucket) else {
+            throw LifeboatError(.usage, "'\(bucket)' is not a valid S3 bucket name (3-63 lower-case letters, digits, '.', '-')")
+        }
+        var p = prefix ?? ""
+        while p.hasPrefix("/") { p.removeFirst() }
+        while p.hasSuffix("/") { p.removeLast() }
+        guard !p.contains("*"), !p.contains("?"), !p.contains("\""), !p.contains("\\") else {
+            throw LifeboatError(.usage, "the prefix may not contain '*', '?', quotes or backslashes")
+        }
+        let base = p.isEmpty ? "" : p + "/"
+        let bucketARN = "arn:aws:s3:::\(bucket)"
+        func objects(_ kinds: [String]) -> [String] { kinds.map { "\(bucketARN)/\(base)\($0)" } }
+
+        var list = Statement(Sid: "ListRepository", Action: ["s3:ListBucket"], Resource: [bucketARN])
+        if !p.isEmpty { list.Condition = ["StringLike": ["s3:prefix": [base + "*"]]] }
+        var statements = [
+            list,
+            Statement(Sid: "LocateBucket", Action: ["s3:GetBucketLocation"], Resource: [bucketARN]),
+            Statement(Sid: "ReadRepository", Action: ["s3:GetObject"], Resource: objects(["*"])),
+        ]
+        let newData = ["data/*", "index/*", "snapshots/*", "locks/*", "audit/*"]
+        switch role {
+        case .backup:
+            statements.append(Statement(Sid: "WriteNewObjects", Action: ["s3:PutObject"], Resource: objects(newData)))
+        case .prune:
+            statements.append(Statement(Sid: "WriteNewObjects", Action: ["s3:PutObject"], Resource: objects(newData)))
+            statements.append(Statement(Sid: "DeleteExpiredObjects", Action: ["s3:DeleteObject"],
+                                        Resource: objects(["data/*", "index/*", "snapshots/*", "locks/*"])))
+        case .restore:
+            statements.append(Statement(Sid: "WriteAuditRecords", Action: ["s3:PutObject"], Resource: objects(["audit/*"])))
+        case .admin:
+            statements.append(Statement(Sid: "ManageRepository", Action: ["s3:PutObject", "s3:DeleteObject"], Resource: objects(["*"])))
+        }
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: try enc.encode(Document(Statement: statements)), as: UTF8.self)
+    }
+
+    static func isValidBucket(_ b: String) -> Bool {
+        guard (3...63).contains(b.count), let first = b.first, let last = b.last,
+              first.isLetter || first.isNumber, last.isLetter || last.isNumber else { return false }
+        return b.allSatisfy { ($0.isASCII && ($0.isLowercase || $0.isNumber)) || $0 == "." || $0 == "-" }
+    }
+}

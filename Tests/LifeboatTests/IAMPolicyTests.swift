@@ -1,0 +1,58 @@
+import Foundation
+import XCTest
+@testable import Lifeboat
+
+/// `lifeboat iam-policy`: each role gets exactly the S3 actions its operations use.
+final class IAMPolicyTests: XCTestCase {
+    /// Action → resources, merged over the policy's statements.
+    func grants(_ role: String, prefix: String? = "lifeboat/prod") throws -> (actions: [String: Set<String>], doc: [String: Any]) {
+        let sb = try Sandbox()
+        var args = ["iam-policy", "--role", role, "--bucket", "bpm-backups"]
+        if let prefix { args += ["--prefix", prefix] }
+        let r = try CLI.run(args, env: sb.env())
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let doc = try r.json()
+        XCTAssertEqual(doc["Version"] as? String, "2012-10-17")
+        var out: [String: Set<String>] = [:]
+        for s in doc["Statement"] as? [[String: Any]] ?? [] {
+            XCTAssertEqual(s["Effect"] as? String, "Allow")
+            for a in s["Action"] as? [String] ?? [] { out[a, default: []].formUnion(s["Resource"] as? [String] ?? []) }
+        }
+        return (out, doc)
+    }
+
+    func testBackupCanReadAndWriteNewObjectsButNeverDelete() throws {
+        let (a, doc) = try grants("backup")
+        XCTAssertEqual(Set(a.keys), ["s3:ListBucket", "s3:GetBucketLocation", "s3:GetObject", "s3:PutObject"])
+        XCTAssertEqual(a["s3:GetObject"], ["arn:aws:s3:::bpm-backups/lifeboat/prod/*"])
+        XCTAssertEqual(a["s3:ListBucket"], ["arn:aws:s3:::bpm-backups"])
+        let puts = try XCTUnwrap(a["s3:PutObject"])
+        XCTAssertTrue(puts.contains("arn:aws:s3:::bpm-backups/lifeboat/prod/data/*"))
+        XCTAssertFalse(puts.contains { $0.hasSuffix("/keys/*") || $0.hasSuffix("/config") || $0.hasSuffix("prod/*") }, "backup cannot replace keys or config")
+        let list = (doc["Statement"] as? [[String: Any]] ?? []).first { ($0["Action"] as? [String]) == ["s3:ListBucket"] }
+        let condition = list?["Condition"] as? [String: [String: [String]]]
+        XCTAssertEqual(condition?["StringLike"]?["s3:prefix"], ["lifeboat/prod/*"])
+    }
+
+    func testPruneAddsDeleteButNotOfKeysOrTheAuditTrail() throws {
+        let (a, _) = try grants("prune")
+        let deletes = try XCTUnwrap(a["s3:DeleteObject"])
+        XCTAssertEqual(deletes, Set(["data/*", "index/*", "snapshots/*", "locks/*"].map { "arn:aws:s3:::bpm-backups/lifeboat/prod/\($0)" }))
+        XCTAssertNotNil(a["s3:PutObject"])
+    }
+
+    func testRestoreReadsAndOnlyWritesAuditRecords() throws {
+        let (a, _) = try grants("restore", prefix: nil)
+        XCTAssertEqual(Set(a.keys), ["s3:ListBucket", "s3:GetBucketLocation", "s3:GetObject", "s3:PutObject"])
+        XCTAssertEqual(a["s3:PutObject"], ["arn:aws:s3:::bpm-backups/audit/*"])
+        XCTAssertEqual(a["s3:GetObject"], ["arn:aws:s3:::bpm-backups/*"])
+        XCTAssertNil(a["s3:DeleteObject"])
+    }
+
+    func testBadRoleOrBucketIsAUsageError() throws {
+        let sb = try Sandbox()
+        XCTAssertEqual(try CLI.run(["iam-policy", "--role", "root", "--bucket", "bpm-backups"], env: sb.env()).status, 64)
+        XCTAssertEqual(try CLI.run(["iam-policy", "--role", "backup", "--bucket", "Bad_Bucket"], env: sb.env()).status, 64)
+        XCTAssertEqual(try CLI.run(["iam-policy", "--role", "backup", "--bucket", "ok-bucket", "--prefix", "a*"], env: sb.env()).status, 64)
+    }
+}
