@@ -136,7 +136,9 @@ final class ReplicationTests: XCTestCase {
         let stderr = String(decoding: errPipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         XCTAssertNotEqual(p.terminationStatus, 0)
         XCTAssertLessThan(Date().timeIntervalSince(frozenAt), 30, "bounded by the timeouts")
-        XCTAssertEqual(stderr.split(separator: "\n").count, 1, stderr)
+        // One line for the failure; warnings (e.g. the audit record that could not be stored
+        // while the server was frozen) may stand beside it.
+        XCTAssertEqual(stderr.split(separator: "\n").filter { !$0.contains("warning:") }.count, 1, stderr)
 
         XCTAssertEqual(try lifeboat(s, ["check", "--read-data"], repos: [s.repoA]).status, 0, "nothing half-written is visible")
         let again = try lifeboat(s, ["snapshot", big, "--source", "big"], repos: [s.repoA])
