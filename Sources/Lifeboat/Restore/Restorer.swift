@@ -12,6 +12,9 @@ public struct RestoreResult: Codable, Sendable {
     public var integrity: String
     public var seconds: Double
     public var phases: [String: Double]
+    /// Worker time (summed over threads) spent fetching, decrypting+decompressing and writing;
+    /// these overlap inside the wall-clock phase fetch_decrypt_write, so drills report the split.
+    public var workerSeconds: [String: Double] = [:]
 }
 
 /// Restores a snapshot to a file: fetch packs in parallel (ranges coalesced, each blob read
@@ -74,7 +77,8 @@ public final class Restorer {
         var keep = false
         defer { if !keep { temp.discard() } }
 
-        let fetched = try fetchAndWrite(jobs: jobs, pieces: pieces, ids: ids, index: index, pageSize: m.pageSize, fd: temp.fd, path: temp.path)
+        let stages = Locked([0.0, 0.0, 0.0])
+        let fetched = try fetchAndWrite(jobs: jobs, pieces: pieces, ids: ids, index: index, pageSize: m.pageSize, fd: temp.fd, path: temp.path, stages: stages)
         try temp.sync()
         phase("fetch_decrypt_write")
 
@@ -90,7 +94,8 @@ public final class Restorer {
         return RestoreResult(snapshot: record.id, source: m.source, time: RFC3339.format(m.time, fractional: true),
                              target: target, pages: m.pageCount, bytes: m.pageCount * m.pageSize,
                              fetchedBytes: fetched, integrity: "ok",
-                             seconds: Date().timeIntervalSince(started), phases: phases)
+                             seconds: Date().timeIntervalSince(started), phases: phases,
+                             workerSeconds: ["fetch": stages.current[0], "decrypt_decompress": stages.current[1], "write": stages.current[2]])
     }
 
     /// Orders the reads by pack and offset, each distinct blob once, and groups neighbours
@@ -123,7 +128,7 @@ public final class Restorer {
         return (pieces, jobs)
     }
 
-    func fetchAndWrite(jobs: [Job], pieces: [Piece], ids: [BlobID], index: BlobIndex, pageSize: Int, fd: Int32, path: String) throws -> Int {
+    func fetchAndWrite(jobs: [Job], pieces: [Piece], ids: [BlobID], index: BlobIndex, pageSize: Int, fd: Int32, path: String, stages: Locked<[Double]>? = nil) throws -> Int {
         let workers = max(1, options.workers)
         let codecs = UnsafeTransfer(try (0..<workers).map { _ in try BlobCodec(keys: repo.keys, maxBlobSize: max(pageSize, 1 << 16)) })
         // Each worker assembles runs of consecutive pages and writes a run with one pwrite.
@@ -139,12 +144,17 @@ public final class Restorer {
         try Parallel.forEach(count: jobs.count, workers: workers) { w, j in
             let (jobs, pieces, ids) = shared.value
             let job = jobs[j]
+            let t0 = Clock.monotonic()
             let data = try backend.getRange(ObjectKey(.data, packs[Int(job.pack)]), offset: job.start, length: job.end - job.start)
+            let fetchTime = Clock.monotonic() - t0
+            var writeTime = 0.0
             fetched.withLock { $0 += data.count }
             let run = buffers.value[w]
             var runFirst = -1, runCount = 0
             func flush() throws {
                 guard runCount > 0 else { return }
+                let w0 = Clock.monotonic()
+                defer { writeTime += Clock.monotonic() - w0 }
                 try FileIO.pwriteAll(fd: fd, UnsafeRawBufferPointer(rebasing: run[0..<(runCount * pageSize)]), offset: runFirst * pageSize, path: path)
                 runCount = 0
             }
@@ -167,6 +177,10 @@ public final class Restorer {
                     runCount += 1
                 }
                 try flush()
+            }
+            if let stages {
+                let total = Clock.monotonic() - t0
+                stages.withLock { $0[0] += fetchTime; $0[1] += max(0, total - fetchTime - writeTime); $0[2] += writeTime }
             }
             if let progress {
                 let n = done.withLock { $0 += job.pieces.count; return $0 }
