@@ -19,6 +19,7 @@ struct LifeboatCommand: ParsableCommand {
             SnapshotsCommand.self,
             RestoreCommand.self,
             CheckCommand.self,
+            DrillCommand.self,
             Demo.self,
         ]
     )
