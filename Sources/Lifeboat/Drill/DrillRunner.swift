@@ -92,9 +92,6 @@ public final class DrillRunner: @unchecked Sendable {
     /// Asks the drill to stop at the next step boundary or wait; it cleans up and throws DrillInterrupted.
     public func cancel() { cancelled.withLock { $0 = true } }
 
-    /// The scratch directory, for a last-resort removal on a second signal.
-    public var scratchDirectory: String { scratch }
-
     var now: Double { Clock.monotonic() - t0 }
 
     func say(_ message: String) {
@@ -211,9 +208,9 @@ public final class DrillRunner: @unchecked Sendable {
         return "scratch directory \(scratch) removed (\(files) files and directories: drill database, scratch repositories, restored copy)"
     }
 
-    /// Last resort on a second interrupt: remove the scratch directory now.
+    /// Last resort on a second interrupt, just before the process exits: remove the scratch
+    /// directory now, without waiting for anything still running.
     public func emergencyCleanup() {
-        stopBackground()
         if !scratch.isEmpty { try? FileManager.default.removeItem(atPath: scratch) }
     }
 
