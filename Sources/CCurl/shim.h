@@ -11,4 +11,9 @@ static inline CURLcode lb_curl_setopt_slist(CURL *h, CURLoption o, struct curl_s
 typedef size_t (*lb_curl_data_cb)(char *, size_t, size_t, void *);
 static inline CURLcode lb_curl_setopt_datacb(CURL *h, CURLoption o, lb_curl_data_cb v) { return curl_easy_setopt(h, o, v); }
 static inline CURLcode lb_curl_getinfo_long(CURL *h, CURLINFO i, long *v) { return curl_easy_getinfo(h, i, v); }
+static inline CURLcode lb_curl_getinfo_off(CURL *h, CURLINFO i, curl_off_t *v) { return curl_easy_getinfo(h, i, v); }
+typedef int (*lb_curl_seek_cb)(void *, curl_off_t, int);
+static inline CURLcode lb_curl_setopt_seekcb(CURL *h, CURLoption o, lb_curl_seek_cb v) { return curl_easy_setopt(h, o, v); }
+/* CURL_GLOBAL_DEFAULT is a composite macro Swift does not import. */
+static inline CURLcode lb_curl_global_init_default(void) { return curl_global_init(CURL_GLOBAL_DEFAULT); }
 #endif

@@ -16,7 +16,9 @@ struct CheckCommand: ParsableCommand {
 
     func run() throws {
         try runReporting {
-            let report = try Checker(repository: try repo.open()).run(readData: readData)
+            let repository = try repo.open()
+            let report = try Checker(repository: repository).run(readData: readData)
+            reportFallbacks(repository, quiet: output.quiet)
             if output.json {
                 try Output.json(report)
             } else if !output.quiet || !report.ok {

@@ -38,6 +38,9 @@ struct DrillCommand: ParsableCommand {
         @Option(help: "Where the scratch directory is made. Default: $TMPDIR or /tmp.")
         var scratchDir: String?
 
+        @Option(help: ArgumentHelp("CA bundle for S3 repositories with a private CA. Default: $LIFEBOAT_CACERT.", valueName: "file"))
+        var cacert: String?
+
         @OptionGroup var output: OutputOptions
 
         func run() throws {
@@ -47,12 +50,13 @@ struct DrillCommand: ParsableCommand {
         func execute() throws {
                 let s = try ScenarioLoader.load(path: scenario)
                 let quiet = output.quiet || output.json
+                let backendOptions = BackendOptions(caCertPath: cacert)
                 let command = (["lifeboat"] + CommandLine.arguments.dropFirst()).joined(separator: " ")
                 var progress: (@Sendable (String) -> Void)?
                 if !quiet { progress = { @Sendable line in Output.line(line) } }
                 let options = DrillRunner.Options(
                     scratchParent: scratchDir ?? NSTemporaryDirectory(),
-                    openBackend: { location in LocalBackend(path: location) },
+                    openBackend: { location in try openBackend(location: location, options: backendOptions) },
                     progress: progress,
                     initiator: DrillReport.Initiator.current(command: command))
                 let runner = DrillRunner(scenario: s, options: options)

@@ -7,10 +7,9 @@ struct LifeboatCommand: ParsableCommand {
         commandName: "lifeboat",
         abstract: "Encrypted, page-incremental backups of live SQLite databases, with point-in-time restore.",
         discussion: """
-        The passphrase comes from LIFEBOAT_PASSWORD_FILE, LIFEBOAT_PASSWORD_COMMAND or LIFEBOAT_PASSWORD,
-        never from the command line. The repository is --repo PATH or LIFEBOAT_REPOSITORY.
-        Exit codes: 0 ok, 1 error, 64 usage, 3 incomplete, 10 no repository, 11 locked,
-        12 wrong passphrase, 13 damaged data, 20 drill target missed.
+        The passphrase comes from LIFEBOAT_PASSWORD_FILE, LIFEBOAT_PASSWORD_COMMAND or LIFEBOAT_PASSWORD, never from the command line. The repository is --repo LOCATION or LIFEBOAT_REPOSITORY.
+
+        Exit codes: 0 ok, 1 error, 3 incomplete (a replica is behind), 10 no repository, 11 locked, 12 wrong passphrase, 13 damaged data, 20 drill target missed, 64 usage.
         """,
         version: Lifeboat.version,
         subcommands: [
@@ -19,6 +18,7 @@ struct LifeboatCommand: ParsableCommand {
             SnapshotsCommand.self,
             RestoreCommand.self,
             CheckCommand.self,
+            SyncCommand.self,
             DrillCommand.self,
             Demo.self,
         ]

@@ -4,17 +4,31 @@ import Lifeboat
 
 /// Options every repository command shares.
 struct RepositoryOptions: ParsableArguments {
-    @Option(name: .customLong("repo"), help: "Repository location (a directory). Default: $LIFEBOAT_REPOSITORY.")
-    var repository: String?
+    @Option(name: .customLong("repo"), help: ArgumentHelp(
+        "Repository: a directory, s3:https://HOST[:PORT]/BUCKET[/PREFIX] or s3://BUCKET[/PREFIX]. Repeat for replicas (the first is the primary). Default: $LIFEBOAT_REPOSITORY.",
+        valueName: "location"))
+    var repositories: [String] = []
 
-    func location() throws -> String {
-        if let r = repository, !r.isEmpty { return r }
-        if let r = ProcessInfo.environmentValue("LIFEBOAT_REPOSITORY") { return r }
-        throw LifeboatError(.usage, "no repository given: pass --repo PATH or set LIFEBOAT_REPOSITORY")
+    @Option(help: ArgumentHelp("CA bundle for S3 endpoints with a private CA. Default: $LIFEBOAT_CACERT.", valueName: "file"))
+    var cacert: String?
+
+    @Flag(help: "Allow plain http:// S3 endpoints, and only on loopback addresses (test servers). Never use it for real data.")
+    var allowInsecureHttp = false
+
+    func locations() throws -> [String] {
+        if !repositories.isEmpty { return repositories }
+        if let r = ProcessInfo.environmentValue("LIFEBOAT_REPOSITORY") { return [r] }
+        throw LifeboatError(.usage, "no repository given: pass --repo LOCATION or set LIFEBOAT_REPOSITORY")
     }
 
+    func backendOptions() -> BackendOptions {
+        BackendOptions(caCertPath: cacert, allowInsecureHTTP: allowInsecureHttp)
+    }
+
+    /// One backend, or every copy behind one `ReplicatedBackend` when --repo is repeated.
     func backend() throws -> any Backend {
-        LocalBackend(path: try location())
+        let all = try locations().map { try openBackend(location: $0, options: backendOptions()) }
+        return all.count == 1 ? all[0] : ReplicatedBackend(all)
     }
 
     func open() throws -> Repository {
@@ -29,4 +43,13 @@ struct OutputOptions: ParsableArguments {
 
     @Flag(name: [.short, .long], help: "Print nothing but errors (for cron).")
     var quiet = false
+}
+
+/// Tells the user which copies served reads in place of the primary.
+func reportFallbacks(_ repository: Repository, quiet: Bool) {
+    guard let r = repository.backend as? ReplicatedBackend else { return }
+    let notes = r.fallbackNotes
+    guard !notes.isEmpty else { return }
+    let shown = notes.prefix(5).joined(separator: "; ")
+    Warnings.emit("\(notes.count) object(s) were read from a replica because the primary's copy was missing or damaged: \(shown)\(notes.count > 5 ? "; …" : ""); run 'lifeboat check' on \(r.primary.location) and 'lifeboat sync'")
 }

@@ -25,16 +25,7 @@ enum Output {
         FileHandle.standardOutput.write(Data((s + "\n").utf8))
     }
 
-    static func bytes(_ n: Int) -> String {
-        let units = ["B", "KiB", "MiB", "GiB", "TiB"]
-        var v = Double(n)
-        var u = 0
-        while v >= 1024 && u < units.count - 1 {
-            v /= 1024
-            u += 1
-        }
-        return u == 0 ? "\(n) B" : String(format: "%.1f %@", v, units[u])
-    }
+    static func bytes(_ n: Int) -> String { Units.formatBytes(n) }
 
     /// A progress line on a terminal only (never in cron logs or pipes), with rate and ETA.
     static func progress(enabled: Bool, label: String) -> (@Sendable (Int, Int) -> Void)? {

@@ -46,6 +46,7 @@ struct RestoreCommand: ParsableCommand {
             opts.force = force
             opts.progress = Output.progress(enabled: !output.quiet && !output.json, label: "restore")
             let r = try Restorer(repository: repository, options: opts).restore(record, to: to)
+            reportFallbacks(repository, quiet: output.quiet)
             if output.json {
                 try Output.json(r)
             } else if !output.quiet {

@@ -40,6 +40,11 @@ struct SnapshotCommand: ParsableCommand {
                 Output.line("snapshot \(r.id.prefix(8)) of \(r.source) at \(r.time)")
                 Output.line("  \(r.pages) pages (\(Output.bytes(r.databaseBytes))), \(r.pagesNew) new, \(Output.bytes(r.bytesAdded)) added to the repository in \(String(format: "%.2f", r.seconds)) s")
             }
+            if let replicated = repository.backend as? ReplicatedBackend, !r.behind.isEmpty {
+                let primary = replicated.replicas.first { r2 in !r.behind.contains { $0.hasPrefix(r2.location + ":") } }?.location ?? replicated.primary.location
+                let lagging = replicated.behind.map(\.location)
+                throw LifeboatError(.incomplete, "snapshot \(r.id.prefix(8)) is stored, but \(r.behind.joined(separator: "; ")); bring it up to date with: lifeboat sync --from \(primary) --to \(lagging.first ?? "REPLICA")")
+            }
         }
     }
 }

@@ -14,6 +14,7 @@ final class DrillBackend: Backend, @unchecked Sendable {
     }
 
     var location: String { inner.location }
+    var preferredConcurrency: Int { inner.preferredConcurrency }
 
     /// Simulates losing the repository: every later call fails as an unreachable endpoint would.
     func markLost() { lost.withLock { $0 = true } }

@@ -39,7 +39,7 @@ extension DrillRunner {
                 }
                 phase("find snapshot")
                 var options = Restorer.Options()
-                restoreWorkers = options.workers
+                restoreWorkers = max(1, options.workers, 2 * r.backend.preferredConcurrency)  // as the restorer sizes it
                 options.force = true
                 let result = try Restorer(repository: repository, options: options).restore(record, to: target)
                 appendRestorePhases(result, from: mark, into: &phases)

@@ -108,7 +108,27 @@ extension Repository {
             throw LifeboatError(.corrupt, "blob \(id.hex.prefix(16)) is referenced but not in any index: the repository is missing data; run 'lifeboat check'")
         }
         let key = ObjectKey(.data, index.packs[Int(loc.pack)])
-        let sealed = try backend.getRange(key, offset: Int(loc.offset), length: Int(loc.length))
-        return try codec.open(sealed, type: loc.type, id: id, rawLength: Int(loc.rawLength))
+        return try readRange(key, offset: Int(loc.offset), length: Int(loc.length)) { sealed in
+            try codec.open(sealed, type: loc.type, id: id, rawLength: Int(loc.rawLength))
+        }
+    }
+
+    /// Reads a range and decodes it; when the range is missing, unreachable or fails to decode,
+    /// and the repository has other copies, the next copy is tried.
+    public func readRange<T>(_ key: ObjectKey, offset: Int, length: Int, decode: ([UInt8]) throws -> T) throws -> T {
+        guard let replicated = backend as? ReplicatedBackend, replicated.replicas.count > 1 else {
+            return try decode(try backend.getRange(key, offset: offset, length: length))
+        }
+        var firstError: Error?
+        for copy in 0..<replicated.replicas.count {
+            do {
+                let value = try decode(try replicated.getRange(key, offset: offset, length: length, replica: copy))
+                if copy > 0 { replicated.noteFallback("\(key.path) read from \(replicated.replicas[copy].location)") }
+                return value
+            } catch {
+                firstError = firstError ?? error
+            }
+        }
+        throw firstError ?? LifeboatError(.notFound, "\(key.path) is unavailable")
     }
 }

@@ -79,10 +79,32 @@ public final class Restorer {
 
         let stages = Locked([0.0, 0.0, 0.0])
         let fetched = try fetchAndWrite(jobs: jobs, pieces: pieces, ids: ids, index: index, pageSize: m.pageSize, fd: temp.fd, path: temp.path, stages: stages)
-        try temp.sync()
         phase("fetch_decrypt_write")
 
-        let problems = try SQLiteConnection(path: temp.path, immutable: true).integrityCheck()
+        // Flush to disk while SQLite checks the file (it reads the page cache): both must be done
+        // before the rename, neither needs the other.
+        let syncResult = Locked<Result<Double, Error>?>(nil)
+        let syncDone = DispatchGroup()
+        let file = UnsafeTransfer(temp)
+        DispatchQueue.global().async(group: syncDone) {
+            let t0 = Date()
+            do {
+                try file.value.sync()
+                syncResult.withLock { $0 = .success(Date().timeIntervalSince(t0)) }
+            } catch {
+                syncResult.withLock { $0 = .failure(error) }
+            }
+        }
+        let problems: [String]
+        do {
+            problems = try SQLiteConnection(path: temp.path, immutable: true).integrityCheck()
+        } catch {
+            syncDone.wait()
+            throw error
+        }
+        syncDone.wait()
+        if case .failure(let e)? = syncResult.current { throw e }
+        if case .success(let seconds)? = syncResult.current { phases["fsync_overlapped"] = seconds }
         guard problems == ["ok"] else {
             throw LifeboatError(.corrupt, "restored database fails PRAGMA integrity_check (\(problems.first ?? "no result")); the snapshot itself may hold a damaged database. Nothing was written to \(target)")
         }
@@ -129,7 +151,8 @@ public final class Restorer {
     }
 
     func fetchAndWrite(jobs: [Job], pieces: [Piece], ids: [BlobID], index: BlobIndex, pageSize: Int, fd: Int32, path: String, stages: Locked<[Double]>? = nil) throws -> Int {
-        let workers = max(1, options.workers)
+        // Network stores get more fetchers in flight; each also decrypts what it fetched.
+        let workers = max(1, options.workers, 2 * repo.backend.preferredConcurrency)
         let codecs = UnsafeTransfer(try (0..<workers).map { _ in try BlobCodec(keys: repo.keys, maxBlobSize: max(pageSize, 1 << 16)) })
         // Each worker assembles runs of consecutive pages and writes a run with one pwrite.
         let runPages = 256
@@ -141,46 +164,36 @@ public final class Restorer {
         let packs = index.packs
         let progress = options.progress
         let shared = UnsafeTransfer((jobs, pieces, ids))
+        let replicated = backend as? ReplicatedBackend
+        let copies = replicated?.replicas.count ?? 1
         try Parallel.forEach(count: jobs.count, workers: workers) { w, j in
             let (jobs, pieces, ids) = shared.value
             let job = jobs[j]
-            let t0 = Clock.monotonic()
-            let data = try backend.getRange(ObjectKey(.data, packs[Int(job.pack)]), offset: job.start, length: job.end - job.start)
-            let fetchTime = Clock.monotonic() - t0
-            var writeTime = 0.0
-            fetched.withLock { $0 += data.count }
-            let run = buffers.value[w]
-            var runFirst = -1, runCount = 0
-            func flush() throws {
-                guard runCount > 0 else { return }
-                let w0 = Clock.monotonic()
-                defer { writeTime += Clock.monotonic() - w0 }
-                try FileIO.pwriteAll(fd: fd, UnsafeRawBufferPointer(rebasing: run[0..<(runCount * pageSize)]), offset: runFirst * pageSize, path: path)
-                runCount = 0
-            }
-            var last: (offset: UInt32, slot: Int)? = nil
-            try data.withUnsafeBytes { raw in
-                for k in job.pieces {
-                    let piece = pieces[k]
-                    let page = Int(piece.page)
-                    if runCount == runPages || (runCount > 0 && page != runFirst + runCount) { try flush() }
-                    if runCount == 0 { runFirst = page }
-                    let slot = UnsafeMutableRawBufferPointer(rebasing: run[(runCount * pageSize)..<((runCount + 1) * pageSize)])
-                    if let last, last.offset == piece.offset, last.slot < runCount {
-                        // Pages sharing a blob come next to each other: decrypt once, copy.
-                        if let dst = slot.baseAddress, let src = run.baseAddress { dst.copyMemory(from: src + last.slot * pageSize, byteCount: pageSize) }
-                    } else {
-                        let lo = Int(piece.offset) - job.start
-                        try codecs.value[w].open(UnsafeRawBufferPointer(rebasing: raw[lo..<(lo + Int(piece.length))]), type: piece.type, id: ids[page], into: slot)
+            let key = ObjectKey(.data, packs[Int(job.pack)])
+            // A range whose blobs are missing or fail authentication is read again from the
+            // next copy of the repository; pages already written are simply written again.
+            var copy = 0
+            while true {
+                do {
+                    let t0 = Clock.monotonic()
+                    let data = try replicated.map { try $0.getRange(key, offset: job.start, length: job.end - job.start, replica: copy) }
+                        ?? backend.getRange(key, offset: job.start, length: job.end - job.start)
+                    let fetchTime = Clock.monotonic() - t0
+                    var writeTime = 0.0
+                    fetched.withLock { $0 += data.count }
+                    try Self.decodeAndWrite(job: job, data: data, pieces: pieces, ids: ids, codec: codecs.value[w], run: buffers.value[w],
+                                            runPages: runPages, pageSize: pageSize, fd: fd, path: path, writeTime: &writeTime)
+                    if let stages {
+                        let total = Clock.monotonic() - t0
+                        stages.withLock { $0[0] += fetchTime; $0[1] += max(0, total - fetchTime - writeTime); $0[2] += writeTime }
                     }
-                    last = (piece.offset, runCount)
-                    runCount += 1
+                    if copy > 0, let replicated {
+                        replicated.noteFallback("pack \(key.name.prefix(8)) read from \(replicated.replicas[copy].location)")
+                    }
+                    break
+                } catch let e as LifeboatError where copy + 1 < copies && [.corrupt, .notFound, .network, .io, .auth].contains(e.kind) {
+                    copy += 1
                 }
-                try flush()
-            }
-            if let stages {
-                let total = Clock.monotonic() - t0
-                stages.withLock { $0[0] += fetchTime; $0[1] += max(0, total - fetchTime - writeTime); $0[2] += writeTime }
             }
             if let progress {
                 let n = done.withLock { $0 += job.pieces.count; return $0 }
@@ -188,5 +201,42 @@ public final class Restorer {
             }
         }
         return fetched.current
+    }
+
+    /// Decrypts and verifies the pages of one range and writes runs of consecutive pages.
+    static func decodeAndWrite(job: Job, data: [UInt8], pieces: [Piece], ids: [BlobID], codec: BlobCodec,
+                               run: UnsafeMutableRawBufferPointer, runPages: Int, pageSize: Int, fd: Int32, path: String,
+                               writeTime: inout Double) throws {
+        var runFirst = -1, runCount = 0
+        func flush() throws {
+            guard runCount > 0 else { return }
+            let w0 = Clock.monotonic()
+            defer { writeTime += Clock.monotonic() - w0 }
+            try FileIO.pwriteAll(fd: fd, UnsafeRawBufferPointer(rebasing: run[0..<(runCount * pageSize)]), offset: runFirst * pageSize, path: path)
+            runCount = 0
+        }
+        var last: (offset: UInt32, slot: Int)? = nil
+        try data.withUnsafeBytes { raw in
+            for k in job.pieces {
+                let piece = pieces[k]
+                let page = Int(piece.page)
+                if runCount == runPages || (runCount > 0 && page != runFirst + runCount) { try flush() }
+                if runCount == 0 { runFirst = page }
+                let slot = UnsafeMutableRawBufferPointer(rebasing: run[(runCount * pageSize)..<((runCount + 1) * pageSize)])
+                if let last, last.offset == piece.offset, last.slot < runCount {
+                    // Pages sharing a blob come next to each other: decrypt once, copy.
+                    if let dst = slot.baseAddress, let src = run.baseAddress { dst.copyMemory(from: src + last.slot * pageSize, byteCount: pageSize) }
+                } else {
+                    let lo = Int(piece.offset) - job.start
+                    guard lo >= 0, lo + Int(piece.length) <= raw.count else {
+                        throw LifeboatError(.corrupt, "pack range is shorter than the index says (truncated pack?)")
+                    }
+                    try codec.open(UnsafeRawBufferPointer(rebasing: raw[lo..<(lo + Int(piece.length))]), type: piece.type, id: ids[page], into: slot)
+                }
+                last = (piece.offset, runCount)
+                runCount += 1
+            }
+            try flush()
+        }
     }
 }

@@ -18,6 +18,8 @@ public struct SnapshotResult: Codable, Sendable {
     public var packs: Int
     public var seconds: Double
     public var captureSeconds: Double
+    /// Repositories that did not receive this snapshot, with the reason.
+    public var behind: [String] = []
 
     enum CodingKeys: String, CodingKey {
         case id, source, time, pages, parent, packs, seconds
@@ -30,6 +32,7 @@ public struct SnapshotResult: Codable, Sendable {
         case newBase = "new_base"
         case deltaPages = "delta_pages"
         case captureSeconds = "capture_seconds"
+        case behind
     }
 }
 
@@ -42,7 +45,8 @@ public final class Snapshotter {
         public var compressionLevel: Int32 = 1
         public var batchPages = 512
         public var workers = Parallel.workerCount
-        public var uploadsInFlight = 1
+        /// Packs uploading at once; nil: what the backend prefers (1 local, 4 for S3).
+        public var uploadsInFlight: Int? = nil
         public var progress: (@Sendable (_ done: Int, _ total: Int) -> Void)? = nil
 
         public init(source: String) { self.source = source }
@@ -59,10 +63,21 @@ public final class Snapshotter {
 
     public func run(databasePath: String) throws -> SnapshotResult {
         let started = Date()
+        // A copy that already lacks objects the others have is not written to (its dedup view
+        // would be wrong); it is reported behind until `lifeboat sync` brings it up to date.
+        let replicated = repo.backend as? ReplicatedBackend
+        if let replicated, replicated.replicas.count > 1 {
+            for lag in Sync.lagging(replicated) {
+                guard let i = replicated.replicas.firstIndex(where: { $0.location == lag.location }) else { continue }
+                let why = lag.missing < 0 ? "unreachable" : "lacks \(lag.missing) snapshot or index object(s) the others have"
+                replicated.markBehind(i, LifeboatError(.incomplete, why))
+            }
+        }
         let parent = try repo.listSnapshots(source: options.source).last
         let capture = try DatabaseCapture(path: databasePath)
         defer { capture.close() }
-        let captureTime = Date()
+        // Stored with millisecond precision; printed from the same value so listings agree.
+        let captureTime = Date(unixMilliseconds: Date().unixMilliseconds)
         let pageSize = capture.pageSize
         let pageCount = capture.pageCount
         // Sized for every page being new, so the table never grows (and doubles) mid-run.
@@ -71,7 +86,7 @@ public final class Snapshotter {
         let workers = max(1, options.workers)
         let codecs = try (0..<workers).map { _ in try BlobCodec(keys: repo.keys, compressionLevel: options.compressionLevel, maxBlobSize: max(pageSize, 1 << 16)) }
         let headerAEAD = try AEADContext(key: repo.keys.encryption)
-        let uploader = Uploader(backend: repo.backend, inFlight: options.uploadsInFlight)
+        let uploader = Uploader(backend: repo.backend, inFlight: options.uploadsInFlight ?? repo.backend.preferredConcurrency)
         let pack = PackBuilder(targetSize: repo.config.packSize)
         // Packs stored so far and not yet listed in an index file. Index files are written as
         // packs complete (32 at a time), so memory stays flat and a killed run leaves indexed
@@ -117,10 +132,11 @@ public final class Snapshotter {
             return id
         }
 
-        // Buffers for one batch, reused for the whole run.
+        // Two page buffers: the next batch is read while the current one is processed.
         let batch = max(1, options.batchPages)
-        let pages = UnsafeMutableRawBufferPointer.allocate(byteCount: batch * pageSize, alignment: 4096)
-        defer { pages.deallocate() }
+        let pageBuffers = [UnsafeMutableRawBufferPointer.allocate(byteCount: batch * pageSize, alignment: 4096),
+                           UnsafeMutableRawBufferPointer.allocate(byteCount: batch * pageSize, alignment: 4096)]
+        defer { pageBuffers.forEach { $0.deallocate() } }
         let slotSize = BlobCodec.sealedBound(pageSize)
         let sealedSlots = UnsafeMutableRawBufferPointer.allocate(byteCount: batch * slotSize, alignment: 16)
         defer { sealedSlots.deallocate() }
@@ -130,57 +146,67 @@ public final class Snapshotter {
         defer { sealedLengths.deallocate() }
         var current = [BlobID]()
         current.reserveCapacity(pageCount)
-        var newSlots = [Int]()
-        newSlots.reserveCapacity(batch)
         var pagesNew = 0
 
-        let shared = UnsafeTransfer((pages, sealedSlots, ids, sealedLengths, codecs))
-        var first = 0
-        while first < pageCount {
+        let reader = DispatchQueue(label: "lifeboat.capture")
+        let readError = Locked<Error?>(nil)
+        let captureBox = UnsafeTransfer(capture)
+        func startRead(_ first: Int, into buffer: UnsafeMutableRawBufferPointer, group: DispatchGroup) {
             let n = min(batch, pageCount - first)
-            try capture.readPages(first: first, count: n, into: pages)
-
-            // 1. keyed ids, in parallel (contiguous ranges per worker).
-            try Parallel.run(workers: workers) { w in
-                let (pages, _, ids, _, codecs) = shared.value
-                let lo = w * n / workers, hi = (w + 1) * n / workers
-                for i in lo..<hi {
-                    ids[i] = codecs[w].hasher.id(UnsafeRawBufferPointer(rebasing: pages[(i * pageSize)..<((i + 1) * pageSize)]))
+            let target = UnsafeTransfer(buffer)
+            reader.async(group: group) {
+                do { try captureBox.value.readPages(first: first, count: n, into: target.value) } catch {
+                    readError.withLock { $0 = error }
                 }
             }
-            // 2. dedup, in order (within the batch too: many pages can be identical, e.g. zeroed).
-            newSlots.removeAll(keepingCapacity: true)
+        }
+
+        var first = 0
+        var which = 0
+        var pending = DispatchGroup()
+        // Never leave (even by an error) while a read still writes into a buffer.
+        defer { pending.wait() }
+        if pageCount > 0 { startRead(0, into: pageBuffers[0], group: pending) }
+        while first < pageCount {
+            let n = min(batch, pageCount - first)
+            pending.wait()
+            if let e = readError.current { throw e }
+            let pages = pageBuffers[which]
+            if first + n < pageCount {
+                pending = DispatchGroup()
+                startRead(first + n, into: pageBuffers[1 - which], group: pending)
+            }
+
+            // 1. In parallel, in chunks pulled by whichever worker is free: the keyed id of every
+            //    page, and for pages the index does not hold yet, compression and encryption.
+            //    (The index is only read here; duplicates within the batch are settled below.)
+            let chunk = 32
+            try withUnsafePointer(to: &index) { indexPointer in
+                let shared = UnsafeTransfer((pages, sealedSlots, ids, sealedLengths, codecs, indexPointer))
+                try Parallel.forEach(count: (n + chunk - 1) / chunk, workers: workers) { w, c in
+                    let (pages, slots, ids, lengths, codecs, indexPointer) = shared.value
+                    for i in (c * chunk)..<min(n, (c + 1) * chunk) {
+                        let page = UnsafeRawBufferPointer(rebasing: pages[(i * pageSize)..<((i + 1) * pageSize)])
+                        let id = codecs[w].hasher.id(page)
+                        ids[i] = id
+                        lengths[i] = indexPointer.pointee.contains(id) ? 0
+                            : try codecs[w].seal(page, type: .page, id: id,
+                                                 into: UnsafeMutableRawBufferPointer(rebasing: slots[(i * slotSize)..<((i + 1) * slotSize)]))
+                    }
+                }
+            }
+            // 2. In order: record ids, keep the first of identical new pages, append to packs.
             for i in 0..<n {
                 let id = ids[i]
                 current.append(id)
-                if !index.contains(id) {
-                    index.insert(id, BlobLocation(pack: .max, offset: 0, length: 0, rawLength: 0, type: .page))
-                    newSlots.append(i)
-                }
-            }
-            // 3. compress + encrypt the new pages, in parallel.
-            if !newSlots.isEmpty {
-                let todo = UnsafeTransfer(newSlots)
-                try Parallel.run(workers: min(workers, newSlots.count)) { w in
-                    let (pages, slots, ids, lengths, codecs) = shared.value
-                    let list = todo.value
-                    let count = min(workers, list.count)
-                    let lo = w * list.count / count, hi = (w + 1) * list.count / count
-                    for k in lo..<hi {
-                        let i = list[k]
-                        lengths[i] = try codecs[w].seal(UnsafeRawBufferPointer(rebasing: pages[(i * pageSize)..<((i + 1) * pageSize)]),
-                                                         type: .page, id: ids[i],
-                                                         into: UnsafeMutableRawBufferPointer(rebasing: slots[(i * slotSize)..<((i + 1) * slotSize)]))
-                    }
-                }
-                // 4. append to packs, in order.
-                for i in newSlots {
-                    pack.add(type: .page, id: ids[i], sealed: UnsafeRawBufferPointer(rebasing: sealedSlots[(i * slotSize)..<(i * slotSize + sealedLengths[i])]), rawLength: pageSize)
-                    if pack.isFull { try flushPack() }
-                }
-                pagesNew += newSlots.count
+                guard sealedLengths[i] > 0, !index.contains(id) else { continue }
+                index.insert(id, BlobLocation(pack: .max, offset: 0, length: 0, rawLength: 0, type: .page))
+                pack.add(type: .page, id: id, sealed: UnsafeRawBufferPointer(rebasing: sealedSlots[(i * slotSize)..<(i * slotSize + sealedLengths[i])]), rawLength: pageSize)
+                if pack.isFull { try flushPack() }
+                pagesNew += 1
             }
             first += n
+            which = 1 - which
             options.progress?(first, pageCount)
         }
         // The image is captured: release the read transaction (and, in rollback mode, the writers).
@@ -228,7 +254,8 @@ public final class Snapshotter {
                               databaseBytes: pageCount * pageSize, journalMode: capture.journalMode,
                               walFrames: capture.walFramesUsed, parent: parent?.id, newBase: table.isNewBase,
                               deltaPages: table.deltaCount, packs: packCount,
-                              seconds: Date().timeIntervalSince(started), captureSeconds: captureSeconds)
+                              seconds: Date().timeIntervalSince(started), captureSeconds: captureSeconds,
+                              behind: (replicated?.behind ?? []).map { "\($0.location): \($0.error.message)" })
     }
 }
 

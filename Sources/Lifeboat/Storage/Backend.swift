@@ -68,9 +68,15 @@ public protocol Backend: Sendable {
     func stat(_ key: ObjectKey) throws -> Int?
     func list(_ kind: ObjectKind) throws -> [ObjectInfo]
     func delete(_ key: ObjectKey) throws
+    /// See the extension's default.
+    var preferredConcurrency: Int { get }
 }
 
 extension Backend {
+    /// How many transfers are worth running at once: one for a local disk (more only adds seeks
+    /// and memory), several for a network store whose latency dominates.
+    public var preferredConcurrency: Int { 1 }
+
     public func exists(_ key: ObjectKey) throws -> Bool { try stat(key) != nil }
 
     /// Decodes names produced by `ObjectKey.path` back into keys (used by listings).

@@ -1,0 +1,172 @@
+import Foundation
+import XCTest
+
+import CCurl
+@testable import Lifeboat
+
+/// Pure parts of the S3 backend: locations, URL encoding, credentials, XML, retry delays.
+final class S3LocationTests: XCTestCase {
+    private func parse(_ s: String, env: [String: String] = [:], region: String = "us-east-1", insecure: Bool = false) throws -> S3Location {
+        try S3Location.parse(s, region: region, environment: env, allowInsecureHTTP: insecure)
+    }
+
+    func testPathStyle() throws {
+        let l = try parse("s3:https://minio.example.com:9000/backups/db/main/")
+        XCTAssertEqual(l.host, "minio.example.com")
+        XCTAssertEqual(l.port, 9000)
+        XCTAssertEqual(l.bucket, "backups")
+        XCTAssertEqual(l.prefix, "db/main")
+        XCTAssertFalse(l.virtualHosted)
+        XCTAssertEqual(l.description, "s3:https://minio.example.com:9000/backups/db/main")
+        XCTAssertEqual(l.url(key: "data/ab/abcd"), "https://minio.example.com:9000/backups/db/main/data/ab/abcd")
+        XCTAssertEqual(l.url(key: nil, query: [("prefix", "db/main/data/"), ("list-type", "2")]),
+                       "https://minio.example.com:9000/backups?list-type=2&prefix=db%2Fmain%2Fdata%2F")
+        XCTAssertEqual(l.url(key: "x", query: [("uploads", "")]), "https://minio.example.com:9000/backups/db/main/x?uploads=")
+        XCTAssertEqual(try parse("s3:https://[::1]:9000/bucket").host, "[::1]")
+        XCTAssertEqual(try parse("s3:https://h/bkt").prefix, "")
+    }
+
+    func testAWSVirtualHostedAndEndpointOverride() throws {
+        let aws = try parse("s3://my-bucket/host1/app", region: "eu-west-3")
+        XCTAssertTrue(aws.virtualHosted)
+        XCTAssertEqual(aws.url(key: "config"), "https://my-bucket.s3.eu-west-3.amazonaws.com/host1/app/config")
+        XCTAssertEqual(aws.url(key: nil, query: [("list-type", "2")]), "https://my-bucket.s3.eu-west-3.amazonaws.com/?list-type=2")
+        XCTAssertEqual(aws.description, "s3://my-bucket/host1/app")
+        // Dotted names do not match the wildcard certificate: path-style on the regional host.
+        let dotted = try parse("s3://my.bucket/p", region: "us-west-2")
+        XCTAssertFalse(dotted.virtualHosted)
+        XCTAssertEqual(dotted.url(key: "config"), "https://s3.us-west-2.amazonaws.com/my.bucket/p/config")
+        let minio = try parse("s3://bucket/p", env: ["AWS_ENDPOINT_URL": "https://minio.lan:9000"])
+        XCTAssertEqual(minio.url(key: "config"), "https://minio.lan:9000/bucket/p/config")
+        let specific = try parse("s3://bucket/p", env: ["AWS_ENDPOINT_URL": "https://a", "AWS_ENDPOINT_URL_S3": "https://b"])
+        XCTAssertEqual(specific.host, "b")
+    }
+
+    func testRefusals() {
+        for bad in ["s3:ftp://h/bucket", "s3:https://h", "s3:https://h/", "s3:https://h/Bad_Bucket", "s3:https://h/ab",
+                    "s3:https://user:pw@h/bucket", "s3:https://h:99999/bucket", "s3:https://h/bucket?x=1", "s3:https://h/bucket/../x",
+                    "s3:http://h/bucket", "s3://", "s3:nothing"] {
+            XCTAssertThrowsError(try parse(bad, insecure: false), bad) { XCTAssertEqual(($0 as? LifeboatError)?.kind, .usage, bad) }
+        }
+        XCTAssertThrowsError(try parse("s3:http://192.168.0.5/bucket", insecure: true))
+        XCTAssertNoThrow(try parse("s3:http://127.0.0.1:9000/bucket", insecure: true))
+    }
+
+    func testLoopback() {
+        for h in ["127.0.0.1", "127.255.0.9", "localhost", "LOCALHOST", "::1", "[::1]"] { XCTAssertTrue(S3Location.isLoopback(h), h) }
+        for h in ["128.0.0.1", "10.0.0.1", "127.0.0", "127.0.0.1.evil.com", "localhost.evil.com", "::2", "1127.0.0.1", "127.0.0.256"] {
+            XCTAssertFalse(S3Location.isLoopback(h), h)
+        }
+    }
+
+    func testEncoding() {
+        XCTAssertEqual(S3Location.encode("a b/c~d_e-f.g+h=i&j%", keepSlash: true), "a%20b/c~d_e-f.g%2Bh%3Di%26j%25")
+        XCTAssertEqual(S3Location.encode("a/b", keepSlash: false), "a%2Fb")
+        XCTAssertEqual(S3Location.encode("é", keepSlash: false), "%C3%A9")
+    }
+}
+
+final class S3CredentialsTests: XCTestCase {
+    private func write(_ text: String) throws -> String {
+        let path = NSTemporaryDirectory() + "lifeboat-creds-" + UUID().uuidString
+        try Data(text.utf8).write(to: URL(fileURLWithPath: path))
+        addTeardownBlock { unlink(path) }
+        return path
+    }
+
+    func testEnvironmentFirst() throws {
+        let c = try S3Credentials.resolve(environment: ["AWS_ACCESS_KEY_ID": "AKID", "AWS_SECRET_ACCESS_KEY": "s3cr3t", "AWS_SESSION_TOKEN": "tok",
+                                                         "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent"])
+        XCTAssertEqual(c.accessKeyID, "AKID")
+        XCTAssertEqual(c.secretAccessKey, "s3cr3t")
+        XCTAssertEqual(c.sessionToken, "tok")
+        XCTAssertFalse("\(c)".contains("s3cr3t"))
+        XCTAssertThrowsError(try S3Credentials.resolve(environment: ["AWS_ACCESS_KEY_ID": "AKID", "HOME": "/nonexistent"]))
+    }
+
+    func testSharedFileAndProfile() throws {
+        let file = try write("""
+        # comment
+        [default]
+        aws_access_key_id = DEFAULTID
+        aws_secret_access_key = defaultsecret
+
+        [backup]
+        aws_access_key_id=BACKUPID
+        aws_secret_access_key=backup/secret+with=equals
+        aws_session_token = backuptoken
+        """)
+        let d = try S3Credentials.resolve(environment: ["AWS_SHARED_CREDENTIALS_FILE": file])
+        XCTAssertEqual(d.accessKeyID, "DEFAULTID")
+        XCTAssertNil(d.sessionToken)
+        let b = try S3Credentials.resolve(environment: ["AWS_SHARED_CREDENTIALS_FILE": file, "AWS_PROFILE": "backup"])
+        XCTAssertEqual(b.secretAccessKey, "backup/secret+with=equals")
+        XCTAssertEqual(b.sessionToken, "backuptoken")
+        XCTAssertTrue(b.source.contains("profile backup"))
+        XCTAssertThrowsError(try S3Credentials.resolve(environment: ["AWS_SHARED_CREDENTIALS_FILE": file, "AWS_PROFILE": "nope"])) {
+            XCTAssertEqual(($0 as? LifeboatError)?.kind, .usage)
+        }
+        XCTAssertThrowsError(try S3Credentials.resolve(environment: ["HOME": "/nonexistent"])) {
+            XCTAssertTrue(($0 as? LifeboatError)?.message.contains("AWS_ACCESS_KEY_ID") ?? false)
+        }
+    }
+
+    func testRegion() throws {
+        XCTAssertEqual(S3Credentials.region(environment: ["AWS_REGION": "eu-north-1", "AWS_DEFAULT_REGION": "x"]), "eu-north-1")
+        XCTAssertEqual(S3Credentials.region(environment: ["AWS_DEFAULT_REGION": "ap-south-1"]), "ap-south-1")
+        XCTAssertEqual(S3Credentials.region(environment: ["HOME": "/nonexistent"]), "us-east-1")
+        let config = try write("[default]\nregion = eu-west-1\n[profile backup]\nregion = ca-central-1\n")
+        XCTAssertEqual(S3Credentials.region(environment: ["AWS_CONFIG_FILE": config]), "eu-west-1")
+        XCTAssertEqual(S3Credentials.region(environment: ["AWS_CONFIG_FILE": config, "AWS_PROFILE": "backup"]), "ca-central-1")
+    }
+}
+
+final class S3XMLTests: XCTestCase {
+    func testListingAndEntities() {
+        let xml = """
+        <?xml version="1.0" encoding="UTF-8"?>
+        <ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>b</Name><Prefix>p/</Prefix><KeyCount>2</KeyCount>
+        <IsTruncated>true</IsTruncated><NextContinuationToken>1ueGcxLPRx1Tr/XYExHnhbYLgveDs2J/wm36Hy4vbOwM=</NextContinuationToken>
+        <Contents><Key>p/a&amp;b</Key><Size>12</Size></Contents><Contents><Key>p/&#x41;&#66;</Key><Size>0</Size></Contents>
+        <ContentsExtra>no</ContentsExtra><Empty/></ListBucketResult>
+        """[...]
+        let entries = S3XML.blocks("Contents", in: xml)
+        XCTAssertEqual(entries.count, 2)
+        XCTAssertEqual(entries.compactMap { S3XML.value("Key", in: $0) }, ["p/a&b", "p/AB"])
+        XCTAssertEqual(S3XML.value("NextContinuationToken", in: xml), "1ueGcxLPRx1Tr/XYExHnhbYLgveDs2J/wm36Hy4vbOwM=")
+        XCTAssertEqual(S3XML.value("IsTruncated", in: xml), "true")
+        XCTAssertEqual(S3XML.value("Empty", in: xml), "")
+        XCTAssertNil(S3XML.value("Missing", in: xml))
+        XCTAssertEqual(S3XML.escape("<a&\"b'>"), "&lt;a&amp;&quot;b&apos;&gt;")
+    }
+}
+
+final class RetryPolicyTests: XCTestCase {
+    func testDelaysGrowAndStayBounded() {
+        let p = RetryPolicy(maxAttempts: 10, baseDelay: 0.1, maxDelay: 1, maxTotal: 30)
+        for _ in 0..<100 {
+            XCTAssertTrue((0.05...0.1).contains(p.delay(afterAttempt: 1)))
+            XCTAssertTrue((0.2...0.4).contains(p.delay(afterAttempt: 3)))
+            XCTAssertTrue((0.5...1).contains(p.delay(afterAttempt: 40)))
+        }
+        XCTAssertTrue(p.allowsAnother(after: 9, elapsed: 0, delay: 1))
+        XCTAssertFalse(p.allowsAnother(after: 10, elapsed: 0, delay: 1))
+        XCTAssertFalse(p.allowsAnother(after: 2, elapsed: 29.5, delay: 1))
+        XCTAssertFalse(RetryPolicy.once.allowsAnother(after: 1, elapsed: 0, delay: 0))
+    }
+}
+
+final class CurlErrorMappingTests: XCTestCase {
+    func testKinds() {
+        XCTAssertEqual(CurlHandle.error(code: CURLE_COULDNT_CONNECT, detail: "Connection refused", host: "h:1").kind, .network)
+        XCTAssertEqual(CurlHandle.error(code: CURLE_OPERATION_TIMEDOUT, detail: "timed out", host: "h:1").kind, .network)
+        XCTAssertEqual(CurlHandle.error(code: CURLE_RECV_ERROR, detail: "Connection reset by peer", host: "h:1").kind, .network)
+        let untrusted = CurlHandle.error(code: CURLE_PEER_FAILED_VERIFICATION, detail: "SSL certificate problem: unable to get local issuer certificate", host: "h:1")
+        XCTAssertEqual(untrusted.kind, .tls)
+        XCTAssertTrue(untrusted.message.hasPrefix("TLS certificate of h:1 not trusted"))
+        XCTAssertTrue(untrusted.message.contains("--cacert / LIFEBOAT_CACERT"))
+        XCTAssertEqual(CurlHandle.error(code: CURLE_SSL_CONNECT_ERROR, detail: "OpenSSL SSL_connect: Connection reset by peer in connection to h:1", host: "h:1").kind, .network)
+        XCTAssertEqual(CurlHandle.error(code: CURLE_SSL_CONNECT_ERROR, detail: "error:0A00042E:SSL routines::tlsv1 alert protocol version", host: "h:1").kind, .tls)
+        XCTAssertEqual(CurlHandle.error(code: CURLE_SSL_CACERT_BADFILE, detail: "error setting certificate file", host: "h:1").kind, .tls)
+    }
+}
