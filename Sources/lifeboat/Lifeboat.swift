@@ -19,6 +19,7 @@ struct LifeboatCommand: ParsableCommand {
             RestoreCommand.self,
             CheckCommand.self,
             SyncCommand.self,
+            DrillCommand.self,
             Demo.self,
             KeyCommand.self,
             AuditCommand.self,

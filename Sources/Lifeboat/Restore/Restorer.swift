@@ -12,6 +12,9 @@ public struct RestoreResult: Codable, Sendable {
     public var integrity: String
     public var seconds: Double
     public var phases: [String: Double]
+    /// Worker time (summed over threads) spent fetching, decrypting+decompressing and writing;
+    /// these overlap inside the wall-clock phase fetch_decrypt_write, so drills report the split.
+    public var workerSeconds: [String: Double] = [:]
 }
 
 /// Restores a snapshot to a file: fetch packs in parallel (ranges coalesced, each blob read
@@ -75,7 +78,8 @@ public final class Restorer {
         var keep = false
         defer { if !keep { temp.discard() } }
 
-        let fetched = try fetchAndWrite(jobs: jobs, pieces: pieces, ids: ids, index: index, keys: keys, pageSize: m.pageSize, fd: temp.fd, path: temp.path)
+        let stages = Locked([0.0, 0.0, 0.0])
+        let fetched = try fetchAndWrite(jobs: jobs, pieces: pieces, ids: ids, index: index, keys: keys, pageSize: m.pageSize, fd: temp.fd, path: temp.path, stages: stages)
         phase("fetch_decrypt_write")
 
         // Flush to disk while SQLite checks the file (it reads the page cache): both must be done
@@ -113,7 +117,8 @@ public final class Restorer {
         return RestoreResult(snapshot: record.id, source: m.source, time: RFC3339.format(m.time, fractional: true),
                              target: target, pages: m.pageCount, bytes: m.pageCount * m.pageSize,
                              fetchedBytes: fetched, integrity: "ok",
-                             seconds: Date().timeIntervalSince(started), phases: phases)
+                             seconds: Date().timeIntervalSince(started), phases: phases,
+                             workerSeconds: ["fetch": stages.current[0], "decrypt_decompress": stages.current[1], "write": stages.current[2]])
     }
 
     /// Orders the reads by pack and offset, each distinct blob once, and groups neighbours
@@ -146,7 +151,7 @@ public final class Restorer {
         return (pieces, jobs)
     }
 
-    func fetchAndWrite(jobs: [Job], pieces: [Piece], ids: [BlobID], index: BlobIndex, keys: MasterKeys, pageSize: Int, fd: Int32, path: String) throws -> Int {
+    func fetchAndWrite(jobs: [Job], pieces: [Piece], ids: [BlobID], index: BlobIndex, keys: MasterKeys, pageSize: Int, fd: Int32, path: String, stages: Locked<[Double]>? = nil) throws -> Int {
         // Network stores get more fetchers in flight; each also decrypts what it fetched.
         let workers = max(1, options.workers, 2 * repo.backend.preferredConcurrency)
         let codecs = UnsafeTransfer(try (0..<workers).map { _ in try BlobCodec(keys: keys, maxBlobSize: max(pageSize, 1 << 16)) })
@@ -171,11 +176,18 @@ public final class Restorer {
             var copy = 0
             while true {
                 do {
+                    let t0 = Clock.monotonic()
                     let data = try replicated.map { try $0.getRange(key, offset: job.start, length: job.end - job.start, replica: copy) }
                         ?? backend.getRange(key, offset: job.start, length: job.end - job.start)
+                    let fetchTime = Clock.monotonic() - t0
+                    var writeTime = 0.0
                     fetched.withLock { $0 += data.count }
                     try Self.decodeAndWrite(job: job, data: data, pieces: pieces, ids: ids, codec: codecs.value[w], run: buffers.value[w],
-                                            runPages: runPages, pageSize: pageSize, fd: fd, path: path)
+                                            runPages: runPages, pageSize: pageSize, fd: fd, path: path, writeTime: &writeTime)
+                    if let stages {
+                        let total = Clock.monotonic() - t0
+                        stages.withLock { $0[0] += fetchTime; $0[1] += max(0, total - fetchTime - writeTime); $0[2] += writeTime }
+                    }
                     if copy > 0, let replicated {
                         replicated.noteFallback("pack \(key.name.prefix(8)) read from \(replicated.replicas[copy].location)")
                     }
@@ -194,10 +206,13 @@ public final class Restorer {
 
     /// Decrypts and verifies the pages of one range and writes runs of consecutive pages.
     static func decodeAndWrite(job: Job, data: [UInt8], pieces: [Piece], ids: [BlobID], codec: BlobCodec,
-                               run: UnsafeMutableRawBufferPointer, runPages: Int, pageSize: Int, fd: Int32, path: String) throws {
+                               run: UnsafeMutableRawBufferPointer, runPages: Int, pageSize: Int, fd: Int32, path: String,
+                               writeTime: inout Double) throws {
         var runFirst = -1, runCount = 0
         func flush() throws {
             guard runCount > 0 else { return }
+            let w0 = Clock.monotonic()
+            defer { writeTime += Clock.monotonic() - w0 }
             try FileIO.pwriteAll(fd: fd, UnsafeRawBufferPointer(rebasing: run[0..<(runCount * pageSize)]), offset: runFirst * pageSize, path: path)
             runCount = 0
         }

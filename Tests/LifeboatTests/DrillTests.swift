@@ -1,0 +1,449 @@
+import Foundation
+import XCTest
+@testable import Lifeboat
+
+/// Drills end to end through the real binary: every shipped scenario, a target that cannot be
+/// met, broken scenario files, read-only drills against existing repositories, history and
+/// tamper detection, interruption, and reports free of secrets and database content.
+final class DrillTests: XCTestCase {
+    static let scenarios = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Scenarios").path
+
+    /// Runs a drill with its own report and scratch directories; returns the CLI result and report.
+    func drill(_ sb: Sandbox, _ scenario: String, env: [String: String] = [:]) throws -> (CLIResult, [String: Any]?) {
+        try? FileManager.default.createDirectory(atPath: sb.path("scratch"), withIntermediateDirectories: true)
+        let r = try sb.lifeboat("drill", "run", scenario, "--report-dir", sb.path("reports"), "--scratch-dir", sb.path("scratch"), env: env)
+        let dirs = try FileIO.listDirectory(sb.path("reports")).filter { !$0.hasSuffix(".jsonl") }.sorted()
+        guard let last = dirs.last else { return (r, nil) }
+        let json = try JSONSerialization.jsonObject(with: Data(FileIO.readFile(sb.path("reports/\(last)/report.json")))) as? [String: Any]
+        return (r, json)
+    }
+
+    func scratchIsEmpty(_ sb: Sandbox) throws -> Bool {
+        try FileIO.listDirectory(sb.path("scratch")).isEmpty
+    }
+
+    func targets(_ report: [String: Any]) -> [String: [String: Any]] {
+        var out: [String: [String: Any]] = [:]
+        for t in report["targets"] as? [[String: Any]] ?? [] { out[t["measure"] as? String ?? ""] = t }
+        return out
+    }
+
+    /// The checks every shipped scenario must pass; returns the report for scenario-specific ones.
+    func runShipped(_ name: String) throws -> [String: Any] {
+        let sb = try Sandbox("drill-\(name)")
+        let (r, report) = try drill(sb, Self.scenarios + "/\(name).yml")
+        XCTAssertEqual(r.status, 0, "\(name): \(r.stdout)\n\(r.stderr)")
+        let rep = try XCTUnwrap(report, "no report written")
+        XCTAssertEqual(rep["outcome"] as? String, "passed")
+        for file in ["report.json", "report.md", "report.html", "SHA256SUMS"] {
+            let dirs = try FileIO.listDirectory(sb.path("reports")).filter { !$0.hasSuffix(".jsonl") }
+            XCTAssertTrue(FileIO.fileExists(sb.path("reports/\(dirs[0])/\(file)")), file)
+        }
+        let rpo = try XCTUnwrap(rep["rpo"] as? [String: Any])
+        XCTAssertEqual(rpo["method"] as? String, "markers", "RPO is measured from the marker transactions")
+        let achieved = try XCTUnwrap(rpo["achieved_seconds"] as? Double)
+        XCTAssertGreaterThanOrEqual(achieved, 0)
+        XCTAssertLessThanOrEqual(achieved, 3)
+        XCTAssertNotNil(rpo["lost_transactions"] as? Int)
+        let rto = try XCTUnwrap(rep["rto"] as? [String: Any])
+        let phases = try XCTUnwrap(rto["phases"] as? [[String: Any]]).compactMap { $0["name"] as? String }
+        for p in ["open repository", "find snapshot", "locate (index, page table)", "fetch", "decrypt + decompress", "write", "integrity check", "verification queries"] {
+            XCTAssertTrue(phases.contains(p), "phase \(p) timed: \(phases)")
+        }
+        let verifications = try XCTUnwrap(rep["verifications"] as? [[String: Any]])
+        XCTAssertTrue(verifications.allSatisfy { $0["passed"] as? Bool == true })
+        XCTAssertTrue(verifications.contains { $0["name"] as? String == "Transactions whole" })
+        XCTAssertTrue(r.stdout.contains("disaster declared"), "progress is shown as the drill goes")
+        XCTAssertTrue(try scratchIsEmpty(sb), "the drill removes its scratch directory")
+        return rep
+    }
+
+    // MARK: shipped scenarios
+
+    func testScenarioDeleteDatabase() throws {
+        let rep = try runShipped("delete-database")
+        let attempts = try XCTUnwrap(rep["restore_attempts"] as? [[String: Any]])
+        XCTAssertEqual(attempts.count, 1)
+        XCTAssertEqual(attempts[0]["repository"] as? String, "primary")
+        let snapshots = try XCTUnwrap((rep["scope"] as? [String: Any])?["snapshots"] as? [[String: Any]])
+        XCTAssertGreaterThanOrEqual(snapshots.count, 3, "one snapshot plus the schedule's")
+        XCTAssertEqual(attempts[0]["snapshot"] as? String, snapshots.last?["id"] as? String, "latest means the newest snapshot")
+    }
+
+    func testScenarioCorruptPages() throws {
+        let rep = try runShipped("corrupt-pages")
+        let details = try XCTUnwrap((rep["disaster"] as? [String: Any])?["details"] as? [String])
+        XCTAssertTrue(details.contains { $0.contains("overwrote 16 of") })
+        XCTAssertTrue(details.contains { $0.contains("detected") || $0.contains("silent") }, "the drill reports whether the damage is noticed")
+    }
+
+    func testScenarioDestructiveStatementRestoresToJustBeforeIt() throws {
+        let rep = try runShipped("destructive-statement")
+        let disaster = try XCTUnwrap(rep["disaster"] as? [String: Any])
+        let struck = try XCTUnwrap(RFC3339.parse(disaster["struck_at"] as? String ?? ""))
+        let attempt = try XCTUnwrap((rep["restore_attempts"] as? [[String: Any]])?.first)
+        let taken = try XCTUnwrap(RFC3339.parse(attempt["snapshot_time"] as? String ?? ""))
+        XCTAssertLessThan(taken, struck, "point-in-time: the snapshot predates the statement")
+        let snapshots = try XCTUnwrap((rep["scope"] as? [String: Any])?["snapshots"] as? [[String: Any]])
+        let after = snapshots.compactMap { RFC3339.parse($0["time"] as? String ?? "") }.filter { $0 > struck }
+        XCTAssertFalse(after.isEmpty, "snapshots holding the damage exist, so 'latest' would have restored the mistake")
+        let findings = try XCTUnwrap(rep["findings"] as? [String])
+        XCTAssertTrue(findings.contains { $0.contains("committed after it") }, "\(findings)")
+    }
+
+    func testScenarioRepositoryLostRecoversFromReplica() throws {
+        let rep = try runShipped("repository-lost")
+        let attempts = try XCTUnwrap(rep["restore_attempts"] as? [[String: Any]])
+        XCTAssertEqual(attempts.map { $0["repository"] as? String }, ["primary", "offsite"])
+        XCTAssertEqual(attempts[0]["ok"] as? Bool, false)
+        XCTAssertEqual(attempts[1]["ok"] as? Bool, true)
+        let repos = try XCTUnwrap((rep["scope"] as? [String: Any])?["repositories"] as? [[String: Any]])
+        XCTAssertTrue((repos[0]["state_after_disaster"] as? String ?? "").contains("destroyed"))
+    }
+
+    func testScenarioRansomwareRecoversFromReplicaAndFlagsDeleteRights() throws {
+        let rep = try runShipped("ransomware")
+        let attempts = try XCTUnwrap(rep["restore_attempts"] as? [[String: Any]])
+        XCTAssertEqual(attempts.last?["repository"] as? String, "offsite")
+        XCTAssertEqual(attempts.last?["ok"] as? Bool, true)
+        XCTAssertEqual((rep["scope"] as? [String: Any])?["journal_mode"] as? String, "delete")
+        let findings = try XCTUnwrap(rep["findings"] as? [String])
+        XCTAssertTrue(findings.contains { $0.contains("write-only credentials") })
+    }
+
+    func testShippedAnnualScenarioIsValid() throws {
+        let s = try ScenarioLoader.load(path: Self.scenarios + "/annual-full-drill.yml")
+        XCTAssertFalse(s.source.isDrillOwned, "the annual drill reads the live database only")
+        XCTAssertTrue(s.repositories.allSatisfy { !$0.isScratch })
+        XCTAssertEqual(s.targets.rto, 4 * 3600)
+        XCTAssertNotNil(s.source.rpoQuery)
+        // Every CI scenario is one per disaster kind.
+        let kinds = try FileIO.listDirectory(Self.scenarios).filter { $0.hasSuffix(".yml") }
+            .compactMap { try ScenarioLoader.load(path: Self.scenarios + "/" + $0).disaster?.kind }
+        XCTAssertEqual(Set(kinds), Set(Scenario.DisasterKind.allCases))
+    }
+
+    // MARK: a target that cannot be met
+
+    func testUnmeetableTargetExitsWithTargetMissedAndTheReportSaysWhy() throws {
+        let sb = try Sandbox()
+        let file = sb.path("tight.yml")
+        try """
+            name: Impossible RPO
+            source: {generate: {size: 256KiB}}
+            repositories: [{name: primary, location: scratch}]
+            targets: {rto: 1ms, rpo: 1ms}
+            steps:
+              - workload: {rate: 200}
+              - snapshot
+              - wait: 600ms
+              - disaster: delete-database
+              - restore: latest
+            """.write(toFile: file, atomically: true, encoding: .utf8)
+        let (r, report) = try drill(sb, file)
+        XCTAssertEqual(r.status, 20, r.stderr)
+        XCTAssertTrue(r.stderr.contains("target missed"), r.stderr)
+        let rep = try XCTUnwrap(report)
+        XCTAssertEqual(rep["outcome"] as? String, "target_missed")
+        let t = targets(rep)
+        XCTAssertEqual(t["RPO"]?["met"] as? Bool, false)
+        XCTAssertEqual(t["RTO"]?["met"] as? Bool, false)
+        XCTAssertEqual(t["Recovery verified"]?["met"] as? Bool, true, "the restore itself worked")
+        XCTAssertTrue((t["RPO"]?["detail"] as? String ?? "").contains("over the target"))
+        let findings = try XCTUnwrap(rep["findings"] as? [String])
+        XCTAssertTrue(findings.contains { $0.contains("RPO target missed") }, "\(findings)")
+        XCTAssertTrue(findings.contains { $0.contains("slowest phase") }, "\(findings)")
+        XCTAssertGreaterThan(rep["rpo"].flatMap { ($0 as? [String: Any])?["lost_transactions"] as? Int } ?? 0, 0)
+        let md = try String(contentsOfFile: try XCTUnwrap(try FileIO.listDirectory(sb.path("reports")).filter { !$0.hasSuffix(".jsonl") }.first.map { sb.path("reports/\($0)/report.md") }), encoding: .utf8)
+        XCTAssertTrue(md.contains("TARGET MISSED"))
+        XCTAssertTrue(md.contains("❌ missed"))
+    }
+
+    func testRecoveryImpossibleIsTargetMissedNotACrash() throws {
+        let sb = try Sandbox()
+        let file = sb.path("no-replica.yml")
+        try """
+            name: No replica
+            source: {generate: {size: 256KiB}}
+            repositories: [{name: primary, location: scratch}]
+            targets: {rto: 1m, rpo: 1m}
+            steps:
+              - snapshot
+              - disaster: {kind: repository-lost}
+              - restore: latest
+            """.write(toFile: file, atomically: true, encoding: .utf8)
+        let (r, report) = try drill(sb, file)
+        XCTAssertEqual(r.status, 20, r.stderr)
+        let rep = try XCTUnwrap(report)
+        XCTAssertEqual(targets(rep)["Recovery verified"]?["met"] as? Bool, false)
+        XCTAssertTrue((rep["findings"] as? [String] ?? []).contains { $0.contains("No repository could restore") })
+        XCTAssertTrue(try scratchIsEmpty(sb))
+    }
+
+    // MARK: broken scenario files
+
+    func parseError(_ text: String) -> String {
+        do {
+            _ = try ScenarioLoader.parse(text, file: "s.yml")
+            return "no error"
+        } catch let e as LifeboatError {
+            XCTAssertEqual(e.kind, .usage)
+            return e.message
+        } catch {
+            return "\(error)"
+        }
+    }
+
+    static let valid = """
+        name: ok
+        source: {generate: {size: 256KiB}}
+        repositories: [{name: primary, location: scratch}]
+        targets: {rto: 1m, rpo: 1m}
+        steps:
+          - snapshot
+          - disaster: delete-database
+          - restore: latest
+        """
+
+    func testBrokenScenarioErrorsNameTheLine() throws {
+        XCTAssertEqual(parseError(Self.valid), "no error")
+        let cases: [(String, String, String)] = [
+            (Self.valid.replacingOccurrences(of: "targets: {rto: 1m, rpo: 1m}", with: "targets: {rto: 1m, rpo: soon}"), "line 4", "cannot read duration 'soon'"),
+            (Self.valid.replacingOccurrences(of: "  - disaster: delete-database", with: "  - disaster: flood"), "line 7", "disaster kind must be one of"),
+            (Self.valid.replacingOccurrences(of: "  - snapshot\n", with: "  - snapshots: {}\n"), "line 6", "did you mean 'snapshot'"),
+            (Self.valid.replacingOccurrences(of: "name: ok", with: "name: ok\nrto_target: 5m"), "line 2", "unknown key 'rto_target'"),
+            (Self.valid.replacingOccurrences(of: "  - restore: latest", with: "\t- restore: latest"), "line 8", "tab"),
+            (Self.valid.replacingOccurrences(of: "  - restore: latest", with: "    - restore: latest"), "line 8", "indentation"),
+            (Self.valid.replacingOccurrences(of: "repositories: [{name: primary, location: scratch}]", with: "repositories: [{name: primary, location: scratch, password: hunter2}]"), "line 3", "secrets never go in scenario files"),
+            (Self.valid.replacingOccurrences(of: "  - disaster: delete-database\n  - restore: latest", with: "  - restore: latest\n  - disaster: delete-database"), "line 7", "restore step must come after the disaster"),
+            (Self.valid.replacingOccurrences(of: "name: ok", with: "name: 'ok"), "line 1", "not closed"),
+            (Self.valid.replacingOccurrences(of: "  - disaster: delete-database", with: "  - disaster: {kind: destructive-statement}"), "line 7", "needs 'statement:'"),
+            (Self.valid.replacingOccurrences(of: "  - restore: latest", with: "  - restore: {from: tape}"), "line 8", "'tape' is not one of"),
+        ]
+        for (text, line, message) in cases {
+            let error = parseError(text)
+            XCTAssertTrue(error.hasPrefix("s.yml \(line):"), "expected \(line) in: \(error)")
+            XCTAssertTrue(error.contains(message), "expected '\(message)' in: \(error)")
+            XCTAssertFalse(error.contains("\n"), "one line")
+        }
+    }
+
+    func testBrokenScenarioThroughTheCLIExitsWithUsageAndNamesTheLine() throws {
+        let sb = try Sandbox()
+        let file = sb.path("broken.yml")
+        try Self.valid.replacingOccurrences(of: "targets: {rto: 1m, rpo: 1m}", with: "targets:\n  rto: 1m\n  rpoo: 1m").write(toFile: file, atomically: true, encoding: .utf8)
+        let r = try sb.lifeboat("drill", "run", file, "--report-dir", sb.path("reports"))
+        XCTAssertEqual(r.status, 64)
+        XCTAssertTrue(r.stderr.contains("broken.yml line 6: unknown key 'rpoo' in targets (did you mean 'rpo'?)"), r.stderr)
+        XCTAssertFalse(FileIO.fileExists(sb.path("reports/history.jsonl")), "nothing ran, nothing recorded")
+    }
+
+    func testYAMLSubset() throws {
+        let node = try YAML.parse("""
+            # comment
+            a: plain text # trailing comment
+            b: "quoted: # not a comment"
+            c: 'it''s'
+            d: {x: 1, y: [2, 3]}
+            e: |
+              line one
+                indented
+              line three
+            f: >
+              folded
+              text
+            g:
+              - one
+              - k: v
+                m: n
+            """)
+        guard case .mapping(let entries) = node.value else { return XCTFail("not a mapping") }
+        func text(_ key: String) -> String? {
+            guard case .scalar(let s, _)? = entries.first(where: { $0.key == key })?.value.value else { return nil }
+            return s
+        }
+        XCTAssertEqual(text("a"), "plain text")
+        XCTAssertEqual(text("b"), "quoted: # not a comment")
+        XCTAssertEqual(text("c"), "it's")
+        XCTAssertEqual(text("e"), "line one\n  indented\nline three\n")
+        XCTAssertEqual(text("f"), "folded text\n")
+        XCTAssertEqual(entries.first { $0.key == "g" }?.line, 13)
+        guard case .sequence(let g)? = entries.first(where: { $0.key == "g" })?.value.value, g.count == 2,
+              case .mapping(let item) = g[1].value else { return XCTFail("g is not a list of two") }
+        XCTAssertEqual(item.map(\.key), ["k", "m"])
+        XCTAssertEqual(g[1].line, 15)
+        guard case .mapping(let d)? = entries.first(where: { $0.key == "d" })?.value.value,
+              case .sequence(let y) = d[1].value.value else { return XCTFail("d") }
+        XCTAssertEqual(y.count, 2)
+    }
+
+    // MARK: existing repositories are only read
+
+    func testDrillAgainstExistingRepositoriesNeverWritesToThemOrTheLiveDatabase() throws {
+        let sb = try Sandbox()
+        let live = sb.path("live.db")
+        _ = try ProcessDatabaseGenerator(options: .init(targetBytes: 1 << 20, seed: 9)).generate(at: live)
+        XCTAssertEqual(try sb.lifeboat("init").status, 0)
+        XCTAssertEqual(try sb.lifeboat("snapshot", live, "--source", "process.db").status, 0)
+        try FileManager.default.copyItem(atPath: sb.repo, toPath: sb.path("offsite"))
+        let before = try fingerprint([sb.repo, sb.path("offsite"), live])
+
+        let file = sb.path("annual.yml")
+        let text = try String(contentsOfFile: Self.scenarios + "/annual-full-drill.yml", encoding: .utf8)
+            .replacingOccurrences(of: "/var/lib/bpm/process.db", with: live)
+            .replacingOccurrences(of: "/srv/lifeboat/primary", with: sb.repo)
+            .replacingOccurrences(of: "/mnt/offsite/lifeboat", with: sb.path("offsite"))
+        try text.write(toFile: file, atomically: true, encoding: .utf8)
+        let (r, report) = try drill(sb, file, env: ["LIFEBOAT_OFFSITE_PASSWORD_FILE": sb.passwordFile])
+        XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
+        let rep = try XCTUnwrap(report)
+        let attempts = try XCTUnwrap(rep["restore_attempts"] as? [[String: Any]])
+        XCTAssertEqual(attempts.first?["ok"] as? Bool, false, "the primary's loss is simulated")
+        XCTAssertTrue((attempts.first?["error"] as? String ?? "").contains("unreachable"))
+        XCTAssertEqual(attempts.last?["repository"] as? String, "offsite")
+        XCTAssertEqual((rep["rpo"] as? [String: Any])?["method"] as? String, "rpo_query")
+        XCTAssertEqual((rep["verifications"] as? [[String: Any]])?.count, 7)
+        XCTAssertEqual(try fingerprint([sb.repo, sb.path("offsite"), live]), before, "repositories and the live database are unchanged")
+        XCTAssertTrue(try scratchIsEmpty(sb))
+    }
+
+    func testScenarioRulesKeepDrillsAwayFromLiveData() throws {
+        let live = Self.valid.replacingOccurrences(of: "source: {generate: {size: 256KiB}}", with: "source: {live: /data/x.db}")
+        XCTAssertTrue(parseError(live.replacingOccurrences(of: "  - snapshot\n", with: "  - workload: {rate: 10}\n")).contains("never written by a drill"))
+        XCTAssertTrue(parseError(live.replacingOccurrences(of: "disaster: delete-database", with: "disaster: ransomware")).contains("needs source generate or copy"))
+        let existing = Self.valid.replacingOccurrences(of: "location: scratch", with: "location: /srv/backups")
+        XCTAssertTrue(parseError(existing).contains("never writes to an existing repository"), parseError(existing))
+    }
+
+    /// Sizes and SHA-256 of every file below the paths.
+    func fingerprint(_ paths: [String]) throws -> [String: String] {
+        var out: [String: String] = [:]
+        for p in paths {
+            if try FileIO.status(p)?.isRegularFile == true { out[p] = SHA256.hex(try FileIO.readFile(p)); continue }
+            for f in FileManager.default.enumerator(atPath: p)?.allObjects as? [String] ?? [] {
+                if try FileIO.status(p + "/" + f)?.isRegularFile == true { out[p + "/" + f] = SHA256.hex(try FileIO.readFile(p + "/" + f)) }
+            }
+        }
+        return out
+    }
+
+    // MARK: history, tamper evidence
+
+    func testHistoryShowsTheTrendAndVerifyDetectsTampering() throws {
+        let sb = try Sandbox()
+        let file = sb.path("quick.yml")
+        try Self.valid.write(toFile: file, atomically: true, encoding: .utf8)
+        for _ in 0..<2 { XCTAssertEqual(try drill(sb, file).0.status, 0) }
+        let list = try sb.lifeboat("drill", "history", "--report-dir", sb.path("reports"), "--json")
+        XCTAssertEqual(list.status, 0, list.stderr)
+        let drills = try XCTUnwrap(try list.json()["drills"] as? [[String: Any]])
+        XCTAssertEqual(drills.count, 2)
+        XCTAssertTrue(drills.allSatisfy { $0["rto_seconds"] is Double && $0["rpo_seconds"] is Double })
+        XCTAssertEqual(drills[0]["prev"] as? String, "genesis")
+        let text = try sb.lifeboat("drill", "history", "--report-dir", sb.path("reports"), "--verify")
+        XCTAssertEqual(text.status, 0, text.stderr)
+        XCTAssertTrue(text.stdout.contains("2 drill(s)"))
+        XCTAssertTrue(text.stdout.contains("history verified"))
+        // The second report's HTML carries the trend chart of both drills.
+        let second = try XCTUnwrap(drills[1]["report"] as? String)
+        let html = try String(contentsOfFile: sb.path("reports/\(second)/report.html"), encoding: .utf8)
+        XCTAssertTrue(html.contains("RTO per drill"))
+        XCTAssertTrue(html.contains("aria-label=\"drill timeline\""))
+        XCTAssertFalse(html.contains("<script"), "self-contained, no scripts")
+
+        // Edit a report: detected, and the file is named.
+        let md = sb.path("reports/\(second)/report.md")
+        try (String(contentsOfFile: md, encoding: .utf8).replacingOccurrences(of: "PASSED", with: "PASSED!")).write(toFile: md, atomically: true, encoding: .utf8)
+        let tampered = try sb.lifeboat("drill", "history", "--report-dir", sb.path("reports"), "--verify")
+        XCTAssertEqual(tampered.status, 13)
+        XCTAssertTrue(tampered.stderr.contains("\(second)/report.md was changed"), tampered.stderr)
+
+        // Edit the first history line: the chain breaks at the second.
+        let history = sb.path("reports/history.jsonl")
+        var lines = try String(contentsOfFile: history, encoding: .utf8).split(separator: "\n").map(String.init)
+        lines[0] = lines[0].replacingOccurrences(of: "\"outcome\":\"passed\"", with: "\"outcome\":\"target_missed\"")
+        try (lines.joined(separator: "\n") + "\n").write(toFile: history, atomically: true, encoding: .utf8)
+        let broken = try sb.lifeboat("drill", "history", "--report-dir", sb.path("reports"), "--verify")
+        XCTAssertEqual(broken.status, 13)
+        XCTAssertTrue(broken.stderr.contains("history line 2"), broken.stderr)
+    }
+
+    // MARK: interruption and cleanup
+
+    func testInterruptedDrillRemovesItsScratchFilesAndAbandonedOnesAreSwept() throws {
+        let sb = try Sandbox()
+        try FileManager.default.createDirectory(atPath: sb.path("scratch"), withIntermediateDirectories: true)
+        // A drill killed with -9 earlier: its process no longer exists.
+        let abandoned = sb.path("scratch/lifeboat-drill-old")
+        try FileManager.default.createDirectory(atPath: abandoned + "/db", withIntermediateDirectories: true)
+        try "999999999\n".write(toFile: abandoned + "/owner.pid", atomically: true, encoding: .utf8)
+        let file = sb.path("long.yml")
+        try Self.valid.replacingOccurrences(of: "  - snapshot\n", with: "  - workload: {rate: 50}\n  - snapshot\n  - wait: 60s\n")
+            .write(toFile: file, atomically: true, encoding: .utf8)
+        let (p, out, _) = try CLI.start(["drill", "run", file, "--report-dir", sb.path("reports"), "--scratch-dir", sb.path("scratch")], env: sb.env())
+        let deadline = Date().addingTimeInterval(20)
+        var text = ""
+        while Date() < deadline {
+            usleep(100_000)
+            if let s = String(data: out.fileHandleForReading.availableData, encoding: .utf8) { text += s }
+            if text.contains("waiting") { break }
+        }
+        XCTAssertTrue(text.contains("waiting"), "the drill reached its wait: \(text)")
+        XCTAssertFalse(FileIO.fileExists(abandoned), "an abandoned scratch directory is removed")
+        XCTAssertEqual(try FileIO.listDirectory(sb.path("scratch")).count, 1, "the running drill's scratch directory")
+        let started = Date()
+        kill(p.processIdentifier, SIGINT)
+        p.waitUntilExit()
+        XCTAssertLessThan(Date().timeIntervalSince(started), 10)
+        XCTAssertEqual(p.terminationStatus, 130)
+        XCTAssertTrue(try scratchIsEmpty(sb), "interrupted drills clean up")
+        let entries = try DrillArchive.readHistory(sb.path("reports"))
+        XCTAssertEqual(entries.last?.outcome, "failed", "the interrupted drill is on record")
+    }
+
+    // MARK: no secrets, no database content
+
+    func testReportsHoldNoSecretsAndNoDatabaseContent() throws {
+        let sb = try Sandbox()
+        let db = sb.path("app.db")
+        try TestDB.create(db, rows: 500, marker: "CONFIDENTIAL-PATIENT-NAME")
+        let file = sb.path("copy.yml")
+        try """
+            name: Copy of an application database
+            source: {name: app.db, copy: \(db)}
+            repositories:
+              - {name: primary, location: scratch}
+              - {name: second, location: scratch, replica_of: primary}
+            targets: {rto: 1m, rpo: 1m}
+            steps:
+              - workload: {rate: 100}
+              - snapshot
+              - wait: 300ms
+              - disaster: {kind: ransomware}
+              - restore: latest
+              - verify:
+                  queries:
+                    - {name: first row text, sql: SELECT body FROM items ORDER BY id LIMIT 1, expect: 'nothing like this'}
+                    - {name: rows, sql: SELECT count(*) FROM items, expect: 500}
+            """.write(toFile: file, atomically: true, encoding: .utf8)
+        let secret = "s3cr3t-drill-passphrase-never-shown"
+        let (r, report) = try drill(sb, file, env: ["LIFEBOAT_PASSWORD": secret])
+        XCTAssertEqual(r.status, 20, "the text expectation fails: \(r.stdout) \(r.stderr)")
+        let rep = try XCTUnwrap(report)
+        let checks = try XCTUnwrap(rep["verifications"] as? [[String: Any]])
+        XCTAssertEqual(checks.first { $0["name"] as? String == "first row text" }?["actual"] as? String, "did not match")
+        XCTAssertEqual(checks.first { $0["name"] as? String == "rows" }?["actual"] as? String, "500")
+        let dir = try XCTUnwrap(try FileIO.listDirectory(sb.path("reports")).first { !$0.hasSuffix(".jsonl") })
+        for f in ["report.json", "report.md", "report.html"] {
+            let text = String(decoding: try FileIO.readFile(sb.path("reports/\(dir)/\(f)")), as: UTF8.self)
+            XCTAssertFalse(text.contains("CONFIDENTIAL-PATIENT-NAME"), "\(f) holds database content")
+            XCTAssertFalse(text.contains(secret), "\(f) holds a secret")
+            XCTAssertFalse(text.contains(Sandbox.passphrase), "\(f) holds a secret")
+        }
+        XCTAssertFalse((r.stdout + r.stderr).contains("CONFIDENTIAL-PATIENT-NAME"))
+        XCTAssertEqual(try FileIO.readFile(db).count > 0, true, "the copied database is untouched")
+        XCTAssertEqual(try SQLiteConnection(path: db, mode: .readOnly).scalar("SELECT count(*) FROM sqlite_schema WHERE name LIKE 'lifeboat_marker%'")?.integer, 0,
+                       "the write load ran on the copy, never on the original")
+    }
+}
