@@ -9,8 +9,9 @@ struct LifeboatCommand: ParsableCommand {
         discussion: """
         The passphrase comes from LIFEBOAT_PASSWORD_FILE, LIFEBOAT_PASSWORD_COMMAND or LIFEBOAT_PASSWORD,
         never from the command line. The repository is --repo PATH or LIFEBOAT_REPOSITORY.
+        Settings can come from a config file (--config or LIFEBOAT_CONFIG); flags and environment win.
         Exit codes: 0 ok, 1 error, 64 usage, 3 incomplete, 10 no repository, 11 locked,
-        12 wrong passphrase, 13 damaged data, 20 drill target missed.
+        12 wrong passphrase, 13 damaged data, 20 drill or RPO target missed.
         """,
         version: Lifeboat.version,
         subcommands: [
@@ -19,6 +20,10 @@ struct LifeboatCommand: ParsableCommand {
             SnapshotsCommand.self,
             RestoreCommand.self,
             CheckCommand.self,
+            ForgetCommand.self,
+            PruneCommand.self,
+            UnlockCommand.self,
+            StatusCommand.self,
             Demo.self,
         ]
     )

@@ -7,10 +7,14 @@ struct RepositoryOptions: ParsableArguments {
     @Option(name: .customLong("repo"), help: "Repository location (a directory). Default: $LIFEBOAT_REPOSITORY.")
     var repository: String?
 
+    @Option(name: .customLong("config"), help: "Configuration file (lifeboat.yml). Default: $LIFEBOAT_CONFIG.")
+    var configPath: String?
+
     func location() throws -> String {
         if let r = repository, !r.isEmpty { return r }
         if let r = ProcessInfo.environmentValue("LIFEBOAT_REPOSITORY") { return r }
-        throw LifeboatError(.usage, "no repository given: pass --repo PATH or set LIFEBOAT_REPOSITORY")
+        if let r = try configuredRepositories().first { return r }
+        throw LifeboatError(.usage, "no repository given: pass --repo PATH, set LIFEBOAT_REPOSITORY or list repositories in the config file")
     }
 
     func backend() throws -> any Backend {
@@ -19,7 +23,7 @@ struct RepositoryOptions: ParsableArguments {
 
     func open() throws -> Repository {
         let backend = try backend()
-        return try Repository.open(backend: backend, passphrase: try PassphraseSource.fromEnvironment())
+        return try Repository.open(backend: backend, passphrase: try passphrase())
     }
 }
 

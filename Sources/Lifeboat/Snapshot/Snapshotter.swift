@@ -44,6 +44,9 @@ public final class Snapshotter {
         public var workers = Parallel.workerCount
         public var uploadsInFlight = 1
         public var progress: (@Sendable (_ done: Int, _ total: Int) -> Void)? = nil
+        /// Runs just before the manifest is stored; throwing abandons the snapshot (used to
+        /// check the run still holds its repository lock).
+        public var beforeCommit: (@Sendable () throws -> Void)? = nil
 
         public init(source: String) { self.source = source }
     }
@@ -220,6 +223,7 @@ public final class Snapshotter {
                                 tableRoot: rootID.hex, tableDelta: deltaID?.hex, deltaCount: table.deltaCount,
                                 parent: parent?.id, imageDigest: Hex.encode(digest), pagesNew: pagesNew,
                                 bytesAdded: bytesAdded, toolVersion: Lifeboat.version)
+        try options.beforeCommit?()
         let stored = try repo.storeManifest(manifest)
         bytesAdded += stored.size
 
