@@ -46,23 +46,35 @@ enum SecretScan {
     static func looksLikeSecret(_ value: String) -> Bool {
         let v = value.trimmingCharacters(in: .whitespacesAndNewlines)
         if v.contains("-----BEGIN") { return true }
-        // AWS access key ids: AKIA/ASIA + 16 upper-case letters or digits.
-        if v.count == 20, v.hasPrefix("AKIA") || v.hasPrefix("ASIA"),
-           v.unicodeScalars.allSatisfy({ ("A"..."Z").contains($0) || ("0"..."9").contains($0) }) {
-            return true
+        // Paths and URLs are not keys (credentials inside URLs are refused where locations are read).
+        if v.hasPrefix("/") || v.hasPrefix("~") || v.hasPrefix(".") || v.contains("://") { return false }
+        // Look at every unbroken run of base64 characters: identifiers like
+        // requests_2024_ProcessEngine break into short words, keys and tokens do not.
+        var runs: [Substring] = []
+        var start: String.Index?
+        for i in v.indices {
+            let c = v[i]
+            let isBase64 = c.isASCII && (c.isLetter || c.isNumber || c == "+" || c == "/" || c == "=")
+            if isBase64 { if start == nil { start = i } } else if let s = start {
+                runs.append(v[s..<i])
+                start = nil
+            }
         }
-        // Paths, URLs, commands and prose are not keys.
-        guard v.count >= 24, !v.contains(where: { $0 == " " || $0 == "/" || $0 == "\t" }) else { return false }
-        let scalars = v.unicodeScalars
-        guard scalars.allSatisfy({ $0.isASCII && $0.value > 32 && $0.value < 127 }) else { return false }
-        let lower = scalars.contains { ("a"..."z").contains($0) }
-        let upper = scalars.contains { ("A"..."Z").contains($0) }
-        let digit = scalars.contains { ("0"..."9").contains($0) }
-        let isHex = scalars.allSatisfy { ("0"..."9").contains($0) || ("a"..."f").contains($0) || ("A"..."F").contains($0) }
-        // Hex keys and digests: 32+ hex digits with letters and digits.
-        if isHex && v.count >= 32 && digit && (lower || upper) { return true }
-        // Base64-ish tokens: all three character classes and high entropy.
-        return lower && upper && digit && entropyPerCharacter(v) >= 3.5
+        if let s = start { runs.append(v[s...]) }
+        return runs.contains { run in
+            let scalars = run.unicodeScalars
+            let lower = scalars.contains { ("a"..."z").contains($0) }
+            let upper = scalars.contains { ("A"..."Z").contains($0) }
+            let digit = scalars.contains { ("0"..."9").contains($0) }
+            // AWS access key ids: AKIA/ASIA + 16 upper-case letters or digits.
+            if run.count == 20 && (run.hasPrefix("AKIA") || run.hasPrefix("ASIA")) && !lower { return true }
+            guard run.count >= 24 else { return false }
+            // Hex keys and digests: 32+ hex digits with letters and digits.
+            let isHex = scalars.allSatisfy { ("0"..."9").contains($0) || ("a"..."f").contains($0) || ("A"..."F").contains($0) }
+            if isHex && run.count >= 32 && digit && (lower || upper) { return true }
+            // Base64 tokens: all three character classes and high entropy.
+            return lower && upper && digit && entropyPerCharacter(String(run)) >= 3.5
+        }
     }
 
     static func entropyPerCharacter(_ s: String) -> Double {
