@@ -40,8 +40,24 @@ struct PruneCommand: ParsableCommand {
     /// Runs prune under the exclusive lock; prints the text summary unless quiet or JSON.
     static func prune(_ repository: Repository, options: Pruner.Options, lockOptions: RepositoryLock.Options, output: OutputOptions) throws -> PruneReport {
         var opts = options
-        if let bar = Output.progress(enabled: !output.quiet && !output.json, label: "prune") {
-            opts.progress = { _, done, total in bar(done, total) }
+        // On a terminal only (never in cron logs): phase, count, rate and ETA.
+        if !output.quiet && !output.json && isatty(STDERR_FILENO) == 1 {
+            let phaseStart = Locked((phase: "", start: Date(), last: Date.distantPast))
+            opts.progress = { phase, done, total in
+                let now = Date()
+                let (start, print) = phaseStart.withLock { s -> (Date, Bool) in
+                    if s.phase != phase { s = (phase, now, .distantPast) }
+                    let due = now.timeIntervalSince(s.last) >= 0.2 || done == total
+                    if due { s.last = now }
+                    return (s.start, due)
+                }
+                guard print else { return }
+                let elapsed = now.timeIntervalSince(start)
+                let rate = elapsed > 0 ? Double(done) / elapsed : 0
+                let eta = rate > 0 ? Double(total - done) / rate : 0
+                FileHandle.standardError.write(Data(String(format: "\rprune: %@ %d/%d  %.0f/s  ETA %.0fs \u{1B}[K", phase, done, total, rate, eta).utf8))
+                if done == total { FileHandle.standardError.write(Data("\n".utf8)) }
+            }
         }
         let r = try RepositoryLock.with(repository, operation: "prune", exclusive: true, options: lockOptions) { _ in
             try Pruner(repository: repository, options: opts).run()
