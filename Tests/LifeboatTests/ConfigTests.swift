@@ -86,6 +86,7 @@ final class ConfigTests: XCTestCase {
         XCTAssertTrue(refusal("retention:\n  keep_daily: 0\n").contains("line 2"), "a policy that keeps nothing")
         XCTAssertTrue(refusal("repositories: [/a\n").contains("line "), "YAML syntax error")
         XCTAssertTrue(refusal("password:\n  file: /a\n  env: B\n").contains("line 2"), "two references at once")
+        XCTAssertTrue(refusal("retention:\n  keep_daily: 7\nrpo: 1h\nretention:\n  keep_last: 1\n").contains("line 4: 'retention' is set twice (first at line 1)"))
     }
 
     func testSecretsAreRefusedWithoutBeingQuoted() {

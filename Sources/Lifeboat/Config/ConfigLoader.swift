@@ -122,6 +122,13 @@ public enum ConfigLoader {
 
         func mapping(_ node: Node, _ what: String) throws -> [(Node, Node)] {
             guard let m = node.mapping else { throw error(node, "'\(what)' must be a mapping of settings (key: value)") }
+            // YAML parsers keep both copies of a repeated key; which one wins would be a guess.
+            var seen: [String: Int] = [:]
+            for pair in m {
+                guard let k = pair.key.scalar?.string else { continue }
+                if let first = seen[k] { throw error(pair.key, "'\(k)' is set twice (first at line \(first))") }
+                seen[k] = line(pair.key)
+            }
             return m.map { ($0.key, $0.value) }
         }
 
