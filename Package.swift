@@ -10,6 +10,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
     ],
     targets: [
         // One tiny system-library target per C library; only the files that wrap them import them.
@@ -19,7 +20,7 @@ let package = Package(
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
         .target(
             name: "Lifeboat",
-            dependencies: ["CLibCrypto", "CSQLite", "CZstd", "CCurl"]
+            dependencies: ["CLibCrypto", "CSQLite", "CZstd", "CCurl", .product(name: "Yams", package: "Yams")]
         ),
         .executableTarget(
             name: "lifeboat",

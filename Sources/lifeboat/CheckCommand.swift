@@ -21,9 +21,15 @@ struct CheckCommand: ParsableCommand {
     @Flag(help: "Download, decrypt, decompress and verify every object.")
     var readData = false
 
+    @Flag(help: "Take no lock (for read-only credentials; a prune running meanwhile may cause false alarms).")
+    var noLock = false
+
     func run() throws {
         try runReporting {
             let repository = try repo.open()
+            // A shared lock: a concurrent prune would make packs vanish under the check.
+            let lock = noLock ? nil : try RepositoryLock.acquire(repository, operation: "check", exclusive: false, options: try repo.lockOptions(wait: nil))
+            defer { lock?.release() }
             let report = try audited(repository, "check", details: CheckCommand.auditDetails, result: { $0.ok ? .ok : .failed }) {
                 try Checker(repository: repository).run(readData: readData)
             }

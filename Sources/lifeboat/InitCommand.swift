@@ -10,7 +10,7 @@ struct InitCommand: ParsableCommand {
     func run() throws {
         try runReporting {
             let backend = try repo.backend()
-            let r = try Repository.initialize(backend: backend, passphrase: try PassphraseSource.fromEnvironment())
+            let r = try Repository.initialize(backend: backend, passphrase: try repo.passphrase())
             AuditLog(repository: r).record(operation: "init", source: nil, result: .ok, details: ["location": .string(backend.location)])
             if output.json {
                 try Output.json(["id": r.config.id, "location": backend.location, "version": String(r.config.version)])

@@ -7,9 +7,9 @@ struct LifeboatCommand: ParsableCommand {
         commandName: "lifeboat",
         abstract: "Encrypted, page-incremental backups of live SQLite databases, with point-in-time restore.",
         discussion: """
-        The passphrase comes from LIFEBOAT_PASSWORD_FILE, LIFEBOAT_PASSWORD_COMMAND or LIFEBOAT_PASSWORD, never from the command line. The repository is --repo LOCATION or LIFEBOAT_REPOSITORY.
+        The passphrase comes from LIFEBOAT_PASSWORD_FILE, LIFEBOAT_PASSWORD_COMMAND or LIFEBOAT_PASSWORD, never from the command line. The repository is --repo LOCATION or LIFEBOAT_REPOSITORY. Settings can come from a config file (--config or LIFEBOAT_CONFIG); flags and environment win.
 
-        Exit codes: 0 ok, 1 error, 3 incomplete (a replica is behind), 10 no repository, 11 locked, 12 wrong passphrase, 13 damaged data, 20 drill target missed, 64 usage.
+        Exit codes: 0 ok, 1 error, 3 incomplete (a source or a replica is behind), 10 no repository, 11 locked, 12 wrong passphrase, 13 damaged data, 20 drill or RPO target missed, 64 usage.
         """,
         version: Lifeboat.version,
         subcommands: [
@@ -19,6 +19,10 @@ struct LifeboatCommand: ParsableCommand {
             RestoreCommand.self,
             CheckCommand.self,
             SyncCommand.self,
+            ForgetCommand.self,
+            PruneCommand.self,
+            UnlockCommand.self,
+            StatusCommand.self,
             DrillCommand.self,
             Demo.self,
             KeyCommand.self,

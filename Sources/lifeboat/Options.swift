@@ -15,10 +15,17 @@ struct RepositoryOptions: ParsableArguments {
     @Flag(help: "Allow plain http:// S3 endpoints, and only on loopback addresses (test servers). Never use it for real data.")
     var allowInsecureHttp = false
 
+    @Option(name: .customLong("config"), help: "Configuration file (lifeboat.yml). Default: $LIFEBOAT_CONFIG.")
+    var configPath: String?
+
+    /// Every repository location, primary first: --repo (repeatable), else LIFEBOAT_REPOSITORY,
+    /// else the config file's list.
     func locations() throws -> [String] {
         if !repositories.isEmpty { return repositories }
         if let r = ProcessInfo.environmentValue("LIFEBOAT_REPOSITORY") { return [r] }
-        throw LifeboatError(.usage, "no repository given: pass --repo LOCATION or set LIFEBOAT_REPOSITORY")
+        let configured = try configuredRepositories()
+        if !configured.isEmpty { return configured }
+        throw LifeboatError(.usage, "no repository given: pass --repo LOCATION, set LIFEBOAT_REPOSITORY or list repositories in the config file")
     }
 
     func backendOptions() -> BackendOptions {
@@ -33,7 +40,7 @@ struct RepositoryOptions: ParsableArguments {
 
     func open() throws -> Repository {
         let backend = try backend()
-        return try Repository.open(backend: backend, passphrase: try PassphraseSource.fromEnvironment())
+        return try Repository.open(backend: backend, passphrase: try passphrase())
     }
 }
 

@@ -48,6 +48,9 @@ public final class Snapshotter {
         /// Packs uploading at once; nil: what the backend prefers (1 local, 4 for S3).
         public var uploadsInFlight: Int? = nil
         public var progress: (@Sendable (_ done: Int, _ total: Int) -> Void)? = nil
+        /// Runs just before the manifest is stored; throwing abandons the snapshot (used to
+        /// check the run still holds its repository lock).
+        public var beforeCommit: (@Sendable () throws -> Void)? = nil
 
         public init(source: String) { self.source = source }
     }
@@ -247,6 +250,7 @@ public final class Snapshotter {
                                 parent: parent?.id, imageDigest: Hex.encode(digest), pagesNew: pagesNew,
                                 bytesAdded: bytesAdded, toolVersion: Lifeboat.version,
                                 keyGeneration: repo.keyring.current == 0 ? nil : repo.keyring.current)
+        try options.beforeCommit?()
         let stored = try repo.storeManifest(manifest)
         bytesAdded += stored.size
 
