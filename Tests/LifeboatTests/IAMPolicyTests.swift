@@ -21,9 +21,10 @@ final class IAMPolicyTests: XCTestCase {
         return (out, doc)
     }
 
-    func testBackupCanReadAndWriteNewObjectsButNeverDelete() throws {
+    func testBackupCanReadAndWriteNewObjectsButNeverDeleteData() throws {
         let (a, doc) = try grants("backup")
-        XCTAssertEqual(Set(a.keys), ["s3:ListBucket", "s3:GetBucketLocation", "s3:GetObject", "s3:PutObject"])
+        XCTAssertEqual(Set(a.keys), ["s3:ListBucket", "s3:GetBucketLocation", "s3:GetObject", "s3:PutObject", "s3:DeleteObject"])
+        XCTAssertEqual(a["s3:DeleteObject"], ["arn:aws:s3:::bpm-backups/lifeboat/prod/locks/*"], "a backup may remove only lock objects")
         XCTAssertEqual(a["s3:GetObject"], ["arn:aws:s3:::bpm-backups/lifeboat/prod/*"])
         XCTAssertEqual(a["s3:ListBucket"], ["arn:aws:s3:::bpm-backups"])
         let puts = try XCTUnwrap(a["s3:PutObject"])

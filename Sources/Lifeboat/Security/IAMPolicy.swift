@@ -3,7 +3,8 @@ import Foundation
 /// Minimal S3 IAM policies for the roles Lifeboat's operations need, so each machine or job
 /// gets only the rights its role uses:
 /// - backup: read everything, write new data, index, snapshots, locks and audit records;
-///   no delete, and no write to keys/ or config (it cannot lock the owners out);
+///   delete only under locks/ (a run removes its own lock object, which holds no data); no
+///   other delete, and no write to keys/ or config (it cannot lock the owners out);
 /// - prune: backup's rights plus delete of data, index, snapshots and locks (never of keys/,
 ///   config or audit/: the audit trail outlives retention);
 /// - restore: read everything, write only audit records (a restore is audited);
@@ -52,6 +53,7 @@ public enum IAMPolicy {
         switch role {
         case .backup:
             statements.append(Statement(Sid: "WriteNewObjects", Action: ["s3:PutObject"], Resource: objects(newData)))
+            statements.append(Statement(Sid: "ReleaseOwnLocks", Action: ["s3:DeleteObject"], Resource: objects(["locks/*"])))
         case .prune:
             statements.append(Statement(Sid: "WriteNewObjects", Action: ["s3:PutObject"], Resource: objects(newData)))
             statements.append(Statement(Sid: "DeleteExpiredObjects", Action: ["s3:DeleteObject"],
