@@ -58,22 +58,24 @@ final class StatusTests: XCTestCase {
         try write(config, "repositories: [\(sb.repo), \(replica)]\npassword: { file: \(sb.passwordFile) }\n")
         let env = ["LIFEBOAT_REPOSITORY": "", "LIFEBOAT_PASSWORD_FILE": "", "LIFEBOAT_CONFIG": config]
         try sb.lifeboat("init")
-        XCTAssertEqual(try sb.lifeboat("snapshot", db, env: env).status, 0)
+        // The configured replica does not exist: the snapshot is stored in the primary and the
+        // run says the replica is behind (exit 3).
+        XCTAssertEqual(try sb.lifeboat("snapshot", db, env: env).status, 3)
 
         // Replica unreachable (not there at all): exit 3, named.
         let missing = try sb.lifeboat("status", "--json", env: env)
         XCTAssertEqual(missing.status, 3, missing.stderr)
         XCTAssertTrue(missing.stderr.contains(replica))
 
-        // An identical copy (what replication produces) is in step.
-        try FileManager.default.copyItem(atPath: sb.repo, toPath: replica)
+        // An identical copy (what sync produces) is in step.
+        XCTAssertEqual(try sb.lifeboat("sync", "--from", sb.repo, "--to", replica, env: env).status, 0)
         let same = try sb.lifeboat("status", "--json", env: env)
         XCTAssertEqual(same.status, 0, same.stderr)
         let repos = try XCTUnwrap(try same.json()["repositories"] as? [[String: Any]])
         XCTAssertEqual(repos.map { $0["in_step"] as? Bool }, [true, true])
 
-        // A new snapshot on the primary only: the replica is behind on that source.
-        XCTAssertEqual(try sb.lifeboat("snapshot", db, "--source", "a", env: env).status, 0)
+        // A new snapshot on the primary only (--repo overrides the config): the replica is behind.
+        XCTAssertEqual(try sb.lifeboat("snapshot", db, "--source", "a", "--repo", sb.repo, env: env).status, 0)
         let behind = try sb.lifeboat("status", "--json", env: env)
         XCTAssertEqual(behind.status, 3)
         let r2 = try XCTUnwrap(try behind.json()["repositories"] as? [[String: Any]])

@@ -132,10 +132,13 @@ public final class ReplicatedBackend: Backend, @unchecked Sendable {
         return Array(seen.values)
     }
 
+    /// Deletes from every copy still in step; a copy marked behind in this run did not receive
+    /// this run's objects (its own lock, say) and is left to `sync`.
     public func delete(_ key: ObjectKey) throws {
         var deleted = false
         var lastError: LifeboatError?
-        for r in replicas {
+        for i in healthy {
+            let r = replicas[i]
             do {
                 try r.delete(key)
                 deleted = true
