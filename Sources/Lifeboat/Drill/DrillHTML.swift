@@ -111,21 +111,7 @@ public enum DrillHTML {
         return o
     }
 
-    static func esc(_ s: String) -> String {
-        var out = ""
-        out.reserveCapacity(s.count)
-        for c in s {
-            switch c {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&#39;"
-            default: out.append(c)
-            }
-        }
-        return out
-    }
+    static func esc(_ s: String) -> String { Markup.escape(s) }
 
     static let colors: [String: String] = [
         "setup": "#9aa5b8", "load": "#6fa8dc", "snapshot": "#3d85c6", "disaster": "#cc0000",
