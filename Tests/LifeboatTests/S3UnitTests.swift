@@ -137,7 +137,7 @@ final class S3XMLTests: XCTestCase {
         XCTAssertEqual(S3XML.value("IsTruncated", in: xml), "true")
         XCTAssertEqual(S3XML.value("Empty", in: xml), "")
         XCTAssertNil(S3XML.value("Missing", in: xml))
-        XCTAssertEqual(S3XML.escape("<a&\"b'>"), "&lt;a&amp;&quot;b&apos;&gt;")
+        XCTAssertEqual(S3XML.escape("<a&\"b'>"), "&lt;a&amp;&quot;b&#39;&gt;")
     }
 }
 
