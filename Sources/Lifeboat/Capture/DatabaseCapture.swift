@@ -43,7 +43,8 @@ public final class DatabaseCapture {
         Glibc.close(fd0)
         _ = try DatabaseHeader(head ?? [], path: path)
 
-        let conn = try SQLiteConnection(path: path, mode: .readOnly, busyTimeoutMilliseconds: 10_000)
+        // Rollback-journal writers hold their lock only while committing; wait for them rather than fail.
+        let conn = try SQLiteConnection(path: path, mode: .readOnly, busyTimeoutMilliseconds: 60_000)
         do {
             try conn.execute("BEGIN")
             // The first read starts the transaction and takes the WAL read mark / SHARED lock.
