@@ -67,18 +67,33 @@ struct ForgetCommand: ParsableCommand {
             }
             let repository = try repo.open()
             let lockOptions = try repo.lockOptions(wait: lockWait)
-            var result = try RepositoryLock.with(repository, operation: "forget", exclusive: false, options: lockOptions) { _ in
-                let records = try repository.listSnapshots(source: source)
-                let groups = Forgetter.plan(records, policy: { flags ?? config?.retention(for: $0) })
-                let n = dryRun ? 0 : try Forgetter.execute(repository, groups)
-                return Result(dryRun: dryRun, groups: groups, forgotten: n, prune: nil)
+            func forget(_ willRemove: ([String: AuditValue]) -> Void) throws -> Result {
+                try RepositoryLock.with(repository, operation: "forget", exclusive: false, options: lockOptions) { _ in
+                    let records = try repository.listSnapshots(source: source)
+                    let groups = Forgetter.plan(records, policy: { flags ?? config?.retention(for: $0) })
+                    let removed = groups.flatMap(\.remove).map(\.id)
+                    // Recorded before the manifests go (see auditedRemoval), so `audit verify`
+                    // accounts for every snapshot this run deletes.
+                    if !dryRun && !removed.isEmpty { willRemove(Self.auditDetails(removed)) }
+                    let n = dryRun ? 0 : try Forgetter.execute(repository, groups)
+                    return Result(dryRun: dryRun, groups: groups, forgotten: n, prune: nil)
+                }
             }
+            // A dry run changes nothing, the audit trail included.
+            var result = dryRun ? try forget { _ in }
+                : try auditedRemoval(repository, "forget", source: source, details: { _ in Self.auditDetails([]) }, forget)
             if !output.json && !output.quiet { print(result) }
             if prune && !dryRun {
                 result.prune = try PruneCommand.prune(repository, options: Pruner.Options(), lockOptions: lockOptions, output: output)
             }
             if output.json { try Output.json(result) }
         }
+    }
+
+    static func auditDetails(_ removed: [String]) -> [String: AuditValue] {
+        var d: [String: AuditValue] = ["forgotten": .int(removed.count)]
+        if !removed.isEmpty { d[AuditDetail.removedSnapshots] = .string(removed.joined(separator: ",")) }
+        return d
     }
 
     private func print(_ r: Result) {

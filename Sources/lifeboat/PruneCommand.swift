@@ -59,9 +59,13 @@ struct PruneCommand: ParsableCommand {
                 if done == total { FileHandle.standardError.write(Data("\n".utf8)) }
             }
         }
-        let r = try RepositoryLock.with(repository, operation: "prune", exclusive: true, options: lockOptions) { _ in
-            try Pruner(repository: repository, options: opts).run()
+        let run = {
+            try RepositoryLock.with(repository, operation: "prune", exclusive: true, options: lockOptions) { _ in
+                try Pruner(repository: repository, options: opts).run()
+            }
         }
+        // A dry run changes nothing, the audit trail included.
+        let r = opts.dryRun ? try run() : try audited(repository, "prune", details: auditDetails, run)
         if !output.json && !output.quiet {
             let verb = r.dryRun ? "would " : ""
             Output.line("\(r.snapshots) snapshot(s) need \(r.blobsReferenced) blob(s) in \(r.packsBefore) pack(s)")
@@ -70,5 +74,12 @@ struct PruneCommand: ParsableCommand {
             if r.dryRun { Output.line("dry run: nothing was changed") }
         }
         return r
+    }
+
+    /// Prune removes no manifests (forget does); it deletes data: counts, no ids.
+    static func auditDetails(_ r: PruneReport) -> [String: AuditValue] {
+        ["snapshots": .int(r.snapshots), "blobs_removed": .int(r.blobsRemoved),
+         "bytes_deleted": .int(r.bytesDeleted), "packs_deleted": .int(r.packsDeleted),
+         "orphan_packs_deleted": .int(r.orphanPacksDeleted), "packs_repacked": .int(r.packsRepacked), "bytes_written": .int(r.bytesWritten)]
     }
 }

@@ -151,7 +151,7 @@ public struct AuditVerifier {
         for id in present.sorted() {
             if let r = removed[id] {
                 problems.append(.init(place: "snapshots", chain: r.chain, seq: r.seq,
-                                      message: "snapshot \(id.prefix(8)) was removed by \(r.operation) at \(r.time) but is in the repository again (a replayed manifest)", record: nil))
+                                      message: "snapshot \(id.prefix(8)) was removed by \(r.operation) at \(r.time) but is in the repository again (a replayed manifest, or that forget was interrupted before deleting it: run forget again)", record: nil))
             }
         }
         return problems

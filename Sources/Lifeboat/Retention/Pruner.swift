@@ -48,6 +48,9 @@ public struct PruneReport: Codable, Sendable {
 /// 2. Give each needed blob one home pack (preferring packs that are entirely needed). Packs
 ///    with nothing needed go; packs with some unneeded blobs are repacked: their needed blobs
 ///    are copied, still sealed, into new packs (blob encryption does not depend on the pack).
+///    After `key rotate`, blobs of several key generations are needed: each new pack holds
+///    blobs of one generation and its header is sealed with that generation's key, as every
+///    pack a snapshot writes is (`check` opens a pack's blobs with the key that opens its header).
 /// 3. Crash-safe order, so that a kill at any point leaves a usable repository that loses
 ///    nothing a snapshot needs:
 ///    a. write the new packs, then new index files listing them and every kept pack that a
@@ -109,15 +112,14 @@ public final class Pruner {
         for name in packs.keys where present[name] == nil { packs[name]?.present = false }
 
         let records = try repo.listSnapshots()
-        let codec = try BlobCodec(keys: repo.keys)
-        let used = try ReferenceCollector(repo: repo, index: index, codec: codec).collect(records) { n in
+        let used = try ReferenceCollector(repo: repo, index: index).collect(records) { n in
             self.options.progress?("reading snapshots", n, records.count)
         }
 
         // 2. One home per needed blob; entirely-needed packs first, so copies left by an
         // interrupted prune (or by concurrent snapshots storing the same page) are dropped.
         let order = packs.values.filter(\.present)
-            .map { p in (p, p.entries.allSatisfy { used.contains($0.id) } ? 0 : 1) }
+            .map { p in (p, p.entries.allSatisfy { used[$0.id] != nil } ? 0 : 1) }
             .sorted { ($0.1, $0.0.name) < ($1.1, $1.0.name) }
             .map(\.0)
         var home = Set<BlobID>()
@@ -127,7 +129,7 @@ public final class Pruner {
             var mine: [PackEntry] = []
             var unusedBytes = 0
             for e in p.entries {
-                if used.contains(e.id) && home.insert(e.id).inserted { mine.append(e) } else { unusedBytes += Int(e.length) }
+                if used[e.id] != nil && home.insert(e.id).inserted { mine.append(e) } else { unusedBytes += Int(e.length) }
             }
             if mine.count == p.entries.count {
                 keepPacks.append(p)
@@ -141,7 +143,7 @@ public final class Pruner {
                 blobsRemoved += p.entries.count - mine.count
             }
         }
-        if let lost = used.first(where: { !home.contains($0) }) {
+        if let lost = used.keys.first(where: { !home.contains($0) }) {
             throw LifeboatError(.corrupt, "blob \(lost.hex.prefix(16)) is needed by a snapshot but its pack is missing; prune refuses to run on a damaged repository: run 'lifeboat check'")
         }
         let missing = packs.values.filter { !$0.present }
@@ -174,7 +176,7 @@ public final class Pruner {
 
         // 3a. New packs, then new index files. Only additions so far.
         var newIndexPacks = relist.map { IndexFile.Pack(name: $0.name, size: $0.size, entries: $0.entries) }
-        let written = try repack(repackPacks)
+        let written = try repack(repackPacks, generations: used)
         newIndexPacks += written
         report.packsWritten = written.count
         report.bytesWritten = written.reduce(0) { $0 + $1.size }
@@ -215,15 +217,15 @@ public final class Pruner {
         }
     }
 
-    /// Copies the needed blobs of partly used packs into new packs, still sealed. Each source
-    /// pack is checked against its name (SHA-256) first, so damage is never copied forward.
-    private func repack(_ work: [(PackInfo, [PackEntry])]) throws -> [IndexFile.Pack] {
+    /// Copies the needed blobs of partly used packs into new packs, still sealed, one pack
+    /// builder per key generation (`generations`: of each needed blob). Each source pack is
+    /// checked against its name (SHA-256) first, so damage is never copied forward.
+    private func repack(_ work: [(PackInfo, [PackEntry])], generations: [BlobID: UInt32]) throws -> [IndexFile.Pack] {
         guard !work.isEmpty else { return [] }
-        let aead = try AEADContext(key: repo.keys.encryption)
-        let builder = PackBuilder(targetSize: repo.config.packSize)
+        var builders: [UInt32: (builder: PackBuilder, aead: AEADContext)] = [:]
         var out: [IndexFile.Pack] = []
-        func flush() throws {
-            guard !builder.isEmpty else { return }
+        func flush(_ generation: UInt32) throws {
+            guard let (builder, aead) = builders[generation], !builder.isEmpty else { return }
             let done = try builder.finish(aead: aead)
             let name = SHA256.hex(done.bytes)
             do { try repo.backend.put(ObjectKey(.data, name), done.bytes) } catch let e as LifeboatError where e.kind == .exists {}
@@ -235,6 +237,14 @@ public final class Pruner {
                 throw LifeboatError(.corrupt, "pack \(pack.name.prefix(8)) does not match its name (damaged); prune stopped before deleting anything: run 'lifeboat check'")
             }
             for e in entries {
+                guard let generation = generations[e.id] else {
+                    throw LifeboatError(.internalError, "prune was about to repack blob \(e.id.hex.prefix(16)) of unknown key generation; nothing was deleted")
+                }
+                let builder: PackBuilder
+                if let existing = builders[generation] { builder = existing.builder } else {
+                    builder = PackBuilder(targetSize: repo.config.packSize)
+                    builders[generation] = (builder, try AEADContext(key: repo.keyring.keys(generation: generation).encryption))
+                }
                 let end = Int(e.offset) + Int(e.length)
                 guard end <= bytes.count else {
                     throw LifeboatError(.corrupt, "pack \(pack.name.prefix(8)) is shorter than its index says; prune stopped before deleting anything: run 'lifeboat check'")
@@ -242,11 +252,11 @@ public final class Pruner {
                 bytes[Int(e.offset)..<end].withUnsafeBytes {
                     builder.add(type: e.type, id: e.id, sealed: $0, rawLength: Int(e.rawLength))
                 }
-                if builder.isFull { try flush() }
+                if builder.isFull { try flush(generation) }
             }
             options.progress?("repacking", n + 1, work.count)
         }
-        try flush()
+        for generation in builders.keys.sorted() { try flush(generation) }
         return out
     }
 }

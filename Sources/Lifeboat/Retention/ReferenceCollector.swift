@@ -3,30 +3,48 @@
 /// delta*. A page a delta replaced is not needed by that snapshot even though its base still
 /// lists the old id: that is how a deleted row leaves the repository once the snapshots that
 /// held it are forgotten, although later snapshots share their base.
+/// Each snapshot is read with the keys of its manifest's generation (after `key rotate`, old
+/// and new snapshots coexist), and each needed blob is returned with that generation, so prune
+/// can repack it under the same key.
 /// Roots and leaves are decoded once however many snapshots share them. Any snapshot that
 /// cannot be read stops the collection: what it needs is unknown, and guessing would delete data.
 struct ReferenceCollector {
     let repo: Repository
     let index: BlobIndex
-    let codec: BlobCodec
 
-    func collect(_ records: [SnapshotRecord], progress: ((Int) -> Void)? = nil) throws -> Set<BlobID> {
-        var used = Set<BlobID>()
+    /// Every needed blob, with the key generation it is sealed with.
+    func collect(_ records: [SnapshotRecord], progress: ((Int) -> Void)? = nil) throws -> [BlobID: UInt32] {
+        var used: [BlobID: UInt32] = [:]
         var roots: [BlobID: PageTableFormat.Root] = [:]
         var leaves: [BlobID: [BlobID]] = [:]
-        func blob(_ id: BlobID, _ r: SnapshotRecord) throws -> [UInt8] {
+        var codecs: [UInt32: BlobCodec] = [:]
+        var generation: UInt32 = 0
+        // Ids are keyed hashes, so one blob cannot belong to two generations; if a table says
+        // otherwise, the repository is damaged or forged.
+        func need(_ id: BlobID, _ r: SnapshotRecord) throws {
             guard index.contains(id) else { throw Self.missing(id, r) }
-            used.insert(id)
+            if let g = used.updateValue(generation, forKey: id), g != generation {
+                throw LifeboatError(.corrupt, "snapshot \(r.shortID) (key generation \(generation)) needs blob \(id.hex.prefix(16)) of key generation \(g); prune refuses to run on a damaged repository: run 'lifeboat check'")
+            }
+        }
+        func blob(_ id: BlobID, _ r: SnapshotRecord, _ codec: BlobCodec) throws -> [UInt8] {
+            try need(id, r)
             return try repo.readBlob(id, index: index, codec: codec)
         }
         for (n, r) in records.enumerated() {
             let m = r.manifest
+            generation = m.keyGeneration ?? 0
+            let codec: BlobCodec
+            if let cached = codecs[generation] { codec = cached } else {
+                codec = try BlobCodec(keys: repo.keys(for: m))
+                codecs[generation] = codec
+            }
             guard let rootID = BlobID(hex: m.tableRoot), let deltaID = m.tableDelta.map({ BlobID(hex: $0) }) ?? .some(nil) else {
                 throw LifeboatError(.corrupt, "snapshot \(r.shortID) has a malformed table reference; prune refuses to run on a damaged repository: run 'lifeboat check'")
             }
             let root: PageTableFormat.Root
-            if let cached = roots[rootID] { root = cached } else {
-                root = try PageTableFormat.decodeRoot(try blob(rootID, r))
+            if let cached = roots[rootID] { root = cached; try need(rootID, r) } else {
+                root = try PageTableFormat.decodeRoot(try blob(rootID, r, codec))
                 roots[rootID] = root
             }
             var ids = [BlobID]()
@@ -35,7 +53,9 @@ struct ReferenceCollector {
                 let start = k * root.fanout
                 if start >= m.pageCount { break }
                 if leaves[leafID] == nil {
-                    leaves[leafID] = try PageTableFormat.decodeLeaf(try blob(leafID, r), expectedCount: min(root.fanout, root.pageCount - start))
+                    leaves[leafID] = try PageTableFormat.decodeLeaf(try blob(leafID, r, codec), expectedCount: min(root.fanout, root.pageCount - start))
+                } else {
+                    try need(leafID, r)
                 }
                 ids.append(contentsOf: (leaves[leafID] ?? []).prefix(m.pageCount - start))
             }
@@ -45,7 +65,7 @@ struct ReferenceCollector {
                 ids += [BlobID](repeating: .zero, count: m.pageCount - ids.count)
             }
             if let deltaID {
-                for e in try PageTableFormat.decodeDelta(try blob(deltaID, r), pageCount: m.pageCount) {
+                for e in try PageTableFormat.decodeDelta(try blob(deltaID, r, codec), pageCount: m.pageCount) {
                     ids[Int(e.page)] = e.id
                     isSet[Int(e.page)] = true
                 }
@@ -58,10 +78,7 @@ struct ReferenceCollector {
             guard Hex.encode(digest) == m.imageDigest else {
                 throw LifeboatError(.corrupt, "snapshot \(r.shortID) has a page table that does not match its image digest; prune refuses to run on a damaged repository: run 'lifeboat check'")
             }
-            for id in ids {
-                guard index.contains(id) else { throw Self.missing(id, r) }
-                used.insert(id)
-            }
+            for id in ids { try need(id, r) }
             progress?(n + 1)
         }
         return used
