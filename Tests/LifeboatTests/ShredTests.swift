@@ -211,4 +211,16 @@ final class ShredTests: XCTestCase {
         XCTAssertEqual(s.status, 13, s.stderr)
         XCTAssertTrue(s.stderr.contains("damaged"), s.stderr)
     }
+
+    /// The plaintext parser of source key objects and shred records never crashes.
+    func testFuzzSourceKeyObjects() throws {
+        let material = try SecretBytes.random(count: MasterKeys.materialSize)
+        let key = SourceKeyFormat.encodeKey(source: "bpm.db", generation: 3, createdMs: 1_700_000_000_000, material: material)
+        guard case .key(let info, _) = try SourceKeyFormat.decode(key, id: "seed") else { return XCTFail("seed did not decode") }
+        XCTAssertEqual(info.source, "bpm.db")
+        XCTAssertEqual(info.generation, 3)
+        let shred = SourceKeyFormat.shredMagic + [UInt8](try JSONEncoder().encode(ShredRecord(source: "bpm.db", timeMs: 1, sourceKeys: ["ab"], packs: ["cd"])))
+        var f = Fuzzer("source key object", seed: 77)
+        f.run(seeds: [key, shred]) { _ = try SourceKeyFormat.decode($0, id: "fuzz") }
+    }
 }
