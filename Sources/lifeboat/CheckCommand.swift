@@ -41,6 +41,9 @@ struct CheckCommand: ParsableCommand {
                 for d in report.damagedSnapshots {
                     Output.line("damaged snapshot \(d.id.prefix(8))\(d.source.map { " (\($0) \(d.time ?? ""))" } ?? ""): \(d.problem)")
                 }
+                if let n = report.shreddedPacks {
+                    Output.line("\(n) pack(s) of shredded sources are undecryptable on purpose (not checked); 'lifeboat prune' deletes them")
+                }
                 if report.ok {
                     Output.line("no errors: \(report.snapshots) snapshot(s), \(report.packs) pack(s), \(report.blobs) blob(s)\(readData ? ", \(Output.bytes(report.bytesRead)) read and verified" : "")")
                 }

@@ -26,6 +26,8 @@ struct LifeboatCommand: ParsableCommand {
             DrillCommand.self,
             Demo.self,
             KeyCommand.self,
+            SourceKeyCommand.self,
+            ShredCommand.self,
             AuditCommand.self,
             IAMPolicyCommand.self,
         ]

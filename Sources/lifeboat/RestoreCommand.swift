@@ -39,11 +39,15 @@ struct RestoreCommand: ParsableCommand {
                 ["snapshot": .string($0.snapshot), "snapshot_source": .string($0.source), "pages": .int($0.pages), "bytes": .int($0.bytes), "target": .string($0.target)]
             }) {
                 let record: SnapshotRecord
-                if let at, let time = RFC3339.parse(at) {
-                    record = try repository.findSnapshot(at: time, source: try resolveSource(repository))
-                } else {
-                    let spec = snapshot ?? "latest"
-                    record = try repository.findSnapshot(spec, source: spec == "latest" ? try resolveSource(repository) : source)
+                do {
+                    if let at, let time = RFC3339.parse(at) {
+                        record = try repository.findSnapshot(at: time, source: try resolveSource(repository))
+                    } else {
+                        let spec = snapshot ?? "latest"
+                        record = try repository.findSnapshot(spec, source: spec == "latest" ? try resolveSource(repository) : source)
+                    }
+                } catch let e as LifeboatError where e.kind == .notFound {
+                    throw repository.explainingShred(e, source: source)
                 }
                 var opts = Restorer.Options()
                 opts.force = force

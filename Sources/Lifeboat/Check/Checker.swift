@@ -17,9 +17,12 @@ public struct CheckReport: Codable, Sendable {
     public var bytesRead: Int
     public var errors: [String]
     public var damagedSnapshots: [DamagedSnapshot]
+    /// Packs of shredded sources, unreadable on purpose until prune deletes them (not damage).
+    public var shreddedPacks: Int? = nil
 
     enum CodingKeys: String, CodingKey {
         case ok, snapshots, packs, blobs, errors
+        case shreddedPacks = "shredded_packs"
         case readData = "read_data"
         case bytesRead = "bytes_read"
         case damagedSnapshots = "damaged_snapshots"
@@ -61,6 +64,11 @@ public final class Checker {
             }
         }
 
+        // Source keys must authenticate; shred records name the packs no key opens any more.
+        let sourceKeys = try repo.sourceKeyDirectory()
+        for bad in sourceKeys.damaged { errors.append("source key \(bad.id.prefix(8)): \(bad.error.message)") }
+        let shredded = sourceKeys.shreddedPacks
+
         // Packs named by the index must exist with the size it records.
         var present: [String: Int] = [:]
         for p in try repo.backend.list(.data) { present[p.key.name] = p.size }
@@ -79,7 +87,11 @@ public final class Checker {
 
         var bytesRead = 0
         if readData {
-            let result = try readAllPacks(index: index, skip: badPacks, progress: progress)
+            var packKeys = try repo.keyring.generations.reversed().map { try repo.keyring.keys(generation: $0) }
+            for k in sourceKeys.keys { packKeys.append(try repo.keys(tag: KeyTag(generation: k.generation, sourceKey: k.id), source: k.source)) }
+            var skip = badPacks
+            for (n, name) in index.packs.enumerated() where shredded.contains(name) { skip.insert(UInt32(n)) }
+            let result = try readAllPacks(index: index, keys: packKeys, skip: skip, progress: progress)
             errors += result.errors
             badBlobs.formUnion(result.badBlobs)
             badPacks.formUnion(result.badPacks)
@@ -95,14 +107,14 @@ public final class Checker {
         let records = try repo.listSnapshots { id, e in
             damaged.append(.init(id: id, source: nil, time: nil, problem: e.message))
         }
-        var codecs: [UInt32: BlobCodec] = [:]
+        var codecs: [KeyTag: BlobCodec] = [:]
         for r in records {
             snapshotCount += 1
             progress?("snapshot \(r.shortID)")
             do {
-                let generation = r.manifest.keyGeneration ?? 0
-                let codec = try codecs[generation] ?? BlobCodec(keys: repo.keys(for: r.manifest))
-                codecs[generation] = codec
+                let tag = r.manifest.keyTag
+                let codec = try codecs[tag] ?? BlobCodec(keys: repo.keys(for: r.manifest))
+                codecs[tag] = codec
                 let ids = try PageTableReader(repo: repo, index: index, codec: codec).pageIDs(of: r.manifest)
                 var missing = 0, bad = 0
                 for id in ids {
@@ -119,9 +131,10 @@ public final class Checker {
             }
         }
         snapshotCount += damaged.filter { $0.source == nil }.count
+        let waiting = index.packs.filter { shredded.contains($0) }.count
         return CheckReport(ok: errors.isEmpty && damaged.isEmpty, readData: readData, snapshots: snapshotCount,
                            packs: index.packs.count, blobs: index.count, bytesRead: bytesRead,
-                           errors: errors, damagedSnapshots: damaged)
+                           errors: errors, damagedSnapshots: damaged, shreddedPacks: waiting > 0 ? waiting : nil)
     }
 
     struct DataResult {
@@ -131,7 +144,7 @@ public final class Checker {
         var bytes = 0
     }
 
-    private func readAllPacks(index: BlobIndex, skip: Set<UInt32>, progress: (@Sendable (String) -> Void)?) throws -> DataResult {
+    private func readAllPacks(index: BlobIndex, keys candidates: [MasterKeys], skip: Set<UInt32>, progress: (@Sendable (String) -> Void)?) throws -> DataResult {
         // What the index says each pack holds, to compare with the pack's own header.
         var expected = [[PackEntry]](repeating: [], count: index.packs.count)
         index.forEach { id, loc in
@@ -162,12 +175,12 @@ public final class Checker {
             if SHA256.hex(bytes) != name {
                 local.errors.append("pack \(name.prefix(8)) does not match its name (damaged)")
             }
-            // A pack is sealed with one key generation: the one whose key opens its header.
+            // A pack is sealed with one key (a master key generation or a source key): the one
+            // that opens its header.
             var header: [PackEntry] = []
             var packKeys = repo.keys
             var headerError: LifeboatError?
-            for generation in repo.keyring.generations.reversed() {
-                let keys = try repo.keyring.keys(generation: generation)
+            for keys in candidates {
                 do {
                     header = try PackFormat.decodeHeader(pack: bytes, aead: AEADContext(key: keys.encryption), name: String(name.prefix(8)))
                     packKeys = keys

@@ -49,7 +49,7 @@ final class DrillBackend: Backend, @unchecked Sendable {
 /// after each snapshot. Objects are content-named and never overwritten, so a copy is a replica.
 enum ObjectReplicator {
     /// Kinds worth replicating (locks are per-repository and short-lived).
-    static let kinds: [ObjectKind] = [.config, .keys, .data, .index, .snapshots, .audit]
+    static let kinds: [ObjectKind] = [.config, .keys, .sourceKeys, .data, .index, .snapshots, .audit]
 
     /// Returns objects and bytes copied. Manifests go last, as in a snapshot: a replica never
     /// lists a snapshot whose data it does not have yet.

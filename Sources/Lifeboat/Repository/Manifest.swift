@@ -26,6 +26,9 @@ public struct Manifest: Codable, Sendable {
     public var toolVersion: String
     /// Key generation the page table and pages are sealed with (nil: 0, before any rotation).
     public var keyGeneration: UInt32? = nil
+    /// The source key object (sourcekeys/<id>) its page table and pages are sealed with, when
+    /// the source has a key of its own (nil: the master key of `keyGeneration`).
+    public var sourceKey: String? = nil
 
     enum CodingKeys: String, CodingKey {
         case version, source, host, database, parent
@@ -41,6 +44,7 @@ public struct Manifest: Codable, Sendable {
         case bytesAdded = "bytes_added"
         case toolVersion = "tool_version"
         case keyGeneration = "key_generation"
+        case sourceKey = "source_key"
     }
 
     public var time: Date { Date(unixMilliseconds: timeMs) }

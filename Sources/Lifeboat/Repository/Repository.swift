@@ -13,6 +13,8 @@ public final class Repository: Sendable {
     public let config: RepositoryConfig
     /// Name of the key file (slot) the passphrase opened.
     public let keySlot: String
+    /// Source keys read so far, by object id (see SourceKeys.swift).
+    let sourceKeyCache = Locked<[String: MasterKeys]>([:])
 
     /// Whole objects sealed with generation 0: 0x01 ‖ sealed. With a later generation:
     /// 0x02 ‖ u32 generation ‖ sealed (the generation is also authenticated data).
@@ -117,7 +119,8 @@ public final class Repository: Sendable {
 
     /// The keys a snapshot's page table and pages are sealed with.
     public func keys(for manifest: Manifest) throws -> MasterKeys {
-        try keyring.keys(generation: manifest.keyGeneration ?? 0)
+        if let id = manifest.sourceKey { return try sourceKeys(id: id, source: manifest.source) }
+        return try keyring.keys(generation: manifest.keyGeneration ?? 0)
     }
 
     /// Stores a whole object under the SHA-256 of its stored bytes; returns the key and size.

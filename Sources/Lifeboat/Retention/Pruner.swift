@@ -220,11 +220,11 @@ public final class Pruner {
     /// Copies the needed blobs of partly used packs into new packs, still sealed, one pack
     /// builder per key generation (`generations`: of each needed blob). Each source pack is
     /// checked against its name (SHA-256) first, so damage is never copied forward.
-    private func repack(_ work: [(PackInfo, [PackEntry])], generations: [BlobID: UInt32]) throws -> [IndexFile.Pack] {
+    private func repack(_ work: [(PackInfo, [PackEntry])], generations: [BlobID: KeyTag]) throws -> [IndexFile.Pack] {
         guard !work.isEmpty else { return [] }
-        var builders: [UInt32: (builder: PackBuilder, aead: AEADContext)] = [:]
+        var builders: [KeyTag: (builder: PackBuilder, aead: AEADContext)] = [:]
         var out: [IndexFile.Pack] = []
-        func flush(_ generation: UInt32) throws {
+        func flush(_ generation: KeyTag) throws {
             guard let (builder, aead) = builders[generation], !builder.isEmpty else { return }
             let done = try builder.finish(aead: aead)
             let name = SHA256.hex(done.bytes)
@@ -243,7 +243,7 @@ public final class Pruner {
                 let builder: PackBuilder
                 if let existing = builders[generation] { builder = existing.builder } else {
                     builder = PackBuilder(targetSize: repo.config.packSize)
-                    builders[generation] = (builder, try AEADContext(key: repo.keyring.keys(generation: generation).encryption))
+                    builders[generation] = (builder, try AEADContext(key: repo.keys(tag: generation).encryption))
                 }
                 let end = Int(e.offset) + Int(e.length)
                 guard end <= bytes.count else {
@@ -256,7 +256,7 @@ public final class Pruner {
             }
             options.progress?("repacking", n + 1, work.count)
         }
-        for generation in builders.keys.sorted() { try flush(generation) }
+        for generation in builders.keys.sorted(by: { ($0.generation, $0.sourceKey ?? "") < ($1.generation, $1.sourceKey ?? "") }) { try flush(generation) }
         return out
     }
 }

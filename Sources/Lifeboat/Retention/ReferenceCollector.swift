@@ -12,19 +12,19 @@ struct ReferenceCollector {
     let repo: Repository
     let index: BlobIndex
 
-    /// Every needed blob, with the key generation it is sealed with.
-    func collect(_ records: [SnapshotRecord], progress: ((Int) -> Void)? = nil) throws -> [BlobID: UInt32] {
-        var used: [BlobID: UInt32] = [:]
+    /// Every needed blob, with the key (generation or source key) it is sealed with.
+    func collect(_ records: [SnapshotRecord], progress: ((Int) -> Void)? = nil) throws -> [BlobID: KeyTag] {
+        var used: [BlobID: KeyTag] = [:]
         var roots: [BlobID: PageTableFormat.Root] = [:]
         var leaves: [BlobID: [BlobID]] = [:]
-        var codecs: [UInt32: BlobCodec] = [:]
-        var generation: UInt32 = 0
+        var codecs: [KeyTag: BlobCodec] = [:]
+        var generation = KeyTag(generation: 0, sourceKey: nil)
         // Ids are keyed hashes, so one blob cannot belong to two generations; if a table says
         // otherwise, the repository is damaged or forged.
         func need(_ id: BlobID, _ r: SnapshotRecord) throws {
             guard index.contains(id) else { throw Self.missing(id, r) }
             if let g = used.updateValue(generation, forKey: id), g != generation {
-                throw LifeboatError(.corrupt, "snapshot \(r.shortID) (key generation \(generation)) needs blob \(id.hex.prefix(16)) of key generation \(g); prune refuses to run on a damaged repository: run 'lifeboat check'")
+                throw LifeboatError(.corrupt, "snapshot \(r.shortID) (\(Self.describe(generation))) needs blob \(id.hex.prefix(16)) of \(Self.describe(g)); prune refuses to run on a damaged repository: run 'lifeboat check'")
             }
         }
         func blob(_ id: BlobID, _ r: SnapshotRecord, _ codec: BlobCodec) throws -> [UInt8] {
@@ -33,7 +33,7 @@ struct ReferenceCollector {
         }
         for (n, r) in records.enumerated() {
             let m = r.manifest
-            generation = m.keyGeneration ?? 0
+            generation = m.keyTag
             let codec: BlobCodec
             if let cached = codecs[generation] { codec = cached } else {
                 codec = try BlobCodec(keys: repo.keys(for: m))
@@ -82,6 +82,10 @@ struct ReferenceCollector {
             progress?(n + 1)
         }
         return used
+    }
+
+    static func describe(_ t: KeyTag) -> String {
+        t.sourceKey.map { "source key \($0.prefix(8))" } ?? "key generation \(t.generation)"
     }
 
     static func missing(_ id: BlobID, _ r: SnapshotRecord) -> LifeboatError {

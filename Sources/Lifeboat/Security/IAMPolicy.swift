@@ -49,7 +49,9 @@ public enum IAMPolicy {
             Statement(Sid: "LocateBucket", Action: ["s3:GetBucketLocation"], Resource: [bucketARN]),
             Statement(Sid: "ReadRepository", Action: ["s3:GetObject"], Resource: objects(["*"])),
         ]
-        let newData = ["data/*", "index/*", "snapshots/*", "locks/*", "audit/*"]
+        // sourcekeys/: a source with its own key gets a new one at its first snapshot after
+        // `key rotate` or `shred` (PUT never overwrites; only admin deletes, which is shred).
+        let newData = ["data/*", "index/*", "snapshots/*", "locks/*", "audit/*", "sourcekeys/*"]
         switch role {
         case .backup:
             statements.append(Statement(Sid: "WriteNewObjects", Action: ["s3:PutObject"], Resource: objects(newData)))

@@ -87,8 +87,11 @@ public final class Snapshotter {
         var index = try repo.loadIndex(extraCapacity: pageCount + pageCount / fanoutEstimate + 16)
 
         let workers = max(1, options.workers)
-        let codecs = try (0..<workers).map { _ in try BlobCodec(keys: repo.keys, compressionLevel: options.compressionLevel, maxBlobSize: max(pageSize, 1 << 16)) }
-        let headerAEAD = try AEADContext(key: repo.keys.encryption)
+        // A source with a key of its own is sealed and identified with it (crypto-shredding).
+        let own = try repo.writingSourceKey(source: options.source)
+        let writeKeys = own?.keys ?? repo.keys
+        let codecs = try (0..<workers).map { _ in try BlobCodec(keys: writeKeys, compressionLevel: options.compressionLevel, maxBlobSize: max(pageSize, 1 << 16)) }
+        let headerAEAD = try AEADContext(key: writeKeys.encryption)
         let uploader = Uploader(backend: repo.backend, inFlight: options.uploadsInFlight ?? repo.backend.preferredConcurrency)
         let pack = PackBuilder(targetSize: repo.config.packSize)
         // Packs stored so far and not yet listed in an index file. Index files are written as
@@ -219,7 +222,7 @@ public final class Snapshotter {
         // Page table: a delta against the parent's base, or a new base.
         let fanout = repo.config.tableFanout
         let table = try PageTableBuilder(repo: repo, index: index, codec: codecs[0])
-            .plan(current: current, pageSize: pageSize, fanout: fanout, parent: sameGeneration(parent?.manifest))
+            .plan(current: current, pageSize: pageSize, fanout: fanout, parent: sameGeneration(parent?.manifest, sourceKey: own?.id))
         var rootID: BlobID
         var deltaID: BlobID?
         switch table {
@@ -249,7 +252,7 @@ public final class Snapshotter {
                                 tableRoot: rootID.hex, tableDelta: deltaID?.hex, deltaCount: table.deltaCount,
                                 parent: parent?.id, imageDigest: Hex.encode(digest), pagesNew: pagesNew,
                                 bytesAdded: bytesAdded, toolVersion: Lifeboat.version,
-                                keyGeneration: repo.keyring.current == 0 ? nil : repo.keyring.current)
+                                keyGeneration: repo.keyring.current == 0 ? nil : repo.keyring.current, sourceKey: own?.id)
         try options.beforeCommit?()
         let stored = try repo.storeManifest(manifest)
         bytesAdded += stored.size
@@ -267,8 +270,10 @@ public final class Snapshotter {
 extension Snapshotter {
     /// A parent sealed with an older key generation (before `key rotate`) cannot share a page
     /// table with this snapshot: its ids are keyed differently, so a new base is written.
-    func sameGeneration(_ m: Manifest?) -> Manifest? {
-        guard let m, (m.keyGeneration ?? 0) == repo.keyring.current else { return nil }
+    /// Likewise a parent sealed with another source key (or with the master key, before the
+    /// source got its own).
+    func sameGeneration(_ m: Manifest?, sourceKey: String?) -> Manifest? {
+        guard let m, (m.keyGeneration ?? 0) == repo.keyring.current, m.sourceKey == sourceKey else { return nil }
         return m
     }
 }

@@ -9,6 +9,8 @@ public enum ObjectKind: String, CaseIterable, Sendable {
     case snapshots
     case locks
     case audit
+    /// Per-source keys and shred records (crypto-shredding), see SourceKeys.swift.
+    case sourceKeys = "sourcekeys"
 }
 
 /// Where one object lives in a backend: its kind and its name (hex id, or "config").
