@@ -17,9 +17,12 @@ public struct CheckReport: Codable, Sendable {
     public var bytesRead: Int
     public var errors: [String]
     public var damagedSnapshots: [DamagedSnapshot]
+    /// Retain-until state per S3 copy (filled by the check command; nil without S3).
+    public var objectLock: [ObjectLockStatus]?
 
     enum CodingKeys: String, CodingKey {
         case ok, snapshots, packs, blobs, errors
+        case objectLock = "object_lock"
         case readData = "read_data"
         case bytesRead = "bytes_read"
         case damagedSnapshots = "damaged_snapshots"
