@@ -11,7 +11,7 @@ struct InitCommand: ParsableCommand {
     func run() throws {
         try runReporting {
             let backend = try repo.backend()
-            let lock = try objectLock.policy()
+            let lock = try objectLock.policy() ?? repo.loadConfig()?.objectLock
             let r = try Repository.initialize(backend: backend, passphrase: try repo.passphrase(), objectLock: lock)
             AuditLog(repository: r).record(operation: "init", source: nil, result: .ok, details: ["location": .string(backend.location)])
             if output.json {

@@ -16,8 +16,8 @@ struct ObjectLockOptions: ParsableArguments {
     }
 
     /// Overrides the repository's stored policy for this run when flags were given.
-    func apply(to backend: any Backend, stored: ObjectLockPolicy?, bypassGovernance: Bool = false) throws {
-        let chosen = try policy() ?? stored
+    func apply(to backend: any Backend, stored: ObjectLockPolicy?, configured: ObjectLockPolicy? = nil, bypassGovernance: Bool = false) throws {
+        let chosen = try policy() ?? configured ?? stored
         if chosen != stored || bypassGovernance {
             applyObjectLock(ObjectLockRuntime(policy: chosen, bypassGovernance: bypassGovernance), to: backend)
         }

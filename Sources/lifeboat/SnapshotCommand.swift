@@ -38,7 +38,7 @@ struct SnapshotCommand: ParsableCommand {
             let config = try repo.loadConfig()
             let jobs = try SnapshotJobs.plan(database: database, source: source, config: config)
             let repository = try repo.open()
-            try objectLock.apply(to: repository.backend, stored: repository.config.objectLock)
+            try objectLock.apply(to: repository.backend, stored: repository.config.objectLock, configured: config?.objectLock)
             let lockOptions = try repo.lockOptions(wait: lockWait)
             let metrics = (metricsFile ?? config?.metricsFile).map(MetricsFile.init(path:))
             var results: [SnapshotResult] = []

@@ -227,6 +227,22 @@ final class ObjectLockTests: XCTestCase {
         XCTAssertEqual(try b.versions(of: key).count, 0)
     }
 
+    /// lifeboat.yml may carry the policy; a bad one names the line and never applies half.
+    func testConfigFileObjectLock() throws {
+        let sb = try Sandbox()
+        let good = sb.path("good.yml")
+        try "repositories: [/tmp/x]\nobject_lock: { mode: governance, retain_days: 14 }\n".write(toFile: good, atomically: true, encoding: .utf8)
+        XCTAssertEqual(try ConfigLoader.load(path: good).objectLock, try ObjectLockPolicy(mode: .governance, retainDays: 14))
+        for (name, text) in [("mode", "object_lock: { mode: forever, retain_days: 14 }"), ("days", "object_lock: { mode: compliance }"),
+                             ("zero", "object_lock: { mode: compliance, retain_days: 0 }")] {
+            let bad = sb.path("bad-\(name).yml")
+            try "repositories: [/tmp/x]\n\(text)\n".write(toFile: bad, atomically: true, encoding: .utf8)
+            XCTAssertThrowsError(try ConfigLoader.load(path: bad)) { e in
+                XCTAssertTrue((e as? LifeboatError)?.message.contains("line 2") ?? false, "\(name): \(e)")
+            }
+        }
+    }
+
     func testInitOnABucketWithoutObjectLockFailsClearly() throws {
         let s = try makeSetup()
         // An ordinary bucket, created without Object Lock.
