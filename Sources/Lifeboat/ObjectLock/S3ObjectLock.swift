@@ -1,13 +1,13 @@
 import Foundation
 
 /// Object Lock state of one S3 backend, shared by the copies of the (value type) backend:
-/// the policy for new objects, whether the bucket keeps versions (asked once, lazily), and how
-/// many reads had to go behind a delete marker.
+/// the policy for new objects, whether the bucket keeps versions (asked once, lazily), and
+/// which objects had to be read from behind a delete marker.
 final class S3LockState: Sendable {
     private struct State {
         var runtime = ObjectLockRuntime()
         var versioned: Bool?
-        var hiddenReads = 0
+        var hiddenReads = Set<String>()
     }
     private let state = Locked(State())
 
@@ -15,8 +15,8 @@ final class S3LockState: Sendable {
     func set(_ runtime: ObjectLockRuntime) { state.withLock { $0.runtime = runtime } }
     var versioned: Bool? { state.current.versioned }
     func setVersioned(_ v: Bool) { state.withLock { $0.versioned = v } }
-    func noteHiddenRead() { state.withLock { $0.hiddenReads += 1 } }
-    var hiddenReads: Int { state.current.hiddenReads }
+    func noteHiddenRead(_ key: ObjectKey) { state.withLock { _ = $0.hiddenReads.insert(key.path) } }
+    var hiddenReads: Int { state.current.hiddenReads.count }
 }
 
 /// One entry of ListObjectVersions (full key, prefix included).
@@ -169,7 +169,7 @@ extension S3Backend: ObjectLockConfigurable {
     func getVersion(_ key: ObjectKey, _ versionID: String) throws -> [UInt8] {
         let r = try send("GET", key: key.path, query: [("versionId", versionID)])
         guard r.response.status == 200 else { throw failure(r.response, "read a version of", key: key, attempts: r.attempts) }
-        lockState.noteHiddenRead()
+        lockState.noteHiddenRead(key)
         return r.response.body
     }
 

@@ -134,6 +134,7 @@ public struct S3Backend: Backend, CustomStringConvertible, CustomDebugStringConv
             if r.response.status == 404, let hidden = try hiddenVersion(key) {
                 r = try send("GET", key: key.path, query: [("versionId", hidden.versionID)],
                              headers: [("Range", "bytes=\(offset)-\(offset + length - 1)")], expected: length)
+                if r.response.status == 206 || r.response.status == 200 { lockState.noteHiddenRead(key) }
             }
             var body: [UInt8]
             switch r.response.status {
