@@ -30,9 +30,10 @@ struct CheckCommand: ParsableCommand {
             // A shared lock: a concurrent prune would make packs vanish under the check.
             let lock = noLock ? nil : try RepositoryLock.acquire(repository, operation: "check", exclusive: false, options: try repo.lockOptions(wait: nil))
             defer { lock?.release() }
-            let report = try audited(repository, "check", details: CheckCommand.auditDetails, result: { $0.ok ? .ok : .failed }) {
+            var report = try audited(repository, "check", details: CheckCommand.auditDetails, result: { $0.ok ? .ok : .failed }) {
                 try Checker(repository: repository).run(readData: readData)
             }
+            report.objectLock = try ObjectLockReport.status(of: repository.backend)
             reportFallbacks(repository, quiet: output.quiet)
             if output.json {
                 try Output.json(report)
@@ -44,6 +45,7 @@ struct CheckCommand: ParsableCommand {
                 if let n = report.shreddedPacks {
                     Output.line("\(n) pack(s) of shredded sources are undecryptable on purpose (not checked); 'lifeboat prune' deletes them")
                 }
+                for s in report.objectLock ?? [] { Output.line(ObjectLockReport.line(s)) }
                 if report.ok {
                     Output.line("no errors: \(report.snapshots) snapshot(s), \(report.packs) pack(s), \(report.blobs) blob(s)\(readData ? ", \(Output.bytes(report.bytesRead)) read and verified" : "")")
                 }

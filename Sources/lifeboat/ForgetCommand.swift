@@ -28,6 +28,8 @@ struct ForgetCommand: ParsableCommand {
     @Flag(help: "Show what would be forgotten; change nothing.") var dryRun = false
     @Flag(help: "Run prune afterwards.") var prune = false
     @Option(help: "How long to wait for a conflicting lock (e.g. 5m).") var lockWait: String?
+    @Flag(help: "Delete manifests still under governance-mode S3 Object Lock (see prune --bypass-governance).")
+    var bypassGovernance = false
 
     func validate() throws {
         for (name, v) in [("last", keepLast), ("hourly", keepHourly), ("daily", keepDaily), ("weekly", keepWeekly), ("monthly", keepMonthly), ("yearly", keepYearly)] {
@@ -66,6 +68,9 @@ struct ForgetCommand: ParsableCommand {
                 throw LifeboatError(.usage, "no retention policy: give --keep-last/--keep-daily/... or set 'retention' in the config file")
             }
             let repository = try repo.open()
+            if bypassGovernance {
+                applyObjectLock(ObjectLockRuntime(policy: repository.config.objectLock, bypassGovernance: true), to: repository.backend)
+            }
             let lockOptions = try repo.lockOptions(wait: lockWait)
             func forget(_ willRemove: ([String: AuditValue]) -> Void) throws -> Result {
                 try RepositoryLock.with(repository, operation: "forget", exclusive: false, options: lockOptions) { _ in

@@ -20,6 +20,8 @@ struct IAMPolicyCommand: ParsableCommand {
     var bucket: String
     @Option(help: "Key prefix of the repository inside the bucket.")
     var prefix: String?
+    @Flag(help: "Add what S3 Object Lock needs: versioned reads, retention on PUT, version deletes for prune.")
+    var objectLock = false
 
     func validate() throws {
         guard IAMPolicy.Role(rawValue: role) != nil else {
@@ -30,7 +32,7 @@ struct IAMPolicyCommand: ParsableCommand {
     func run() throws {
         try runReporting {
             guard let r = IAMPolicy.Role(rawValue: role) else { throw LifeboatError(.usage, "unknown role \(role)") }
-            Output.line(try IAMPolicy.document(role: r, bucket: bucket, prefix: prefix))
+            Output.line(try IAMPolicy.document(role: r, bucket: bucket, prefix: prefix, objectLock: objectLock))
         }
     }
 }

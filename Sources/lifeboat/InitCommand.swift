@@ -6,16 +6,21 @@ struct InitCommand: ParsableCommand {
 
     @OptionGroup var repo: RepositoryOptions
     @OptionGroup var output: OutputOptions
+    @OptionGroup var objectLock: ObjectLockOptions
 
     func run() throws {
         try runReporting {
             let backend = try repo.backend()
-            let r = try Repository.initialize(backend: backend, passphrase: try repo.passphrase())
+            let lock = try objectLock.policy() ?? repo.loadConfig()?.objectLock
+            let r = try Repository.initialize(backend: backend, passphrase: try repo.passphrase(), objectLock: lock)
             AuditLog(repository: r).record(operation: "init", source: nil, result: .ok, details: ["location": .string(backend.location)])
             if output.json {
-                try Output.json(["id": r.config.id, "location": backend.location, "version": String(r.config.version)])
+                var out = ["id": r.config.id, "location": backend.location, "version": String(r.config.version)]
+                if let lock { out["object_lock"] = lock.description }
+                try Output.json(out)
             } else if !output.quiet {
                 Output.line("created repository \(r.config.id.prefix(8)) at \(backend.location)")
+                if let lock { Output.line("object lock: every new object in S3 is locked (\(lock)); local directories cannot be locked") }
                 Output.line("keep the passphrase safe: without it the backups cannot be read by anyone")
             }
         }

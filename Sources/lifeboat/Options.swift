@@ -54,6 +54,7 @@ struct OutputOptions: ParsableArguments {
 
 /// Tells the user which copies served reads in place of the primary.
 func reportFallbacks(_ repository: Repository, quiet: Bool) {
+    reportDeleteMarkerReads(repository.backend)
     guard let r = repository.backend as? ReplicatedBackend else { return }
     let notes = r.fallbackNotes
     guard !notes.isEmpty else { return }

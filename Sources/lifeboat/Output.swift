@@ -9,6 +9,10 @@ func runReporting(_ body: () throws -> Void) throws {
     } catch let e as LifeboatError {
         FileHandle.standardError.write(Data("lifeboat: \(e.message)\n".utf8))
         throw ExitCode(e.exitCode)
+    } catch let retained as ObjectRetained {
+        let e = retained.lifeboatError
+        FileHandle.standardError.write(Data("lifeboat: \(e.message)\n".utf8))
+        throw ExitCode(e.exitCode)
     }
 }
 

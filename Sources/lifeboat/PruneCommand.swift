@@ -21,6 +21,8 @@ struct PruneCommand: ParsableCommand {
     @Option(help: "Repack a pack only when more than this percentage of it is unused (default 0: erase everything unused).")
     var maxUnused: Double = 0
     @Option(help: "How long to wait for other runs to release the repository (e.g. 10m).") var lockWait: String?
+    @Flag(help: "Delete S3 objects still under governance-mode Object Lock (needs s3:BypassGovernanceRetention). Compliance mode cannot be bypassed.")
+    var bypassGovernance = false
 
     func validate() throws {
         guard (0...100).contains(maxUnused) else { throw ValidationError("--max-unused is a percentage from 0 to 100") }
@@ -32,7 +34,11 @@ struct PruneCommand: ParsableCommand {
             opts.dryRun = dryRun
             opts.orphanGrace = try Units.parseDuration(orphanGrace)
             opts.maxUnused = maxUnused / 100
-            let report = try Self.prune(try repo.open(), options: opts, lockOptions: try repo.lockOptions(wait: lockWait), output: output)
+            let repository = try repo.open()
+            if bypassGovernance {
+                applyObjectLock(ObjectLockRuntime(policy: repository.config.objectLock, bypassGovernance: true), to: repository.backend)
+            }
+            let report = try Self.prune(repository, options: opts, lockOptions: try repo.lockOptions(wait: lockWait), output: output)
             if output.json { try Output.json(report) }
         }
     }
@@ -71,6 +77,9 @@ struct PruneCommand: ParsableCommand {
             Output.line("\(r.snapshots) snapshot(s) need \(r.blobsReferenced) blob(s) in \(r.packsBefore) pack(s)")
             Output.line("\(verb)delete \(r.packsDeleted) unused pack(s), \(verb)repack \(r.packsRepacked) partly used pack(s), \(verb)delete \(r.orphanPacksDeleted) orphan pack(s)\(r.orphanPacksKept > 0 ? " (\(r.orphanPacksKept) younger orphan(s) kept)" : "")")
             Output.line("\(r.blobsRemoved) unneeded blob(s), \(Output.bytes(r.bytesDeleted)) \(r.dryRun ? "would be freed" : "freed"), \(Output.bytes(r.bytesWritten)) written")
+            if r.objectsRetained > 0 {
+                Output.line("\(r.objectsRetained) object(s) kept: under Object Lock retention until \(r.retainedUntilEarliest ?? "?")\(r.retainedUntilLatest == r.retainedUntilEarliest ? "" : " … \(r.retainedUntilLatest ?? "?")") (or listed by such an index file); prune again after that")
+            }
             if r.dryRun { Output.line("dry run: nothing was changed") }
         }
         return r
@@ -80,6 +89,7 @@ struct PruneCommand: ParsableCommand {
     static func auditDetails(_ r: PruneReport) -> [String: AuditValue] {
         ["snapshots": .int(r.snapshots), "blobs_removed": .int(r.blobsRemoved),
          "bytes_deleted": .int(r.bytesDeleted), "packs_deleted": .int(r.packsDeleted),
-         "orphan_packs_deleted": .int(r.orphanPacksDeleted), "packs_repacked": .int(r.packsRepacked), "bytes_written": .int(r.bytesWritten)]
+         "orphan_packs_deleted": .int(r.orphanPacksDeleted), "packs_repacked": .int(r.packsRepacked), "bytes_written": .int(r.bytesWritten),
+         "objects_retained": .int(r.objectsRetained)]
     }
 }

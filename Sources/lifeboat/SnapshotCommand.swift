@@ -11,6 +11,7 @@ struct SnapshotCommand: ParsableCommand {
 
     @OptionGroup var repo: RepositoryOptions
     @OptionGroup var output: OutputOptions
+    @OptionGroup var objectLock: ObjectLockOptions
 
     @Argument(help: "Path of the SQLite database. Without it, every source of the config file is snapshotted.")
     var database: String?
@@ -37,6 +38,7 @@ struct SnapshotCommand: ParsableCommand {
             let config = try repo.loadConfig()
             let jobs = try SnapshotJobs.plan(database: database, source: source, config: config)
             let repository = try repo.open()
+            try objectLock.apply(to: repository.backend, stored: repository.config.objectLock, configured: config?.objectLock)
             let lockOptions = try repo.lockOptions(wait: lockWait)
             let metrics = (metricsFile ?? config?.metricsFile).map(MetricsFile.init(path:))
             var results: [SnapshotResult] = []

@@ -22,6 +22,7 @@ struct SyncCommand: ParsableCommand {
     var allowInsecureHttp = false
 
     @OptionGroup var output: OutputOptions
+    @OptionGroup var objectLock: ObjectLockOptions
 
     func run() throws {
         try runReporting { try perform() }
@@ -32,11 +33,14 @@ struct SyncCommand: ParsableCommand {
             let options = BackendOptions(caCertPath: cacert, allowInsecureHTTP: allowInsecureHttp)
             let source = try openBackend(location: from, options: options)
             let target = try openBackend(location: to, options: options)
+            // Sync reads no config (it needs no passphrase): the lock comes from the flags.
+            try objectLock.apply(to: target, stored: nil)
             var progress: (@Sendable (String) -> Void)? = nil
             if !output.quiet && !output.json {
                 progress = { @Sendable line in Output.line("  " + line) }
             }
             let r = try Sync.run(from: source, to: target, progress: progress)
+            reportDeleteMarkerReads(source)
             if output.json {
                 try Output.json(r)
             } else if !output.quiet {

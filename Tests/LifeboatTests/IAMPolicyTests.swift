@@ -5,10 +5,11 @@ import XCTest
 /// `lifeboat iam-policy`: each role gets exactly the S3 actions its operations use.
 final class IAMPolicyTests: XCTestCase {
     /// Action → resources, merged over the policy's statements.
-    func grants(_ role: String, prefix: String? = "lifeboat/prod") throws -> (actions: [String: Set<String>], doc: [String: Any]) {
+    func grants(_ role: String, prefix: String? = "lifeboat/prod", extra: [String] = []) throws -> (actions: [String: Set<String>], doc: [String: Any]) {
         let sb = try Sandbox()
         var args = ["iam-policy", "--role", role, "--bucket", "bpm-backups"]
         if let prefix { args += ["--prefix", prefix] }
+        args += extra
         let r = try CLI.run(args, env: sb.env())
         XCTAssertEqual(r.status, 0, r.stderr)
         let doc = try r.json()
@@ -48,6 +49,20 @@ final class IAMPolicyTests: XCTestCase {
         XCTAssertEqual(a["s3:PutObject"], ["arn:aws:s3:::bpm-backups/audit/*"])
         XCTAssertEqual(a["s3:GetObject"], ["arn:aws:s3:::bpm-backups/*"])
         XCTAssertNil(a["s3:DeleteObject"])
+    }
+
+    func testObjectLockAddsVersionReadsRetentionAndVersionDeletesOnlyForPrune() throws {
+        let (backup, _) = try grants("backup", extra: ["--object-lock"])
+        XCTAssertNotNil(backup["s3:GetObjectVersion"])
+        XCTAssertNotNil(backup["s3:ListBucketVersions"])
+        XCTAssertEqual(backup["s3:PutObjectRetention"]?.contains("arn:aws:s3:::bpm-backups/lifeboat/prod/data/*"), true)
+        XCTAssertNil(backup["s3:DeleteObjectVersion"], "backup credentials cannot delete versions")
+        let (prune, _) = try grants("prune", extra: ["--object-lock"])
+        XCTAssertEqual(prune["s3:DeleteObjectVersion"], Set(["data/*", "index/*", "snapshots/*", "locks/*"].map { "arn:aws:s3:::bpm-backups/lifeboat/prod/\($0)" }))
+        XCTAssertNil(prune["s3:BypassGovernanceRetention"], "bypass is never granted by default")
+        let (restore, _) = try grants("restore", extra: ["--object-lock"])
+        XCTAssertNil(restore["s3:PutObjectRetention"])
+        XCTAssertNotNil(restore["s3:GetObjectVersion"])
     }
 
     func testBadRoleOrBucketIsAUsageError() throws {

@@ -15,6 +15,7 @@ import Yams
 /// retention: { keep_daily: 14, keep_weekly: 8, keep_monthly: 12, keep_yearly: 3 }
 /// metrics_file: /var/lib/prometheus/node-exporter/lifeboat.prom
 /// lock: { stale_after: 30m }
+/// object_lock: { mode: compliance, retain_days: 30 }   # S3 Object Lock (docs/s3.md)
 /// sources:
 ///   - name: requests
 ///     path: /var/lib/bpm/requests.db
@@ -74,9 +75,22 @@ public enum ConfigLoader {
                 }
             case "sources":
                 config.sources = try r.sequence(value, key).map { try r.source($0) }
+            case "object_lock":
+                var mode: String?, days: String?
+                for (k, v) in try r.mapping(value, key) {
+                    switch try r.key(k) {
+                    case "mode": mode = try r.string(v, "mode")
+                    case "retain_days": days = String(try r.int(v, "retain_days", allowAll: false))
+                    case let other: throw r.unknown(k, other, in: "object_lock", known: ["mode", "retain_days"])
+                    }
+                }
+                guard mode != nil, days != nil else { throw r.error(value, "'object_lock' needs both mode (compliance or governance) and retain_days") }
+                do { config.objectLock = try ObjectLockPolicy.parse(mode: mode, retain: days) } catch let e as LifeboatError {
+                    throw r.error(value, "'object_lock': \(e.message)")
+                }
             case let other:
                 throw r.unknown(keyNode, other, in: "the config file",
-                                known: ["repositories", "password", "defaults", "retention", "metrics_file", "lock", "sources"])
+                                known: ["repositories", "password", "defaults", "retention", "metrics_file", "lock", "object_lock", "sources"])
             }
         }
         var seen: [String: Int] = [:]

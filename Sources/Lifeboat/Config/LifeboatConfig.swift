@@ -34,6 +34,8 @@ public struct LifeboatConfig: Sendable {
     public var rpo: Double?
     public var rto: Double?
     public var metricsFile: String?
+    /// S3 Object Lock for init and snapshots (flags override it; it overrides the repository's).
+    public var objectLock: ObjectLockPolicy?
     /// A lock not refreshed for this long is stale (seconds).
     public var lockStaleAfter: Double?
 

@@ -30,13 +30,16 @@ public final class Repository: Sendable {
     }
 
     /// Creates a repository at an empty location.
-    public static func initialize(backend: any Backend, passphrase: SecretBytes) throws -> Repository {
+    public static func initialize(backend: any Backend, passphrase: SecretBytes, objectLock: ObjectLockPolicy? = nil) throws -> Repository {
         if try backend.exists(.config) {
             throw LifeboatError(.exists, "\(backend.location) already holds a Lifeboat repository; nothing was changed")
         }
+        // Before create(): an S3 bucket is then made (or checked) with Object Lock.
+        applyObjectLock(ObjectLockRuntime(policy: objectLock), to: backend)
         try backend.create()
         let keys = try MasterKeys.generate()
-        let config = try RepositoryConfig.fresh()
+        var config = try RepositoryConfig.fresh()
+        config.objectLock = objectLock
         let keyFile = try KeyFile.create(master: keys, passphrase: passphrase)
         let keyBytes = try keyFile.encoded()
         let slot = SHA256.hex(keyBytes)
@@ -74,6 +77,7 @@ public final class Repository: Sendable {
             guard config.version <= RepositoryConfig.currentVersion else {
                 throw LifeboatError(.usage, "the repository at \(backend.location) has format version \(config.version); upgrade Lifeboat to read it")
             }
+            applyObjectLock(ObjectLockRuntime(policy: config.objectLock), to: backend)
             return Repository(backend: backend, keyring: keyring, config: config, keySlot: info.key.name)
         }
         throw LifeboatError(.wrongPassword, "wrong passphrase: none of the \(keyObjects.count) key(s) of \(backend.location) opens with it; check LIFEBOAT_PASSWORD_FILE / LIFEBOAT_PASSWORD_COMMAND")

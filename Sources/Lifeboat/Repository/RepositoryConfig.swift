@@ -9,9 +9,12 @@ public struct RepositoryConfig: Codable, Sendable {
     public var tableFanout: Int
     /// Target size of a pack before it is closed and uploaded.
     public var packSize: Int
+    /// S3 Object Lock for every new object (nil: none). Absent in older repositories.
+    public var objectLock: ObjectLockPolicy?
 
     enum CodingKeys: String, CodingKey {
         case version, id, created
+        case objectLock = "object_lock"
         case tableFanout = "table_fanout"
         case packSize = "pack_size"
     }

@@ -19,6 +19,11 @@ public struct PruneReport: Codable, Sendable {
     public var indexFilesDeleted: Int
     public var temporaryBytesRemoved: Int
     public var seconds: Double
+    /// Objects S3 Object Lock keeps until their retain-until date (left in place, not errors),
+    /// and packs kept because a retained index file still lists them.
+    public var objectsRetained: Int = 0
+    public var retainedUntilEarliest: String?
+    public var retainedUntilLatest: String?
 
     enum CodingKeys: String, CodingKey {
         case snapshots, seconds
@@ -37,6 +42,9 @@ public struct PruneReport: Codable, Sendable {
         case indexFilesWritten = "index_files_written"
         case indexFilesDeleted = "index_files_deleted"
         case temporaryBytesRemoved = "temporary_bytes_removed"
+        case objectsRetained = "objects_retained"
+        case retainedUntilEarliest = "retained_until_earliest"
+        case retainedUntilLatest = "retained_until_latest"
     }
 }
 
@@ -187,25 +195,41 @@ public final class Pruner {
             report.indexFilesWritten += 1
             start += batch.count
         }
-        // 3b. Superseded index files.
+        // 3b. Superseded index files. One under Object Lock retention stays, and so do the
+        // packs it lists: every index file left must still name existing packs.
+        var retainedUntil: [Date] = []
+        var retainedIndexes = Set<String>()
         for (n, name) in superseded.sorted().enumerated() {
-            try deleteIfPresent(ObjectKey(.index, name))
+            if let until = try deleteIfPresent(ObjectKey(.index, name)) {
+                retainedUntil.append(until)
+                retainedIndexes.insert(name)
+            }
             options.progress?("deleting old index files", n + 1, superseded.count)
         }
         // 3c. Packs nothing names any more, and old orphans.
-        let doomed = deletePacks.map(\.name) + repackPacks.map(\.0.name) + orphans.map(\.0)
+        let doomed = (deletePacks.map(\.name) + repackPacks.map(\.0.name))
+            .filter { packs[$0]?.indexFiles.isDisjoint(with: retainedIndexes) ?? true } + orphans.map(\.0)
+        report.objectsRetained = deletePacks.count + repackPacks.count + orphans.count - doomed.count
         for (n, name) in doomed.enumerated() {
-            try deleteIfPresent(ObjectKey(.data, name))
+            if let until = try deleteIfPresent(ObjectKey(.data, name)) { retainedUntil.append(until) }
             options.progress?("deleting packs", n + 1, doomed.count)
         }
+        report.objectsRetained += retainedUntil.count
+        report.retainedUntilEarliest = retainedUntil.min().map { RFC3339.format($0) }
+        report.retainedUntilLatest = retainedUntil.max().map { RFC3339.format($0) }
         // 3d. Temporary files of interrupted uploads hold encrypted pack data too.
         report.temporaryBytesRemoved = try maintenance?.removeTemporaryFiles(olderThan: options.orphanGrace) ?? 0
         report.seconds = Date().timeIntervalSince(started)
         return report
     }
 
-    private func deleteIfPresent(_ key: ObjectKey) throws {
-        do { try repo.backend.delete(key) } catch let e as LifeboatError where e.kind == .notFound {}
+    /// Deletes an object; returns its retain-until date when Object Lock keeps it instead.
+    @discardableResult
+    private func deleteIfPresent(_ key: ObjectKey) throws -> Date? {
+        do { try repo.backend.delete(key) } catch let e as LifeboatError where e.kind == .notFound {} catch let e as ObjectRetained {
+            return e.until
+        }
+        return nil
     }
 
     /// Stores an index file; content-addressed, so an identical one already there is fine.

@@ -28,7 +28,7 @@ public enum IAMPolicy {
         var Statement: [Statement]
     }
 
-    public static func document(role: Role, bucket: String, prefix: String?) throws -> String {
+    public static func document(role: Role, bucket: String, prefix: String?, objectLock: Bool = false) throws -> String {
         guard isValidBucket(bucket) else {
             throw LifeboatError(.usage, "'\(bucket)' is not a valid S3 bucket name (3-63 lower-case letters, digits, '.', '-')")
         }
@@ -65,9 +65,38 @@ public enum IAMPolicy {
         case .admin:
             statements.append(Statement(Sid: "ManageRepository", Action: ["s3:PutObject", "s3:DeleteObject"], Resource: objects(["*"])))
         }
+        if objectLock { statements += objectLockStatements(role: role, bucketARN: bucketARN, objects: objects, newData: newData, base: base) }
         let enc = JSONEncoder()
         enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         return String(decoding: try enc.encode(Document(Statement: statements)), as: UTF8.self)
+    }
+
+    /// With S3 Object Lock (docs/s3.md): every role reads through delete markers (versions);
+    /// writers set retention on what they PUT; prune deletes versions and reads retention.
+    /// s3:BypassGovernanceRetention is never granted here: add it by hand for
+    /// `prune --bypass-governance`, and only to the prune role.
+    static func objectLockStatements(role: Role, bucketARN: String, objects: ([String]) -> [String], newData: [String], base: String) -> [Statement] {
+        var versions = Statement(Sid: "ListVersions", Action: ["s3:ListBucketVersions"], Resource: [bucketARN])
+        if !base.isEmpty { versions.Condition = ["StringLike": ["s3:prefix": [base + "*"]]] }
+        var out = [
+            versions,
+            Statement(Sid: "ReadLockConfiguration", Action: ["s3:GetBucketVersioning", "s3:GetBucketObjectLockConfiguration"], Resource: [bucketARN]),
+            Statement(Sid: "ReadVersions", Action: ["s3:GetObjectVersion", "s3:GetObjectRetention"], Resource: objects(["*"])),
+        ]
+        switch role {
+        case .backup:
+            out.append(Statement(Sid: "LockNewObjects", Action: ["s3:PutObjectRetention"], Resource: objects(newData)))
+        case .prune:
+            out.append(Statement(Sid: "LockNewObjects", Action: ["s3:PutObjectRetention"], Resource: objects(newData)))
+            out.append(Statement(Sid: "DeleteExpiredVersions", Action: ["s3:DeleteObjectVersion"],
+                                 Resource: objects(["data/*", "index/*", "snapshots/*", "locks/*"])))
+        case .restore:
+            break
+        case .admin:
+            out.append(Statement(Sid: "ManageLockedRepository", Action: ["s3:CreateBucket", "s3:PutObjectRetention", "s3:DeleteObjectVersion"],
+                                 Resource: [bucketARN] + objects(["*"])))
+        }
+        return out
     }
 
     static func isValidBucket(_ b: String) -> Bool {

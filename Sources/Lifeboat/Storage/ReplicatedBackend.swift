@@ -137,6 +137,7 @@ public final class ReplicatedBackend: Backend, @unchecked Sendable {
     public func delete(_ key: ObjectKey) throws {
         var deleted = false
         var lastError: LifeboatError?
+        var retained: ObjectRetained?
         for i in healthy {
             let r = replicas[i]
             do {
@@ -146,9 +147,12 @@ public final class ReplicatedBackend: Backend, @unchecked Sendable {
                 continue
             } catch let e as LifeboatError {
                 lastError = e
+            } catch let e as ObjectRetained {
+                retained = e  // Object Lock: that copy keeps it; the others still delete
             }
         }
         if let lastError { throw lastError }
+        if let retained { throw retained }
         if !deleted { throw LifeboatError(.notFound, "object \(key.path) is missing from every repository") }
     }
 }

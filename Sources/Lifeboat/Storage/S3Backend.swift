@@ -42,6 +42,8 @@ public struct S3Backend: Backend, CustomStringConvertible, CustomDebugStringConv
     private let signing: SigV4Signing
     private let pool: CurlPool
     private var transport: TransportSettings
+    /// Object Lock policy and what is known of the bucket's versioning (S3ObjectLock.swift).
+    let lockState = S3LockState()
 
     private static let emptySHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
@@ -64,6 +66,7 @@ public struct S3Backend: Backend, CustomStringConvertible, CustomDebugStringConv
     // MARK: Backend
 
     public func create() throws {
+        if lockState.runtime.policy != nil { return try createWithObjectLock() }
         try scrubbing {
             let head = try send("HEAD", key: nil)
             switch head.response.status {
@@ -93,7 +96,8 @@ public struct S3Backend: Backend, CustomStringConvertible, CustomDebugStringConv
                 try putMultipart(key, bytes)
                 return
             }
-            let r = try send("PUT", key: key.path, headers: [("If-None-Match", "*")], body: bytes, contentType: "application/octet-stream")
+            let r = try send("PUT", key: key.path, headers: [("If-None-Match", "*")] + lockHeaders(key, body: bytes), body: bytes,
+                             contentType: "application/octet-stream")
             switch r.response.status {
             case 200:
                 return
@@ -111,6 +115,7 @@ public struct S3Backend: Backend, CustomStringConvertible, CustomDebugStringConv
     public func get(_ key: ObjectKey) throws -> [UInt8] {
         try scrubbing {
             let r = try send("GET", key: key.path)
+            if r.response.status == 404, let hidden = try hiddenVersion(key) { return try getVersion(key, hidden.versionID) }
             guard r.response.status == 200 else { throw failure(r.response, "read", key: key, attempts: r.attempts) }
             return r.response.body
         }
@@ -125,7 +130,12 @@ public struct S3Backend: Backend, CustomStringConvertible, CustomDebugStringConv
                 guard try statUnscrubbed(key) != nil else { throw missingError(key) }
                 return []
             }
-            let r = try send("GET", key: key.path, headers: [("Range", "bytes=\(offset)-\(offset + length - 1)")], expected: length)
+            var r = try send("GET", key: key.path, headers: [("Range", "bytes=\(offset)-\(offset + length - 1)")], expected: length)
+            if r.response.status == 404, let hidden = try hiddenVersion(key) {
+                r = try send("GET", key: key.path, query: [("versionId", hidden.versionID)],
+                             headers: [("Range", "bytes=\(offset)-\(offset + length - 1)")], expected: length)
+                if r.response.status == 206 || r.response.status == 200 { lockState.noteHiddenRead(key) }
+            }
             var body: [UInt8]
             switch r.response.status {
             case 206:
@@ -143,14 +153,18 @@ public struct S3Backend: Backend, CustomStringConvertible, CustomDebugStringConv
     }
 
     public func stat(_ key: ObjectKey) throws -> Int? {
-        try scrubbing { try statUnscrubbed(key) }
+        try scrubbing {
+            if let size = try statUnscrubbed(key) { return size }
+            return try hiddenVersion(key)?.size
+        }
     }
 
     public func list(_ kind: ObjectKind) throws -> [ObjectInfo] {
         try scrubbing {
             if kind == .config {
-                return try statUnscrubbed(.config).map { [ObjectInfo(key: .config, size: $0)] } ?? []
+                return try stat(.config).map { [ObjectInfo(key: .config, size: $0)] } ?? []
             }
+            if try readsVersions(kind) { return try listVersioned(kind) }
             let prefix = s3.keyPrefix(kind.rawValue + "/")
             var out: [ObjectInfo] = []
             var token: String?
@@ -178,6 +192,7 @@ public struct S3Backend: Backend, CustomStringConvertible, CustomDebugStringConv
 
     public func delete(_ key: ObjectKey) throws {
         try scrubbing {
+            if try readsVersions(key.kind) { return try deleteVersions(key) }
             // S3 answers 204 for missing keys too; the contract wants .notFound.
             guard try statUnscrubbed(key) != nil else { throw missingError(key) }
             let r = try send("DELETE", key: key.path)
@@ -190,7 +205,8 @@ public struct S3Backend: Backend, CustomStringConvertible, CustomDebugStringConv
     // MARK: Multipart
 
     private func putMultipart(_ key: ObjectKey, _ bytes: [UInt8]) throws {
-        let started = try send("POST", key: key.path, query: [("uploads", "")], body: [], contentType: "application/octet-stream")
+        let started = try send("POST", key: key.path, query: [("uploads", "")], headers: lockHeaders(key, body: nil), body: [],
+                               contentType: "application/octet-stream")
         guard started.response.status == 200,
               let uploadID = S3XML.value("UploadId", in: String(decoding: started.response.body, as: UTF8.self)), !uploadID.isEmpty
         else { throw failure(started.response, "start multipart upload of", key: key, attempts: started.attempts) }
@@ -201,7 +217,8 @@ public struct S3Backend: Backend, CustomStringConvertible, CustomDebugStringConv
             while offset < bytes.count {
                 let end = min(offset + options.partSize, bytes.count)
                 let part = Array(bytes[offset..<end])
-                let r = try send("PUT", key: key.path, query: [("partNumber", String(number)), ("uploadId", uploadID)], body: part)
+                let r = try send("PUT", key: key.path, query: [("partNumber", String(number)), ("uploadId", uploadID)],
+                                 headers: lockState.runtime.policy == nil ? [] : [("Content-MD5", MD5.base64(part))], body: part)
                 guard r.response.status == 200, let etag = r.response.headers["etag"] else {
                     throw failure(r.response, "upload part \(number) of", key: key, attempts: r.attempts)
                 }
@@ -235,7 +252,7 @@ public struct S3Backend: Backend, CustomStringConvertible, CustomDebugStringConv
 
     // MARK: Requests
 
-    private func statUnscrubbed(_ key: ObjectKey) throws -> Int? {
+    func statUnscrubbed(_ key: ObjectKey) throws -> Int? {
         let r = try send("HEAD", key: key.path)
         switch r.response.status {
         case 200:
@@ -259,7 +276,7 @@ public struct S3Backend: Backend, CustomStringConvertible, CustomDebugStringConv
 
     /// Sends one S3 request, retrying transient failures. Returns the final response whatever
     /// its status (callers decide what is success) and how many attempts it took.
-    private func send(_ method: String, key: String?, query: [(String, String)] = [], headers: [(String, String)] = [],
+    func send(_ method: String, key: String?, query: [(String, String)] = [], headers: [(String, String)] = [],
                       body: [UInt8]? = nil, contentType: String? = nil, expected: Int = 0,
                       errorMayHide200: Bool = false, retry: RetryPolicy? = nil) throws -> (response: HTTPResponse, attempts: Int) {
         let policy = retry ?? options.retry
@@ -321,7 +338,7 @@ public struct S3Backend: Backend, CustomStringConvertible, CustomDebugStringConv
 
     // MARK: Errors
 
-    private func errorCode(_ r: HTTPResponse) -> String? {
+    func errorCode(_ r: HTTPResponse) -> String? {
         guard !r.body.isEmpty else { return nil }
         return S3XML.value("Code", in: String(decoding: r.body.prefix(4096), as: UTF8.self))
     }
@@ -339,7 +356,7 @@ public struct S3Backend: Backend, CustomStringConvertible, CustomDebugStringConv
         }
     }
 
-    private func failure(_ r: HTTPResponse, _ what: String, key: ObjectKey?, attempts: Int) -> LifeboatError {
+    func failure(_ r: HTTPResponse, _ what: String, key: ObjectKey?, attempts: Int) -> LifeboatError {
         let summary = errorSummary(r)
         let code = errorCode(r)
         let object = key.map { "object \($0.path) in \(location)" } ?? location
@@ -357,6 +374,8 @@ public struct S3Backend: Backend, CustomStringConvertible, CustomDebugStringConv
         case 401, 403,
              400 where code.map(credentialCodes.contains) ?? false:
             return LifeboatError(.auth, "credentials refused by \(s3.authority) trying to \(what) \(object) (\(summary)); check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN (using \(credentials.source)) and the bucket policy")
+        case 400 where code == "InvalidRequest" && summary.contains("ObjectLockConfiguration"):
+            return LifeboatError(.usage, "bucket \(s3.bucket) at \(s3.authority) has no Object Lock, so \(object) cannot be stored locked; use a bucket created with 'lifeboat init --object-lock' (see docs/s3.md)")
         case 404 where code == "NoSuchBucket" || key == nil:
             return LifeboatError(.notFound, "bucket \(s3.bucket) does not exist at \(s3.authority); create it (lifeboat init) or check the repository location")
         case 404:
@@ -374,7 +393,7 @@ public struct S3Backend: Backend, CustomStringConvertible, CustomDebugStringConv
         LifeboatError(.exists, "object \(key.path) already exists in \(location); refusing to overwrite")
     }
 
-    private func missingError(_ key: ObjectKey) -> LifeboatError {
+    func missingError(_ key: ObjectKey) -> LifeboatError {
         LifeboatError(.notFound, "object \(key.path) is missing from \(location)")
     }
 
@@ -384,7 +403,7 @@ public struct S3Backend: Backend, CustomStringConvertible, CustomDebugStringConv
 
     /// Last line of defence: no secret leaves the backend inside an error message, whatever
     /// a server or libcurl put in it.
-    private func scrubbing<T>(_ body: () throws -> T) throws -> T {
+    func scrubbing<T>(_ body: () throws -> T) throws -> T {
         do {
             return try body()
         } catch let error as LifeboatError {
