@@ -39,7 +39,6 @@ final class Uploader: @unchecked Sendable {
     private let group = DispatchGroup()
     private let slots: DispatchSemaphore
     private let failure = Locked<Error?>(nil)
-    private let uploaded = Locked<Int>(0)
 
     init(backend: any Backend, inFlight: Int) {
         self.backend = backend
@@ -62,7 +61,6 @@ final class Uploader: @unchecked Sendable {
                 let name = SHA256.hex(bytes)
                 do {
                     try backend.put(ObjectKey(kind, name), bytes)
-                    uploaded.withLock { $0 += bytes.count }
                 } catch let e as LifeboatError where e.kind == .exists {
                     // Same name means same bytes (names are content hashes): already stored.
                 }
@@ -79,6 +77,5 @@ final class Uploader: @unchecked Sendable {
         if let e = failure.current { throw e }
     }
 
-    var bytesUploaded: Int { uploaded.current }
 }
 

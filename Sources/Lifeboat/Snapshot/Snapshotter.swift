@@ -57,7 +57,6 @@ public final class Snapshotter {
 
     let repo: Repository
     let options: Options
-    private var fanoutEstimate: Int { max(1, repo.config.tableFanout) }
 
     public init(repository: Repository, options: Options) {
         self.repo = repository
@@ -84,7 +83,7 @@ public final class Snapshotter {
         let pageSize = capture.pageSize
         let pageCount = capture.pageCount
         // Sized for every page being new, so the table never grows (and doubles) mid-run.
-        var index = try repo.loadIndex(extraCapacity: pageCount + pageCount / fanoutEstimate + 16)
+        var index = try repo.loadIndex(extraCapacity: pageCount + pageCount / max(1, repo.config.tableFanout) + 16)
 
         let workers = max(1, options.workers)
         // A source with a key of its own is sealed and identified with it (crypto-shredding).
