@@ -20,7 +20,7 @@ struct SnapshotCommand: ParsableCommand {
     var source: String?
 
     @Option(help: "zstd level for new pages (1 fast … 19 small).")
-    var compressionLevel: Int32 = 1
+    var compressionLevel: Int32 = 2
 
     @Option(help: "Write Prometheus textfile metrics here (default: the config's metrics_file).")
     var metricsFile: String?

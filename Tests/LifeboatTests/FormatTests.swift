@@ -11,10 +11,11 @@ final class FormatTests: XCTestCase {
 
     func testIndexFileRoundTripAndTruncation() throws {
         let e = PackEntry(type: .page, id: BlobID(1, 2), offset: 10, length: 20, rawLength: 4096)
-        let f = IndexFile(packs: [.init(name: String(repeating: "ab", count: 32), size: 1234, entries: [e, e])])
+        let framed = PackEntry(type: .framedPage, id: BlobID(3, 4), offset: 30, length: 900, rawLength: 4096, slot: 9)
+        let f = IndexFile(packs: [.init(name: String(repeating: "ab", count: 32), size: 1234, entries: [e, e, framed])])
         let bytes = f.encode()
         let back = try IndexFile.decode(bytes, name: "x")
-        XCTAssertEqual(back.packs.first?.entries, [e, e])
+        XCTAssertEqual(back.packs.first?.entries, [e, e, framed])
         XCTAssertEqual(back.packs.first?.size, 1234)
         for cut in [0, 4, 11, bytes.count - 1] {
             XCTAssertThrowsError(try IndexFile.decode(Array(bytes.prefix(cut)), name: "x"), "truncated at \(cut)")
@@ -82,5 +83,62 @@ final class FormatTests: XCTestCase {
         defer { close(fd2) }
         let damaged = try WALIndex.read(fd: fd2, path: copy, expectedPageSize: 4096)
         XCTAssertLessThan(damaged.committedFrames, wal.committedFrames)
+    }
+
+    /// Index files and pack headers of format 1 (before frames: no slot byte) still read.
+    func testFormatOneIndexAndPackHeaderStillRead() throws {
+        let e = PackEntry(type: .page, id: BlobID(1, 2), offset: 10, length: 20, rawLength: 4096)
+        var w = ByteWriter()
+        w.raw(IndexFile.magic)
+        w.u32(1)
+        w.u32(1)
+        w.raw([UInt8](repeating: 0xab, count: 32))
+        w.u64(1234)
+        w.u32(1)
+        w.u8(e.type.rawValue); w.id(e.id); w.u32(e.offset); w.u32(e.length); w.u32(e.rawLength)
+        XCTAssertEqual(try IndexFile.decode(w.bytes, name: "v1").packs.first?.entries, [e])
+
+        let aead = try AEADContext(key: try SecretBytes.random(count: 32))
+        var h = ByteWriter()
+        h.raw(PackFormat.headerMagic)
+        h.u32(1)
+        h.u32(1)
+        h.u8(e.type.rawValue); h.id(e.id); h.u32(0); h.u32(20); h.u32(e.rawLength)
+        let sealed = try aead.seal(h.bytes, aad: PackFormat.headerAAD)
+        var t = ByteWriter()
+        t.raw(sealed)
+        t.u32(UInt32(sealed.count))
+        let pack = [UInt8](repeating: 7, count: 20) + t.bytes
+        XCTAssertEqual(try PackFormat.decodeHeader(pack: pack, aead: aead, name: "v1").first?.length, 20)
+    }
+
+    /// A frame of several pages: every page opens from its slot and checks against its own id;
+    /// a wrong slot, a wrong id, a flipped bit or a forged page count is refused.
+    func testFrameRoundTripAndEveryPageIsCheckedAgainstItsID() throws {
+        let keys = try MasterKeys.generate()
+        let codec = try BlobCodec(keys: keys)
+        let pageSize = 4096
+        var pages: [[UInt8]] = (0..<5).map { i in Array(String(repeating: "page \(i) text of a workflow comment ", count: 200).utf8.prefix(pageSize)) }
+        pages[3] = (0..<pageSize).map { _ in UInt8.random(in: 0...255) }
+        XCTAssertTrue(pages.allSatisfy { $0.count == pageSize })
+        let ids = pages.map { codec.hasher.id($0) }
+        let all = pages.flatMap { $0 }
+        var sealed = [UInt8](repeating: 0, count: BlobCodec.frameBound(pages: 5, pageSize: pageSize))
+        let n = try all.withUnsafeBytes { p in try sealed.withUnsafeMutableBytes { try codec.sealFrame(p, count: 5, into: $0) } }
+        sealed.removeSubrange(n...)
+        XCTAssertLessThan(n, all.count, "the text pages compress")
+        let reader = try BlobCodec(keys: keys)
+        for k in [4, 0, 2, 1, 3] {
+            XCTAssertEqual(try reader.open(sealed, type: .framedPage, slot: UInt8(k), id: ids[k], rawLength: pageSize, frameKey: 7), pages[k])
+        }
+        XCTAssertThrowsError(try reader.open(sealed, type: .framedPage, slot: 1, id: ids[2], rawLength: pageSize, frameKey: 7), "page of another slot")
+        XCTAssertThrowsError(try reader.open(sealed, type: .framedPage, slot: 5, id: ids[0], rawLength: pageSize), "slot past the frame")
+        XCTAssertThrowsError(try reader.open(sealed, type: .page, id: ids[0], rawLength: pageSize), "a frame is no single page")
+        var flipped = sealed
+        flipped[n / 2] ^= 0x10
+        XCTAssertThrowsError(try reader.open(flipped, type: .framedPage, slot: 0, id: ids[0], rawLength: pageSize, frameKey: 8))
+        // After a failure the cached frame is not trusted: the good frame under the same key opens.
+        XCTAssertEqual(try reader.open(sealed, type: .framedPage, slot: 0, id: ids[0], rawLength: pageSize, frameKey: 8), pages[0])
+        XCTAssertEqual(try reader.plaintext(of: sealed, entry: PackEntry(type: .framedPage, id: ids[2], offset: 0, length: UInt32(n), rawLength: UInt32(pageSize), slot: 2)), all)
     }
 }

@@ -83,4 +83,44 @@ final class IncrementalTests: XCTestCase {
         try TestDB.checkpoint(db)
         XCTAssertEqual(try TestDB.pages(out), try TestDB.pages(db))
     }
+
+    /// New pages are sealed 16 to a frame: a first snapshot in whole chunks of neighbouring
+    /// pages, a scattered change with its changed pages gathered together. Restore and
+    /// check --read-data read every page back out of its frame.
+    func testNewPagesAreSealedInFramesOfSixteen() throws {
+        let sb = try Sandbox()
+        let db = sb.path("frames.db")
+        try TestDB.createMixed(db, megabytes: 6)
+        try TestDB.checkpoint(db)
+        try sb.lifeboat("init")
+        XCTAssertEqual(try sb.lifeboat("snapshot", db).status, 0)
+        func frames() throws -> [Int: Int] {
+            // page count of each frame (pack number and offset), over the whole repository
+            var members: [String: Int] = [:]
+            try sb.openRepository().loadIndex().forEach { _, loc in
+                if loc.type == .framedPage { members["\(loc.pack)/\(loc.offset)", default: 0] += 1 }
+            }
+            return members.values.reduce(into: [:]) { $0[$1, default: 0] += 1 }
+        }
+        let first = try frames()
+        let pages = try TestDB.pages(db).count
+        XCTAssertEqual(first.reduce(0) { $0 + $1.key * $1.value }, pages, "every page of the first snapshot is framed")
+        XCTAssertGreaterThanOrEqual(first[16] ?? 0, pages / 16 - 2, "neighbouring new pages are sealed 16 at a time: \(first)")
+
+        let w = try SQLiteConnection(path: db)
+        try w.execute("UPDATE requests SET status = 'escalated' WHERE id % 40 = 7")
+        try TestDB.checkpoint(db)
+        XCTAssertEqual(try sb.lifeboat("snapshot", db).status, 0)
+        var added = try frames()
+        for (k, v) in first { added[k, default: 0] -= v }
+        let newFrames = added.filter { $0.value > 0 }
+        XCTAssertFalse(newFrames.isEmpty)
+        XCTAssertTrue(newFrames.keys.contains { $0 > 1 }, "scattered changed pages are gathered into shared frames: \(newFrames)")
+
+        let out = sb.path("out.db")
+        XCTAssertEqual(try sb.lifeboat("restore", "latest", "--to", out).status, 0)
+        XCTAssertEqual(try FileIO.readFile(out), try FileIO.readFile(db))
+        let check = try sb.lifeboat("check", "--read-data", "--json")
+        XCTAssertEqual(check.status, 0, check.stdout + check.stderr)
+    }
 }

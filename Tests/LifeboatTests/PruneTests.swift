@@ -21,7 +21,7 @@ final class PruneTests: XCTestCase {
             let pack = try repo.backend.get(info.key)
             XCTAssertFalse(has(pack), "plaintext in a stored pack")
             for e in try PackFormat.decodeHeader(pack: pack, aead: aead, name: info.key.name) {
-                let plain = try codec.open(Array(pack[Int(e.offset)..<(Int(e.offset) + Int(e.length))]), type: e.type, id: e.id, rawLength: Int(e.rawLength))
+                let plain = try codec.plaintext(of: Array(pack[Int(e.offset)..<(Int(e.offset) + Int(e.length))]), entry: e)
                 blobs += 1
                 if has(plain) { return true }
             }

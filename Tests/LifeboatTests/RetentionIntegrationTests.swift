@@ -17,7 +17,7 @@ final class RetentionIntegrationTests: XCTestCase {
                 // Every blob of the pack must open with the same generation.
                 let codec = try BlobCodec(keys: try repo.keyring.keys(generation: g))
                 for e in entries {
-                    XCTAssertNoThrow(try codec.open(Array(pack[Int(e.offset)..<(Int(e.offset) + Int(e.length))]), type: e.type, id: e.id, rawLength: Int(e.rawLength)),
+                    XCTAssertNoThrow(try codec.plaintext(of: Array(pack[Int(e.offset)..<(Int(e.offset) + Int(e.length))]), entry: e),
                                      "pack \(info.key.name.prefix(8)) mixes key generations")
                 }
                 found = g

@@ -21,7 +21,7 @@ final class ShredTests: XCTestCase {
                 guard let header = try? PackFormat.decodeHeader(pack: pack, aead: AEADContext(key: k.encryption), name: info.key.name) else { continue }
                 let codec = try BlobCodec(keys: k)
                 for e in header {
-                    let plain = try codec.open(Array(pack[Int(e.offset)..<(Int(e.offset) + Int(e.length))]), type: e.type, id: e.id, rawLength: Int(e.rawLength))
+                    let plain = try codec.plaintext(of: Array(pack[Int(e.offset)..<(Int(e.offset) + Int(e.length))]), entry: e)
                     if has(plain) { return true }
                 }
             }

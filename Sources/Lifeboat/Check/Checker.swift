@@ -151,8 +151,10 @@ public final class Checker {
         // What the index says each pack holds, to compare with the pack's own header.
         var expected = [[PackEntry]](repeating: [], count: index.packs.count)
         index.forEach { id, loc in
-            expected[Int(loc.pack)].append(PackEntry(type: loc.type, id: id, offset: loc.offset, length: loc.length, rawLength: loc.rawLength))
+            expected[Int(loc.pack)].append(PackEntry(type: loc.type, id: id, offset: loc.offset, length: loc.length, rawLength: loc.rawLength, slot: loc.slot))
         }
+        // In pack order, so the pages of a frame are opened one after another (decrypted once).
+        for n in expected.indices { expected[n].sort { ($0.offset, $0.slot) < ($1.offset, $1.slot) } }
         let result = Locked(DataResult())
         let repo = self.repo
         let packs = index.packs
@@ -196,6 +198,7 @@ public final class Checker {
             if let headerError { local.errors.append(headerError.message) }
             let codec = try BlobCodec(keys: packKeys)
             let headerIDs = Set(header.map(\.id))
+            var plain: [UInt8] = []
             for e in shared.value[n] {
                 if !header.isEmpty && !headerIDs.contains(e.id) {
                     local.errors.append("pack \(name.prefix(8)) header does not list blob \(e.id.hex.prefix(16)) that the index puts there")
@@ -207,7 +210,13 @@ public final class Checker {
                     continue
                 }
                 do {
-                    _ = try codec.open(Array(bytes[Int(e.offset)..<end]), type: e.type, id: e.id, rawLength: Int(e.rawLength))
+                    if plain.count != Int(e.rawLength) { plain = [UInt8](repeating: 0, count: Int(e.rawLength)) }
+                    try bytes.withUnsafeBytes { b in
+                        try plain.withUnsafeMutableBytes {
+                            try codec.open(UnsafeRawBufferPointer(rebasing: b[Int(e.offset)..<end]), type: e.type, slot: e.slot, id: e.id,
+                                           into: $0, frameKey: UInt64(e.offset))
+                        }
+                    }
                 } catch let err as LifeboatError {
                     local.errors.append("pack \(name.prefix(8)): \(err.message)")
                     local.badBlobs.insert(e.id)

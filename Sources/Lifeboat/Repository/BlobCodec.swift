@@ -2,6 +2,11 @@
 /// id = HMAC(plaintext); stored = AES-256-GCM(flag ‖ zstd(plaintext) or plaintext), with the
 /// blob type and id as authenticated data. Opening checks the tag, decompresses, and checks
 /// the plaintext against its id again, so a blob swapped for another valid one is caught.
+///
+/// A frame holds several pages: AES-256-GCM(flag ‖ count ‖ zstd(page ‖ page ‖ …)), with the
+/// type `framedPage` and a zero id as authenticated data. Each page keeps its own keyed id
+/// (one index entry per page, with its slot), and opening a page checks it against that id,
+/// so a frame moved or swapped is caught just the same.
 /// Owns its scratch buffers: no allocation per page on the hot path.
 public final class BlobCodec {
     public static let flagStored: UInt8 = 0
@@ -13,6 +18,14 @@ public final class BlobCodec {
     private let decompressor: ZstdDecompressor
     private var scratch: UnsafeMutableRawBufferPointer
     private let aadBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 17, alignment: 8)
+    /// The last frame opened, decompressed, and the caller's key for it (pack and offset), so
+    /// the pages of one frame are decrypted and decompressed once.
+    private var frame = UnsafeMutableRawBufferPointer.allocate(byteCount: 0, alignment: 16)
+    private var frameKey: UInt64?
+    private var frameCount = 0
+
+    /// Most pages one frame may hold (a bound for reading, so a forged count cannot demand memory).
+    public static let maxFramePages = 64
 
     public init(keys: MasterKeys, compressionLevel: Int32 = 1, maxBlobSize: Int = 65536) throws {
         hasher = try KeyedHash(key: keys.identifiers)
@@ -25,13 +38,14 @@ public final class BlobCodec {
     deinit {
         scratch.deallocate()
         aadBuffer.deallocate()
+        frame.deallocate()
     }
 
     /// Upper bound of a stored blob for a plaintext of n bytes.
     public static func sealedBound(_ n: Int) -> Int { 1 + max(ZstdCompressor.bound(n), n) + AEADContext.overhead }
 
     private func ensureScratch(_ n: Int) {
-        let need = Self.sealedBound(n)
+        let need = Self.sealedBound(n) + 1
         if scratch.count < need {
             scratch.deallocate()
             scratch = .allocate(byteCount: need, alignment: 16)
@@ -63,8 +77,92 @@ public final class BlobCodec {
         return out
     }
 
-    /// Opens a stored blob into `out` (exactly rawLength bytes) and verifies its id.
-    public func open(_ sealed: UnsafeRawBufferPointer, type: BlobType, id: BlobID, into out: UnsafeMutableRawBufferPointer) throws {
+    /// Upper bound of a sealed frame of `count` pages of `pageSize` bytes.
+    public static func frameBound(pages count: Int, pageSize: Int) -> Int { sealedBound(count * pageSize) + 1 }
+
+    /// Seals `count` pages (`pages` holds them back to back) as one frame into `out` (at least
+    /// `frameBound` bytes); returns the size. The pages' ids are recorded by the caller.
+    public func sealFrame(_ pages: UnsafeRawBufferPointer, count: Int, into out: UnsafeMutableRawBufferPointer) throws -> Int {
+        precondition(count >= 1 && count <= Self.maxFramePages)
+        ensureScratch(pages.count)
+        var bodyLength: Int
+        scratch[1] = UInt8(count)
+        let body = UnsafeMutableRawBufferPointer(rebasing: scratch[2...])
+        if let n = compressor.compress(pages, into: body), n < pages.count - pages.count / 32 {
+            scratch[0] = Self.flagZstd
+            bodyLength = n
+        } else {
+            scratch[0] = Self.flagStored
+            if let src = pages.baseAddress, let dst = body.baseAddress { dst.copyMemory(from: src, byteCount: pages.count) }
+            bodyLength = pages.count
+        }
+        bodyLength += 2
+        return try aead.seal(UnsafeRawBufferPointer(rebasing: scratch[0..<bodyLength]), aad: fillAAD(type: .framedPage, id: .zero), into: out)
+    }
+
+    /// Opens the blob at a location into `out` (exactly its raw length) and verifies its id.
+    /// For a framed page, `slot` picks the page, and `frameKey` (unique per pack and offset)
+    /// lets the next page of the same frame skip decryption and decompression.
+    public func open(_ sealed: UnsafeRawBufferPointer, type: BlobType, slot: UInt8 = 0, id: BlobID,
+                     into out: UnsafeMutableRawBufferPointer, frameKey: UInt64? = nil) throws {
+        guard type == .framedPage else { return try openSingle(sealed, type: type, id: id, into: out) }
+        if frameKey == nil || frameKey != self.frameKey {
+            self.frameKey = nil
+            try openFrame(sealed, id: id, pageSize: out.count)
+            self.frameKey = frameKey
+        }
+        let s = Int(slot), n = out.count
+        guard s < frameCount, let src = frame.baseAddress, let dst = out.baseAddress else {
+            self.frameKey = nil
+            throw Self.damaged(id)
+        }
+        dst.copyMemory(from: src + s * n, byteCount: n)
+        guard hasher.id(UnsafeRawBufferPointer(out)) == id else {
+            // Never reuse a frame that held a wrong page: a retry from another copy must decrypt anew.
+            self.frameKey = nil
+            throw Self.damaged(id)
+        }
+    }
+
+    /// Decrypts and decompresses a whole frame into `frame`.
+    private func openFrame(_ sealed: UnsafeRawBufferPointer, id: BlobID, pageSize: Int) throws {
+        if scratch.count < sealed.count {
+            scratch.deallocate()
+            scratch = .allocate(byteCount: sealed.count, alignment: 16)
+        }
+        guard let n = aead.open(sealed, aad: fillAAD(type: .framedPage, id: .zero), into: scratch), n >= 2 else { throw Self.damaged(id) }
+        let count = Int(scratch[1])
+        guard count >= 1, count <= Self.maxFramePages, pageSize > 0 else { throw Self.damaged(id) }
+        let raw = count * pageSize
+        if frame.count < raw {
+            frame.deallocate()
+            frame = .allocate(byteCount: raw, alignment: 16)
+        }
+        let body = UnsafeRawBufferPointer(rebasing: scratch[2..<n])
+        let out = UnsafeMutableRawBufferPointer(rebasing: frame[0..<raw])
+        switch scratch[0] {
+        case Self.flagZstd:
+            guard decompressor.decompress(body, into: out) == raw else { throw Self.damaged(id) }
+        case Self.flagStored:
+            guard body.count == raw, let src = body.baseAddress, let dst = out.baseAddress else { throw Self.damaged(id) }
+            dst.copyMemory(from: src, byteCount: raw)
+        default:
+            throw Self.damaged(id)
+        }
+        frameCount = count
+    }
+
+    /// Everything a stored blob holds once authenticated: for a framed page, the whole frame
+    /// (every page in it, whether listed or not), after checking the entry's own page. For
+    /// searching the decrypted repository (tests proving that erased data is gone).
+    func plaintext(of sealed: [UInt8], entry e: PackEntry) throws -> [UInt8] {
+        let page = try open(sealed, type: e.type, slot: e.slot, id: e.id, rawLength: Int(e.rawLength))
+        guard e.type == .framedPage else { return page }
+        return Array(frame[0..<(frameCount * Int(e.rawLength))])
+    }
+
+    /// Opens a blob stored on its own into `out` (exactly rawLength bytes) and verifies its id.
+    private func openSingle(_ sealed: UnsafeRawBufferPointer, type: BlobType, id: BlobID, into out: UnsafeMutableRawBufferPointer) throws {
         ensureScratch(out.count)
         let n = aead.open(sealed, aad: fillAAD(type: type, id: id), into: scratch)
         guard let n, n >= 1 else { throw Self.damaged(id) }
@@ -81,9 +179,9 @@ public final class BlobCodec {
         guard hasher.id(UnsafeRawBufferPointer(out)) == id else { throw Self.damaged(id) }
     }
 
-    public func open(_ sealed: [UInt8], type: BlobType, id: BlobID, rawLength: Int) throws -> [UInt8] {
+    public func open(_ sealed: [UInt8], type: BlobType, slot: UInt8 = 0, id: BlobID, rawLength: Int, frameKey: UInt64? = nil) throws -> [UInt8] {
         var out = [UInt8](repeating: 0, count: rawLength)
-        try sealed.withUnsafeBytes { s in try out.withUnsafeMutableBytes { try open(s, type: type, id: id, into: $0) } }
+        try sealed.withUnsafeBytes { s in try out.withUnsafeMutableBytes { try open(s, type: type, slot: slot, id: id, into: $0, frameKey: frameKey) } }
         return out
     }
 
@@ -109,7 +207,7 @@ extension Repository {
         }
         let key = ObjectKey(.data, index.packs[Int(loc.pack)])
         return try readRange(key, offset: Int(loc.offset), length: Int(loc.length)) { sealed in
-            try codec.open(sealed, type: loc.type, id: id, rawLength: Int(loc.rawLength))
+            try codec.open(sealed, type: loc.type, slot: loc.slot, id: id, rawLength: Int(loc.rawLength))
         }
     }
 

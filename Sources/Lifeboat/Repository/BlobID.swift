@@ -44,4 +44,7 @@ public enum BlobType: UInt8, Sendable {
     case tableLeaf = 2
     case tableRoot = 3
     case tableDelta = 4
+    /// A page stored with other new pages of the same snapshot in one sealed frame (compressing
+    /// 16 pages together is faster and smaller than one by one); its entry's slot says which.
+    case framedPage = 5
 }

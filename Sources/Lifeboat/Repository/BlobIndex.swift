@@ -5,6 +5,8 @@ public struct BlobLocation: Sendable, Equatable {
     public var length: UInt32
     public var rawLength: UInt32
     public var type: BlobType
+    /// Position in its frame (framed pages only).
+    public var slot: UInt8 = 0
 }
 
 /// The in-memory index of every blob in the repository: an open-addressing hash table keyed by
@@ -77,7 +79,7 @@ public struct BlobIndex: Sendable {
         for p in file.packs {
             let n = addPack(p.name, size: p.size)
             for e in p.entries {
-                insert(e.id, BlobLocation(pack: n, offset: e.offset, length: e.length, rawLength: e.rawLength, type: e.type))
+                insert(e.id, BlobLocation(pack: n, offset: e.offset, length: e.length, rawLength: e.rawLength, type: e.type, slot: e.slot))
             }
         }
     }

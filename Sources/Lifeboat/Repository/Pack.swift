@@ -4,18 +4,25 @@ public struct PackEntry: Sendable, Equatable {
     public var id: BlobID
     public var offset: UInt32
     public var length: UInt32
-    /// Plaintext size after decompression.
+    /// Plaintext size after decompression (of this blob; for a framed page, of the page).
     public var rawLength: UInt32
+    /// Position of a framed page in its frame (several entries share one frame's offset and
+    /// length); 0 for every other blob.
+    public var slot: UInt8
 
-    public init(type: BlobType, id: BlobID, offset: UInt32, length: UInt32, rawLength: UInt32) {
+    public init(type: BlobType, id: BlobID, offset: UInt32, length: UInt32, rawLength: UInt32, slot: UInt8 = 0) {
         self.type = type
         self.id = id
         self.offset = offset
         self.length = length
         self.rawLength = rawLength
+        self.slot = slot
     }
 
-    static let encodedSize = 1 + 16 + 4 + 4 + 4
+    /// Format 2 (written since frames exist) has the slot byte; format 1 had none.
+    static let encodedSize = 1 + 16 + 4 + 4 + 4 + 1
+    static func encodedSize(version: UInt32) -> Int { version == 1 ? encodedSize - 1 : encodedSize }
+    static let formatVersion: UInt32 = 2
 
     func encode(into w: inout ByteWriter) {
         w.u8(type.rawValue)
@@ -23,13 +30,20 @@ public struct PackEntry: Sendable, Equatable {
         w.u32(offset)
         w.u32(length)
         w.u32(rawLength)
+        w.u8(slot)
     }
 
-    static func decode(_ r: inout ByteReader) throws -> PackEntry {
+    static func decode(_ r: inout ByteReader, version: UInt32) throws -> PackEntry {
         let t = try r.u8()
         guard let type = BlobType(rawValue: t) else { throw LifeboatError(.corrupt, "unknown blob type \(t) in pack header or index") }
-        return PackEntry(type: type, id: try r.id(), offset: try r.u32(), length: try r.u32(), rawLength: try r.u32())
+        var e = PackEntry(type: type, id: try r.id(), offset: try r.u32(), length: try r.u32(), rawLength: try r.u32())
+        if version >= 2 { e.slot = try r.u8() }
+        guard e.slot == 0 || type == .framedPage else { throw LifeboatError(.corrupt, "a blob that is not a framed page has a frame slot in a pack header or index") }
+        return e
     }
+
+    /// Whether a pack header or index file format version is one this build reads.
+    static func readable(_ version: UInt32) -> Bool { version == 1 || version == 2 }
 }
 
 /// A pack file: many encrypted blobs back to back, then an encrypted header listing them and
@@ -42,7 +56,7 @@ public enum PackFormat {
     public static func encodeHeader(_ entries: [PackEntry], aead: AEADContext) throws -> [UInt8] {
         var w = ByteWriter(capacity: 12 + entries.count * PackEntry.encodedSize)
         w.raw(headerMagic)
-        w.u32(1)
+        w.u32(PackEntry.formatVersion)
         w.u32(UInt32(entries.count))
         for e in entries { e.encode(into: &w) }
         let sealed = try aead.seal(w.bytes, aad: headerAAD)
@@ -66,12 +80,14 @@ public enum PackFormat {
             throw LifeboatError(.corrupt, "the header of pack \(name) fails authentication")
         }
         var r = ByteReader(plain, what: "header of pack \(name)")
-        guard try r.raw(4) == headerMagic, try r.u32() == 1 else { throw LifeboatError(.corrupt, "pack \(name) has an unknown header format") }
-        let n = try r.count(elementSize: PackEntry.encodedSize)
+        guard try r.raw(4) == headerMagic else { throw LifeboatError(.corrupt, "pack \(name) has an unknown header format") }
+        let version = try r.u32()
+        guard PackEntry.readable(version) else { throw LifeboatError(.corrupt, "pack \(name) has an unknown header format") }
+        let n = try r.count(elementSize: PackEntry.encodedSize(version: version))
         var entries: [PackEntry] = []
         entries.reserveCapacity(n)
         for _ in 0..<n {
-            let e = try PackEntry.decode(&r)
+            let e = try PackEntry.decode(&r, version: version)
             guard Int(e.offset) + Int(e.length) <= blobArea else {
                 throw LifeboatError(.corrupt, "pack \(name) lists a blob beyond its end")
             }

@@ -14,10 +14,30 @@ final class PackBuilder {
     var isFull: Bool { bytes.count >= targetSize }
 
     func add(type: BlobType, id: BlobID, sealed: UnsafeRawBufferPointer, rawLength: Int) {
-        // Reserved on first use, not at finish: the previous pack may still be uploading.
-        if bytes.capacity == 0 { bytes.reserveCapacity(targetSize + (1 << 20)) }
+        reserve()
         entries.append(PackEntry(type: type, id: id, offset: UInt32(bytes.count), length: UInt32(sealed.count), rawLength: UInt32(rawLength)))
         bytes.append(contentsOf: sealed)
+    }
+
+    /// Adds a sealed frame once, with an entry for each of its pages (`ids[k]` is in slot k).
+    func addFrame(ids: some Collection<BlobID>, sealed: UnsafeRawBufferPointer, pageSize: Int) {
+        addFrame(members: ids.enumerated().map { (id: $0.element, slot: UInt8($0.offset)) }, sealed: sealed, pageSize: pageSize)
+    }
+
+    /// Adds a sealed frame with entries for some of its pages (prune keeps a frame whole when
+    /// every page in it is still needed).
+    func addFrame(members: [(id: BlobID, slot: UInt8)], sealed: UnsafeRawBufferPointer, pageSize: Int) {
+        reserve()
+        let offset = UInt32(bytes.count)
+        for m in members {
+            entries.append(PackEntry(type: .framedPage, id: m.id, offset: offset, length: UInt32(sealed.count), rawLength: UInt32(pageSize), slot: m.slot))
+        }
+        bytes.append(contentsOf: sealed)
+    }
+
+    // Reserved on first use, not at finish: the previous pack may still be uploading.
+    private func reserve() {
+        if bytes.capacity == 0 { bytes.reserveCapacity(targetSize + (1 << 20)) }
     }
 
     /// Appends the header and hands over the finished pack (its name, the SHA-256 of its bytes,

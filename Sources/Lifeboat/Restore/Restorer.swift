@@ -46,6 +46,7 @@ public final class Restorer {
         var length: UInt32
         var page: Int32
         var type: BlobType
+        var slot: UInt8
     }
 
     struct Job {
@@ -72,6 +73,7 @@ public final class Restorer {
         let codec = try BlobCodec(keys: keys)
         let ids = try PageTableReader(repo: repo, index: index, codec: codec).pageIDs(of: m)
         let (pieces, jobs) = try plan(ids: ids, index: index)
+        let packs = index.packs
         phase("locate")
 
         let temp = try TargetFile.createTemporary(near: target, size: m.pageCount * m.pageSize)
@@ -79,7 +81,7 @@ public final class Restorer {
         defer { if !keep { temp.discard() } }
 
         let stages = Locked([0.0, 0.0, 0.0])
-        let fetched = try fetchAndWrite(jobs: jobs, pieces: pieces, ids: ids, index: index, keys: keys, pageSize: m.pageSize, fd: temp.fd, path: temp.path, stages: stages)
+        let fetched = try fetchAndWrite(jobs: jobs, pieces: pieces, ids: ids, packs: packs, keys: keys, pageSize: m.pageSize, fd: temp.fd, path: temp.path, stages: stages)
         phase("fetch_decrypt_write")
 
         // Flush to disk while SQLite checks the file (it reads the page cache): both must be done
@@ -130,8 +132,9 @@ public final class Restorer {
             guard let loc = index.location(id), Int(loc.pack) < index.packs.count else {
                 throw LifeboatError(.corrupt, "page \(p + 1) of the snapshot is in no index (blob \(id.hex.prefix(16))): data is missing; run 'lifeboat check' and restore an older snapshot or from a replica")
             }
-            pieces.append(Piece(pack: loc.pack, offset: loc.offset, length: loc.length, page: Int32(p), type: loc.type))
+            pieces.append(Piece(pack: loc.pack, offset: loc.offset, length: loc.length, page: Int32(p), type: loc.type, slot: loc.slot))
         }
+        // Pages of one frame come together, so each frame is decrypted and decompressed once.
         pieces.sort { ($0.pack, $0.offset, $0.page) < ($1.pack, $1.offset, $1.page) }
         var jobs: [Job] = []
         var i = 0
@@ -151,7 +154,7 @@ public final class Restorer {
         return (pieces, jobs)
     }
 
-    func fetchAndWrite(jobs: [Job], pieces: [Piece], ids: [BlobID], index: BlobIndex, keys: MasterKeys, pageSize: Int, fd: Int32, path: String, stages: Locked<[Double]>? = nil) throws -> Int {
+    func fetchAndWrite(jobs: [Job], pieces: [Piece], ids: [BlobID], packs: [String], keys: MasterKeys, pageSize: Int, fd: Int32, path: String, stages: Locked<[Double]>? = nil) throws -> Int {
         // Network stores get more fetchers in flight; each also decrypts what it fetched.
         let workers = max(1, options.workers, 2 * repo.backend.preferredConcurrency)
         let codecs = UnsafeTransfer(try (0..<workers).map { _ in try BlobCodec(keys: keys, maxBlobSize: max(pageSize, 1 << 16)) })
@@ -162,7 +165,6 @@ public final class Restorer {
         let fetched = Locked(0)
         let done = Locked(0)
         let backend = repo.backend
-        let packs = index.packs
         let progress = options.progress
         let shared = UnsafeTransfer((jobs, pieces, ids))
         let replicated = backend as? ReplicatedBackend
@@ -216,7 +218,7 @@ public final class Restorer {
             try FileIO.pwriteAll(fd: fd, UnsafeRawBufferPointer(rebasing: run[0..<(runCount * pageSize)]), offset: runFirst * pageSize, path: path)
             runCount = 0
         }
-        var last: (offset: UInt32, slot: Int)? = nil
+        var last: (offset: UInt32, slot: UInt8, run: Int)? = nil
         try data.withUnsafeBytes { raw in
             for k in job.pieces {
                 let piece = pieces[k]
@@ -224,17 +226,18 @@ public final class Restorer {
                 if runCount == runPages || (runCount > 0 && page != runFirst + runCount) { try flush() }
                 if runCount == 0 { runFirst = page }
                 let slot = UnsafeMutableRawBufferPointer(rebasing: run[(runCount * pageSize)..<((runCount + 1) * pageSize)])
-                if let last, last.offset == piece.offset, last.slot < runCount {
-                    // Pages sharing a blob come next to each other: decrypt once, copy.
-                    if let dst = slot.baseAddress, let src = run.baseAddress { dst.copyMemory(from: src + last.slot * pageSize, byteCount: pageSize) }
+                if let last, last.offset == piece.offset, last.slot == piece.slot, last.run < runCount {
+                    // Identical pages share a blob and come next to each other: decrypt once, copy.
+                    if let dst = slot.baseAddress, let src = run.baseAddress { dst.copyMemory(from: src + last.run * pageSize, byteCount: pageSize) }
                 } else {
                     let lo = Int(piece.offset) - job.start
                     guard lo >= 0, lo + Int(piece.length) <= raw.count else {
                         throw LifeboatError(.corrupt, "pack range is shorter than the index says (truncated pack?)")
                     }
-                    try codec.open(UnsafeRawBufferPointer(rebasing: raw[lo..<(lo + Int(piece.length))]), type: piece.type, id: ids[page], into: slot)
+                    try codec.open(UnsafeRawBufferPointer(rebasing: raw[lo..<(lo + Int(piece.length))]), type: piece.type, slot: piece.slot, id: ids[page],
+                                   into: slot, frameKey: UInt64(piece.pack) << 32 | UInt64(piece.offset))
                 }
-                last = (piece.offset, runCount)
+                last = (piece.offset, piece.slot, runCount)
                 runCount += 1
             }
             try flush()

@@ -136,8 +136,11 @@ public final class Pruner {
         for p in order {
             var mine: [PackEntry] = []
             var unusedBytes = 0
+            var members: [UInt32: Int] = [:]
+            for e in p.entries where e.type == .framedPage { members[e.offset, default: 0] += 1 }
             for e in p.entries {
-                if used[e.id] != nil && home.insert(e.id).inserted { mine.append(e) } else { unusedBytes += Int(e.length) }
+                // A framed page's share of its frame's bytes.
+                if used[e.id] != nil && home.insert(e.id).inserted { mine.append(e) } else { unusedBytes += Int(e.length) / (members[e.offset] ?? 1) }
             }
             if mine.count == p.entries.count {
                 keepPacks.append(p)
@@ -241,6 +244,32 @@ public final class Pruner {
         }
     }
 
+    /// Seals the still-needed pages of a frame as a new frame (each page checked against its
+    /// id on the way), leaving the unneeded ones behind.
+    private func reframe(_ group: ArraySlice<PackEntry>, from bytes: [UInt8], generation: KeyTag, into builder: PackBuilder) throws {
+        guard let e = group.first else { return }
+        let codec = try BlobCodec(keys: repo.keys(tag: generation))
+        let pageSize = Int(e.rawLength)
+        var pages = [UInt8](repeating: 0, count: group.count * pageSize)
+        do {
+            try bytes.withUnsafeBytes { b in
+                let sealed = UnsafeRawBufferPointer(rebasing: b[Int(e.offset)..<(Int(e.offset) + Int(e.length))])
+                try pages.withUnsafeMutableBytes { out in
+                    for (k, m) in group.enumerated() {
+                        try codec.open(sealed, type: .framedPage, slot: m.slot, id: m.id,
+                                       into: UnsafeMutableRawBufferPointer(rebasing: out[(k * pageSize)..<((k + 1) * pageSize)]), frameKey: 0)
+                    }
+                }
+            }
+        } catch let err as LifeboatError {
+            throw LifeboatError(.corrupt, "\(err.message); prune stopped before deleting anything: run 'lifeboat check'")
+        }
+        var sealed = [UInt8](repeating: 0, count: BlobCodec.frameBound(pages: group.count, pageSize: pageSize))
+        let n = try pages.withUnsafeBytes { p in try sealed.withUnsafeMutableBytes { try codec.sealFrame(p, count: group.count, into: $0) } }
+        SecretBytes.wipe(&pages)
+        sealed.withUnsafeBytes { builder.addFrame(ids: group.map(\.id), sealed: UnsafeRawBufferPointer(rebasing: $0[0..<n]), pageSize: pageSize) }
+    }
+
     /// Copies the needed blobs of partly used packs into new packs, still sealed, one pack
     /// builder per key generation (`generations`: of each needed blob). Each source pack is
     /// checked against its name (SHA-256) first, so damage is never copied forward.
@@ -260,7 +289,18 @@ public final class Pruner {
             guard SHA256.hex(bytes) == pack.name else {
                 throw LifeboatError(.corrupt, "pack \(pack.name.prefix(8)) does not match its name (damaged); prune stopped before deleting anything: run 'lifeboat check'")
             }
-            for e in entries {
+            // How many pages each frame of the pack holds, to tell a frame still wholly needed
+            // (copied as it is) from one holding unneeded pages (sealed anew without them, so
+            // forgotten pages are really gone).
+            var frameSize: [UInt32: Int] = [:]
+            for e in pack.entries where e.type == .framedPage { frameSize[e.offset, default: 0] += 1 }
+            let sorted = entries.sorted { ($0.offset, $0.slot) < ($1.offset, $1.slot) }
+            var i = 0
+            while i < sorted.count {
+                var j = i + 1
+                while j < sorted.count, sorted[j].offset == sorted[i].offset { j += 1 }
+                let group = sorted[i..<j], e = sorted[i]
+                i = j
                 guard let generation = generations[e.id] else {
                     throw LifeboatError(.internalError, "prune was about to repack blob \(e.id.hex.prefix(16)) of unknown key generation; nothing was deleted")
                 }
@@ -273,8 +313,16 @@ public final class Pruner {
                 guard end <= bytes.count else {
                     throw LifeboatError(.corrupt, "pack \(pack.name.prefix(8)) is shorter than its index says; prune stopped before deleting anything: run 'lifeboat check'")
                 }
-                bytes[Int(e.offset)..<end].withUnsafeBytes {
-                    builder.add(type: e.type, id: e.id, sealed: $0, rawLength: Int(e.rawLength))
+                if e.type != .framedPage {
+                    bytes[Int(e.offset)..<end].withUnsafeBytes {
+                        builder.add(type: e.type, id: e.id, sealed: $0, rawLength: Int(e.rawLength))
+                    }
+                } else if group.count == frameSize[e.offset] {
+                    bytes[Int(e.offset)..<end].withUnsafeBytes {
+                        builder.addFrame(members: group.map { (id: $0.id, slot: $0.slot) }, sealed: $0, pageSize: Int(e.rawLength))
+                    }
+                } else {
+                    try reframe(group, from: bytes, generation: generation, into: builder)
                 }
                 if builder.isFull { try flush(generation) }
             }

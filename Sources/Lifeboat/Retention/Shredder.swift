@@ -83,7 +83,7 @@ public enum Shredder {
                 do { sealed = try repo.backend.getRange(ObjectKey(.data, names[n]), offset: Int(loc.offset), length: Int(loc.length)) } catch let e as LifeboatError where e.kind == .notFound {
                     return
                 }
-                for codec in codecs where (try? codec.open(sealed, type: loc.type, id: firstID[n], rawLength: Int(loc.rawLength))) != nil {
+                for codec in codecs where (try? codec.open(sealed, type: loc.type, slot: loc.slot, id: firstID[n], rawLength: Int(loc.rawLength))) != nil {
                     found.withLock { $0[names[n]] = sizes[n] }
                     return
                 }

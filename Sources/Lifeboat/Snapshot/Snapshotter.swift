@@ -37,13 +37,16 @@ public struct SnapshotResult: Codable, Sendable {
 }
 
 /// Takes a snapshot: consistent capture → keyed ids → dedup against the index → compress and
-/// encrypt new pages on every core → packs uploaded in the background → page table →
+/// encrypt new pages, 16 to a frame, on every core → packs uploaded in the background → page table →
 /// index file → manifest (last, so a snapshot exists only when all it needs is stored).
 public final class Snapshotter {
     public struct Options: Sendable {
         public var source: String
-        public var compressionLevel: Int32 = 1
+        public var compressionLevel: Int32 = 2
         public var batchPages = 512
+        /// New pages sealed together, as one frame (16 × 4 KiB: zstd is about 1.5 times
+        /// faster and compresses better than page by page).
+        public var framePages = 16
         public var workers = Parallel.workerCount
         /// Packs uploading at once; nil: what the backend prefers (1 local, 4 for S3).
         public var uploadsInFlight: Int? = nil
@@ -142,12 +145,22 @@ public final class Snapshotter {
         let pageBuffers = [UnsafeMutableRawBufferPointer.allocate(byteCount: batch * pageSize, alignment: 4096),
                            UnsafeMutableRawBufferPointer.allocate(byteCount: batch * pageSize, alignment: 4096)]
         defer { pageBuffers.forEach { $0.deallocate() } }
-        let slotSize = BlobCodec.sealedBound(pageSize)
-        let sealedSlots = UnsafeMutableRawBufferPointer.allocate(byteCount: batch * slotSize, alignment: 16)
+        // New pages are sealed in frames of up to `framePages`; a frame of pages that are not
+        // neighbours in the batch is first gathered into its worker's buffer.
+        let framePages = max(1, min(BlobCodec.maxFramePages, options.framePages))
+        let maxFrames = (batch + framePages - 1) / framePages
+        let slotSize = BlobCodec.frameBound(pages: framePages, pageSize: pageSize)
+        let sealedSlots = UnsafeMutableRawBufferPointer.allocate(byteCount: maxFrames * slotSize, alignment: 16)
         defer { sealedSlots.deallocate() }
+        let gathers = (0..<workers).map { _ in UnsafeMutableRawBufferPointer.allocate(byteCount: framePages * pageSize, alignment: 4096) }
+        defer { gathers.forEach { $0.deallocate() } }
         let ids = UnsafeMutableBufferPointer<BlobID>.allocate(capacity: batch)
         defer { ids.deallocate() }
-        let sealedLengths = UnsafeMutableBufferPointer<Int>.allocate(capacity: batch)
+        let fresh = UnsafeMutableBufferPointer<Bool>.allocate(capacity: batch)
+        defer { fresh.deallocate() }
+        let newPages = UnsafeMutableBufferPointer<Int>.allocate(capacity: batch)
+        defer { newPages.deallocate() }
+        let sealedLengths = UnsafeMutableBufferPointer<Int>.allocate(capacity: maxFrames)
         defer { sealedLengths.deallocate() }
         var current = [BlobID]()
         current.reserveCapacity(pageCount)
@@ -182,33 +195,78 @@ public final class Snapshotter {
                 startRead(first + n, into: pageBuffers[1 - which], group: pending)
             }
 
-            // 1. In parallel, in chunks pulled by whichever worker is free: the keyed id of every
-            //    page, and for pages the index does not hold yet, compression and encryption.
-            //    (The index is only read here; duplicates within the batch are settled below.)
-            let chunk = 32
+            // 1. In parallel, a chunk of `framePages` pages per task, pulled by whichever worker
+            //    is free: the keyed ids, whether the index lacks them (it is only read here),
+            //    and when it lacks them all (a first snapshot, appended data) the chunk sealed
+            //    as one frame at once.
+            let chunks = (n + framePages - 1) / framePages
             try withUnsafePointer(to: &index) { indexPointer in
-                let shared = UnsafeTransfer((pages, sealedSlots, ids, sealedLengths, codecs, indexPointer))
-                try Parallel.forEach(count: (n + chunk - 1) / chunk, workers: workers) { w, c in
-                    let (pages, slots, ids, lengths, codecs, indexPointer) = shared.value
-                    for i in (c * chunk)..<min(n, (c + 1) * chunk) {
-                        let page = UnsafeRawBufferPointer(rebasing: pages[(i * pageSize)..<((i + 1) * pageSize)])
-                        let id = codecs[w].hasher.id(page)
+                let shared = UnsafeTransfer((pages, ids, fresh, codecs, indexPointer, sealedSlots, sealedLengths))
+                try Parallel.forEach(count: chunks, workers: workers) { w, c in
+                    let (pages, ids, fresh, codecs, indexPointer, slots, lengths) = shared.value
+                    let lo = c * framePages, hi = min(n, lo + framePages)
+                    var allNew = true
+                    for i in lo..<hi {
+                        let id = codecs[w].hasher.id(UnsafeRawBufferPointer(rebasing: pages[(i * pageSize)..<((i + 1) * pageSize)]))
                         ids[i] = id
-                        lengths[i] = indexPointer.pointee.contains(id) ? 0
-                            : try codecs[w].seal(page, type: .page, id: id,
-                                                 into: UnsafeMutableRawBufferPointer(rebasing: slots[(i * slotSize)..<((i + 1) * slotSize)]))
+                        fresh[i] = !indexPointer.pointee.contains(id)
+                        allNew = allNew && fresh[i]
                     }
+                    lengths[c] = !allNew ? 0 : try codecs[w].sealFrame(UnsafeRawBufferPointer(rebasing: pages[(lo * pageSize)..<(hi * pageSize)]), count: hi - lo,
+                                                                       into: UnsafeMutableRawBufferPointer(rebasing: slots[(c * slotSize)..<((c + 1) * slotSize)]))
                 }
             }
-            // 2. In order: record ids, keep the first of identical new pages, append to packs.
-            for i in 0..<n {
-                let id = ids[i]
-                current.append(id)
-                guard sealedLengths[i] > 0, !index.contains(id) else { continue }
-                index.insert(id, BlobLocation(pack: .max, offset: 0, length: 0, rawLength: 0, type: .page))
-                pack.add(type: .page, id: id, sealed: UnsafeRawBufferPointer(rebasing: sealedSlots[(i * slotSize)..<(i * slotSize + sealedLengths[i])]), rawLength: pageSize)
+            // 2. In order: record ids; chunks sealed whole go into packs (a page in one that is
+            //    identical to an earlier page is stored twice, harmlessly: the first copy is the
+            //    one indexed); of the other new pages, only the first of identical ones is kept.
+            var newCount = 0
+            for c in 0..<chunks {
+                let lo = c * framePages, hi = min(n, lo + framePages)
+                if sealedLengths[c] > 0 {
+                    for i in lo..<hi {
+                        current.append(ids[i])
+                        index.insert(ids[i], BlobLocation(pack: .max, offset: 0, length: 0, rawLength: 0, type: .framedPage))
+                    }
+                    pagesNew += hi - lo
+                    pack.addFrame(ids: ids[lo..<hi], sealed: UnsafeRawBufferPointer(rebasing: sealedSlots[(c * slotSize)..<(c * slotSize + sealedLengths[c])]), pageSize: pageSize)
+                    if pack.isFull { try flushPack() }
+                    continue
+                }
+                for i in lo..<hi {
+                    let id = ids[i]
+                    current.append(id)
+                    guard fresh[i], !index.contains(id) else { continue }
+                    index.insert(id, BlobLocation(pack: .max, offset: 0, length: 0, rawLength: 0, type: .framedPage))
+                    newPages[newCount] = i
+                    newCount += 1
+                }
+            }
+            pagesNew += newCount
+            // 3. In parallel: the other new pages, gathered into frames, compressed and encrypted.
+            let frames = (newCount + framePages - 1) / framePages
+            if frames > 0 {
+                let newCount = newCount
+                let shared = UnsafeTransfer((pages, sealedSlots, newPages, sealedLengths, gathers, codecs))
+                try Parallel.forEach(count: frames, workers: workers) { w, f in
+                    let (pages, slots, newPages, lengths, gathers, codecs) = shared.value
+                    let lo = f * framePages, count = min(newCount, lo + framePages) - lo
+                    let firstPage = newPages[lo]
+                    var input = UnsafeRawBufferPointer(rebasing: pages[(firstPage * pageSize)..<((firstPage + count) * pageSize)])
+                    if newPages[lo + count - 1] - firstPage != count - 1, let dst = gathers[w].baseAddress, let src = pages.baseAddress {
+                        for k in 0..<count {
+                            (dst + k * pageSize).copyMemory(from: src + newPages[lo + k] * pageSize, byteCount: pageSize)
+                        }
+                        input = UnsafeRawBufferPointer(rebasing: gathers[w][0..<(count * pageSize)])
+                    }
+                    lengths[f] = try codecs[w].sealFrame(input, count: count, into: UnsafeMutableRawBufferPointer(rebasing: slots[(f * slotSize)..<((f + 1) * slotSize)]))
+                }
+            }
+            // 4. In order: those frames into packs.
+            for f in 0..<frames {
+                let lo = f * framePages, hi = min(newCount, lo + framePages)
+                pack.addFrame(ids: (lo..<hi).map { ids[newPages[$0]] },
+                              sealed: UnsafeRawBufferPointer(rebasing: sealedSlots[(f * slotSize)..<(f * slotSize + sealedLengths[f])]), pageSize: pageSize)
                 if pack.isFull { try flushPack() }
-                pagesNew += 1
             }
             first += n
             which = 1 - which
