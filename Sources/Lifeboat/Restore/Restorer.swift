@@ -68,12 +68,10 @@ public final class Restorer {
         let m = record.manifest
         try TargetFile.checkWritable(target, force: options.force)
 
-        let index = try repo.loadIndex()
         let keys = try repo.keys(for: m)
-        let codec = try BlobCodec(keys: keys)
-        let ids = try PageTableReader(repo: repo, index: index, codec: codec).pageIDs(of: m)
-        let (pieces, jobs) = try plan(ids: ids, index: index)
-        let packs = index.packs
+        // The index is needed only to plan the reads: released before fetching (at 40 bytes a
+        // blob it is the largest thing a restore would otherwise hold).
+        let (ids, pieces, jobs, packs) = try locate(m, keys: keys)
         phase("locate")
 
         let temp = try TargetFile.createTemporary(near: target, size: m.pageCount * m.pageSize)
@@ -100,7 +98,7 @@ public final class Restorer {
         }
         let problems: [String]
         do {
-            problems = try SQLiteConnection(path: temp.path, immutable: true).integrityCheck()
+            problems = try IntegrityCheck.run(path: temp.path)
         } catch {
             syncDone.wait()
             throw error
@@ -152,6 +150,14 @@ public final class Restorer {
             i = j
         }
         return (pieces, jobs)
+    }
+
+    /// The snapshot's page ids, where each is stored, the range reads to make, and the packs' names.
+    private func locate(_ m: Manifest, keys: MasterKeys) throws -> ([BlobID], [Piece], [Job], [String]) {
+        let index = try repo.loadIndex()
+        let ids = try PageTableReader(repo: repo, index: index, codec: try BlobCodec(keys: keys)).pageIDs(of: m)
+        let (pieces, jobs) = try plan(ids: ids, index: index)
+        return (ids, pieces, jobs, index.packs)
     }
 
     func fetchAndWrite(jobs: [Job], pieces: [Piece], ids: [BlobID], packs: [String], keys: MasterKeys, pageSize: Int, fd: Int32, path: String, stages: Locked<[Double]>? = nil) throws -> Int {
