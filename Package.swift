@@ -18,9 +18,11 @@ let package = Package(
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+        // glibc's mallopt, for fixed malloc thresholds (Support/MemoryTuning.swift).
+        .systemLibrary(name: "CMalloc"),
         .target(
             name: "Lifeboat",
-            dependencies: ["CLibCrypto", "CSQLite", "CZstd", "CCurl", .product(name: "Yams", package: "Yams")]
+            dependencies: ["CLibCrypto", "CSQLite", "CZstd", "CCurl", "CMalloc", .product(name: "Yams", package: "Yams")]
         ),
         .executableTarget(
             name: "lifeboat",

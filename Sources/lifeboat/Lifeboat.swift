@@ -32,4 +32,10 @@ struct LifeboatCommand: ParsableCommand {
             IAMPolicyCommand.self,
         ]
     )
+
+    /// Process-wide set-up before any command runs.
+    static func main() {
+        MemoryTuning.apply()
+        main(nil)
+    }
 }
