@@ -142,3 +142,35 @@ final class FormatTests: XCTestCase {
         XCTAssertEqual(try reader.plaintext(of: sealed, entry: PackEntry(type: .framedPage, id: ids[2], offset: 0, length: UInt32(n), rawLength: UInt32(pageSize), slot: 2)), all)
     }
 }
+
+/// RFC 3339 is written and read without ISO8601DateFormatter; Foundation's formatter is the oracle.
+final class RFC3339Tests: XCTestCase {
+    func testFormatAndParseAgreeWithFoundation() throws {
+        let oracle = ISO8601DateFormatter()
+        oracle.timeZone = TimeZone(identifier: "UTC")
+        oracle.formatOptions = [.withInternetDateTime]
+        var rng = SystemRandomNumberGenerator()
+        for _ in 0..<2000 {
+            let ms = Int64.random(in: 0...4_102_444_800_000, using: &rng)  // 1970 to 2100
+            let d = Date(unixMilliseconds: ms)
+            XCTAssertEqual(RFC3339.format(d), oracle.string(from: d))
+            let text = RFC3339.format(d, fractional: true)
+            XCTAssertTrue(text.hasSuffix(String(format: ".%03dZ", Int(ms % 1000))), text)
+            XCTAssertEqual(try XCTUnwrap(RFC3339.parse(text)).unixMilliseconds, ms, text)
+        }
+        XCTAssertEqual(RFC3339.format(Date(timeIntervalSince1970: 951_782_400)), "2000-02-29T00:00:00Z")
+    }
+
+    func testParseAcceptsOffsetsAndRefusesNonsense() throws {
+        let utc = try XCTUnwrap(RFC3339.parse("2026-12-01T22:15:16Z"))
+        XCTAssertEqual(RFC3339.parse("2026-12-01T23:15:16+01:00"), utc)
+        XCTAssertEqual(RFC3339.parse("2026-12-01T17:45:16-04:30"), utc)
+        XCTAssertEqual(RFC3339.parse("2026-12-01t22:15:16z"), utc)
+        XCTAssertEqual(try XCTUnwrap(RFC3339.parse("2026-12-01T22:15:16.5Z")).timeIntervalSince(utc), 0.5, accuracy: 1e-6)
+        for bad in ["", "2026-12-01", "2026-12-01T22:15:16", "2026-13-01T00:00:00Z", "2026-02-29T00:00:00Z",
+                    "2026-12-01T24:00:00Z", "2026-12-01T22:15:16.Z", "2026-12-01T22:15:16Z trailing", "yesterday",
+                    "2026-12-01T22:15:16+0100", "２０２６-12-01T22:15:16Z"] {
+            XCTAssertNil(RFC3339.parse(bad), bad)
+        }
+    }
+}
