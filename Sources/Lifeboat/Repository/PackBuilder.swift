@@ -5,6 +5,9 @@ final class PackBuilder {
     private(set) var bytes: [UInt8] = []
     private(set) var entries: [PackEntry] = []
     let targetSize: Int
+    /// A finished pack's buffer, given back once uploaded: reusing it spares the page faults of
+    /// a fresh 9 MiB allocation per pack (about 2,300 each).
+    private let spare = Locked<[UInt8]?>(nil)
 
     init(targetSize: Int) {
         self.targetSize = targetSize
@@ -37,7 +40,19 @@ final class PackBuilder {
 
     // Reserved on first use, not at finish: the previous pack may still be uploading.
     private func reserve() {
-        if bytes.capacity == 0 { bytes.reserveCapacity(targetSize + (1 << 20)) }
+        guard bytes.capacity == 0 else { return }
+        if let reused = spare.withLock({ s -> [UInt8]? in defer { s = nil }; return s }) { bytes = reused }
+        // Room for the last frame past the target and a typical header; more only grows it.
+        if bytes.capacity < targetSize + (256 << 10) { bytes.reserveCapacity(targetSize + (256 << 10)) }
+    }
+
+    /// Takes back a finished pack's buffer (emptied; its capacity is kept when no one else
+    /// holds it). Called from the upload thread.
+    func recycle(_ buffer: inout [UInt8]) {
+        buffer.removeAll(keepingCapacity: true)
+        let b = buffer
+        spare.withLock { if $0 == nil { $0 = b } }
+        buffer = []
     }
 
     /// Appends the header and hands over the finished pack (its name, the SHA-256 of its bytes,
@@ -67,16 +82,20 @@ final class Uploader: @unchecked Sendable {
 
     /// Uploads a content-addressed object: its name is the SHA-256 of `bytes`, computed here
     /// on the upload thread; `stored` is called with it once the object is durably stored.
-    func submit(_ kind: ObjectKind, _ bytes: [UInt8], stored: @escaping @Sendable (String) -> Void) throws {
+    func submit(_ kind: ObjectKind, _ bytes: [UInt8], recycle: (@Sendable (inout [UInt8]) -> Void)? = nil,
+                stored: @escaping @Sendable (String) -> Void) throws {
         if let e = failure.current { throw e }
         slots.wait()
         group.enter()
         let backend = self.backend
+        // Boxed so the upload thread holds the only reference and can hand the buffer back.
+        let box = Locked<[UInt8]>(bytes)
         queue.async { [self] in
             defer {
                 slots.signal()
                 group.leave()
             }
+            var bytes = box.withLock { b in defer { b = [] }; return b }
             do {
                 let name = SHA256.hex(bytes)
                 do {
@@ -88,6 +107,7 @@ final class Uploader: @unchecked Sendable {
             } catch {
                 failure.withLock { if $0 == nil { $0 = error } }
             }
+            recycle?(&bytes)
         }
     }
 

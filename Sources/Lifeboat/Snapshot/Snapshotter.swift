@@ -43,7 +43,7 @@ public final class Snapshotter {
     public struct Options: Sendable {
         public var source: String
         public var compressionLevel: Int32 = 2
-        public var batchPages = 512
+        public var batchPages = 256
         /// New pages sealed together, as one frame (16 × 4 KiB: zstd is about 1.5 times
         /// faster and compresses better than page by page).
         public var framePages = 16
@@ -85,8 +85,11 @@ public final class Snapshotter {
         let captureTime = Date(unixMilliseconds: Date().unixMilliseconds)
         let pageSize = capture.pageSize
         let pageCount = capture.pageCount
-        // Sized for every page being new, so the table never grows (and doubles) mid-run.
-        var index = try repo.loadIndex(extraCapacity: pageCount + pageCount / max(1, repo.config.tableFanout) + 16)
+        // What the repository holds, and apart from it what this run stores: room for every page
+        // on a first snapshot, so the set need not grow mid-run; after that for an eighth (it
+        // grows if more turn out new).
+        let index = try repo.loadIndex()
+        var stored = BlobIDSet(capacity: (parent == nil ? pageCount : max(pageCount / 8, 4096)) + pageCount / max(1, repo.config.tableFanout) + 16)
 
         let workers = max(1, options.workers)
         // A source with a key of its own is sealed and identified with it (crypto-shredding).
@@ -118,9 +121,10 @@ public final class Snapshotter {
 
         func flushPack() throws {
             guard !pack.isEmpty else { return }
-            let done = try pack.finish(aead: headerAEAD)
-            let size = done.bytes.count, entries = done.entries
-            try uploader.submit(.data, done.bytes) { name in
+            let (bytes, entries) = try pack.finish(aead: headerAEAD)
+            let size = bytes.count
+            let builder = UnsafeTransfer(pack)
+            try uploader.submit(.data, bytes, recycle: { builder.value.recycle(&$0) }) { name in
                 storedPacks.withLock { $0.append(IndexFile.Pack(name: name, size: size, entries: entries)) }
             }
             bytesAdded += size
@@ -132,10 +136,10 @@ public final class Snapshotter {
         func storeBlob(_ plain: [UInt8], type: BlobType) throws -> BlobID {
             let codec = codecs[0]
             let id = codec.hasher.id(plain)
-            if index.contains(id) { return id }
+            if index.contains(id) || stored.contains(id) { return id }
             let sealed = try codec.seal(plain, type: type, id: id)
             sealed.withUnsafeBytes { pack.add(type: type, id: id, sealed: $0, rawLength: plain.count) }
-            index.insert(id, BlobLocation(pack: .max, offset: 0, length: 0, rawLength: 0, type: type))
+            stored.insert(id)
             if pack.isFull { try flushPack() }
             return id
         }
@@ -196,36 +200,37 @@ public final class Snapshotter {
             }
 
             // 1. In parallel, a chunk of `framePages` pages per task, pulled by whichever worker
-            //    is free: the keyed ids, whether the index lacks them (it is only read here),
+            //    is free: the keyed ids, whether the repository and this run lack them (both are
+            //    only read here),
             //    and when it lacks them all (a first snapshot, appended data) the chunk sealed
             //    as one frame at once.
             let chunks = (n + framePages - 1) / framePages
-            try withUnsafePointer(to: &index) { indexPointer in
-                let shared = UnsafeTransfer((pages, ids, fresh, codecs, indexPointer, sealedSlots, sealedLengths))
+            try withUnsafePointer(to: &stored) { storedPointer in
+                let shared = UnsafeTransfer((pages, ids, fresh, codecs, sealedSlots, sealedLengths, storedPointer))
                 try Parallel.forEach(count: chunks, workers: workers) { w, c in
-                    let (pages, ids, fresh, codecs, indexPointer, slots, lengths) = shared.value
+                    let (pages, ids, fresh, codecs, slots, lengths, storedPointer) = shared.value
                     let lo = c * framePages, hi = min(n, lo + framePages)
                     var allNew = true
                     for i in lo..<hi {
                         let id = codecs[w].hasher.id(UnsafeRawBufferPointer(rebasing: pages[(i * pageSize)..<((i + 1) * pageSize)]))
                         ids[i] = id
-                        fresh[i] = !indexPointer.pointee.contains(id)
+                        fresh[i] = !index.contains(id) && !storedPointer.pointee.contains(id)
                         allNew = allNew && fresh[i]
                     }
                     lengths[c] = !allNew ? 0 : try codecs[w].sealFrame(UnsafeRawBufferPointer(rebasing: pages[(lo * pageSize)..<(hi * pageSize)]), count: hi - lo,
                                                                        into: UnsafeMutableRawBufferPointer(rebasing: slots[(c * slotSize)..<((c + 1) * slotSize)]))
                 }
             }
-            // 2. In order: record ids; chunks sealed whole go into packs (a page in one that is
-            //    identical to an earlier page is stored twice, harmlessly: the first copy is the
-            //    one indexed); of the other new pages, only the first of identical ones is kept.
+            // 2. In order: record ids; chunks sealed whole go into packs (a page identical to
+            //    another of the same chunk is stored twice, harmlessly: the first copy is the one
+            //    indexed); of the other new pages, only the first of identical ones is kept.
             var newCount = 0
             for c in 0..<chunks {
                 let lo = c * framePages, hi = min(n, lo + framePages)
                 if sealedLengths[c] > 0 {
                     for i in lo..<hi {
                         current.append(ids[i])
-                        index.insert(ids[i], BlobLocation(pack: .max, offset: 0, length: 0, rawLength: 0, type: .framedPage))
+                        stored.insert(ids[i])
                     }
                     pagesNew += hi - lo
                     pack.addFrame(ids: ids[lo..<hi], sealed: UnsafeRawBufferPointer(rebasing: sealedSlots[(c * slotSize)..<(c * slotSize + sealedLengths[c])]), pageSize: pageSize)
@@ -235,8 +240,8 @@ public final class Snapshotter {
                 for i in lo..<hi {
                     let id = ids[i]
                     current.append(id)
-                    guard fresh[i], !index.contains(id) else { continue }
-                    index.insert(id, BlobLocation(pack: .max, offset: 0, length: 0, rawLength: 0, type: .framedPage))
+                    guard fresh[i], !stored.contains(id) else { continue }
+                    stored.insert(id)
                     newPages[newCount] = i
                     newCount += 1
                 }
@@ -311,10 +316,10 @@ public final class Snapshotter {
                                 bytesAdded: bytesAdded, toolVersion: Lifeboat.version,
                                 keyGeneration: repo.keyring.current == 0 ? nil : repo.keyring.current, sourceKey: own?.id)
         try options.beforeCommit?()
-        let stored = try repo.storeManifest(manifest)
-        bytesAdded += stored.size
+        let saved = try repo.storeManifest(manifest)
+        bytesAdded += saved.size
 
-        return SnapshotResult(id: stored.id, source: options.source, time: RFC3339.format(captureTime, fractional: true),
+        return SnapshotResult(id: saved.id, source: options.source, time: RFC3339.format(captureTime, fractional: true),
                               pages: pageCount, pagesNew: pagesNew, bytesAdded: bytesAdded, pageSize: pageSize,
                               databaseBytes: pageCount * pageSize, journalMode: capture.journalMode,
                               walFrames: capture.walFramesUsed, parent: parent?.id, newBase: table.isNewBase,
