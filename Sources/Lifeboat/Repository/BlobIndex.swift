@@ -109,7 +109,10 @@ extension Repository {
     /// `lifeboat repair-index` (future) rebuilds from pack headers.
     public func loadIndex(extraCapacity: Int = 0) throws -> BlobIndex {
         let files = try backend.list(.index)
-        var index = BlobIndex(capacity: files.reduce(0) { $0 + $1.size / 24 } + extraCapacity)
+        // Index files hold about 18 bytes an entry once compressed (framed pages share offsets
+        // and lengths): sized for 16, the table is not outgrown while loading (growing costs
+        // the old and a 1.5 times larger table at once).
+        var index = BlobIndex(capacity: files.reduce(0) { $0 + $1.size / 16 } + extraCapacity)
         for info in files {
             let file = try IndexFile.decode(try loadObject(info.key), name: info.key.name)
             index.add(file)
