@@ -97,7 +97,7 @@ public final class Snapshotter {
         let writeKeys = own?.keys ?? repo.keys
         let codecs = try (0..<workers).map { _ in try BlobCodec(keys: writeKeys, compressionLevel: options.compressionLevel, maxBlobSize: max(pageSize, 1 << 16)) }
         let headerAEAD = try AEADContext(key: writeKeys.encryption)
-        let uploader = Uploader(backend: repo.backend, inFlight: options.uploadsInFlight ?? repo.backend.preferredConcurrency)
+        let uploader = Uploader(backend: repo.backend, inFlight: options.uploadsInFlight ?? max(2, repo.backend.preferredConcurrency))
         let pack = PackBuilder(targetSize: repo.config.packSize)
         // Packs stored so far and not yet listed in an index file. Index files are written as
         // packs complete (32 at a time), so memory stays flat and a killed run leaves indexed
