@@ -13,6 +13,8 @@ public final class BlobCodec {
     public static let flagZstd: UInt8 = 1
 
     public let hasher: KeyedHash
+    /// The keys it was made with, so another thread can get a codec of its own.
+    public let keys: MasterKeys
     private let aead: AEADContext
     private let compressor: ZstdCompressor
     private let decompressor: ZstdDecompressor
@@ -28,6 +30,7 @@ public final class BlobCodec {
     public static let maxFramePages = 64
 
     public init(keys: MasterKeys, compressionLevel: Int32 = 1, maxBlobSize: Int = 65536) throws {
+        self.keys = keys
         hasher = try KeyedHash(key: keys.identifiers)
         aead = try AEADContext(key: keys.encryption)
         compressor = try ZstdCompressor(level: compressionLevel)
@@ -55,8 +58,14 @@ public final class BlobCodec {
     /// Seals `plain` into `out` (at least `sealedBound(plain.count)` bytes); returns the size.
     public func seal(_ plain: UnsafeRawBufferPointer, type: BlobType, id: BlobID, into out: UnsafeMutableRawBufferPointer) throws -> Int {
         ensureScratch(plain.count)
+        return try sealBody(plain, headerBytes: 1, aad: fillAAD(type: type, id: id), into: out)
+    }
+
+    /// Compresses `plain` after the `headerBytes` already in `scratch` (the flag goes in byte
+    /// 0), or stores it as is when that saves under 1/32, and seals the whole into `out`.
+    private func sealBody(_ plain: UnsafeRawBufferPointer, headerBytes: Int, aad: UnsafeRawBufferPointer, into out: UnsafeMutableRawBufferPointer) throws -> Int {
         var bodyLength: Int
-        let body = UnsafeMutableRawBufferPointer(rebasing: scratch[1...])
+        let body = UnsafeMutableRawBufferPointer(rebasing: scratch[headerBytes...])
         if let n = compressor.compress(plain, into: body), n < plain.count - plain.count / 32 {
             scratch[0] = Self.flagZstd
             bodyLength = n
@@ -66,8 +75,8 @@ public final class BlobCodec {
             if let src = plain.baseAddress, let dst = body.baseAddress { dst.copyMemory(from: src, byteCount: plain.count) }
             bodyLength = plain.count
         }
-        bodyLength += 1
-        return try aead.seal(UnsafeRawBufferPointer(rebasing: scratch[0..<bodyLength]), aad: fillAAD(type: type, id: id), into: out)
+        bodyLength += headerBytes
+        return try aead.seal(UnsafeRawBufferPointer(rebasing: scratch[0..<bodyLength]), aad: aad, into: out)
     }
 
     public func seal(_ plain: [UInt8], type: BlobType, id: BlobID) throws -> [UInt8] {
@@ -85,19 +94,8 @@ public final class BlobCodec {
     public func sealFrame(_ pages: UnsafeRawBufferPointer, count: Int, into out: UnsafeMutableRawBufferPointer) throws -> Int {
         precondition(count >= 1 && count <= Self.maxFramePages)
         ensureScratch(pages.count)
-        var bodyLength: Int
         scratch[1] = UInt8(count)
-        let body = UnsafeMutableRawBufferPointer(rebasing: scratch[2...])
-        if let n = compressor.compress(pages, into: body), n < pages.count - pages.count / 32 {
-            scratch[0] = Self.flagZstd
-            bodyLength = n
-        } else {
-            scratch[0] = Self.flagStored
-            if let src = pages.baseAddress, let dst = body.baseAddress { dst.copyMemory(from: src, byteCount: pages.count) }
-            bodyLength = pages.count
-        }
-        bodyLength += 2
-        return try aead.seal(UnsafeRawBufferPointer(rebasing: scratch[0..<bodyLength]), aad: fillAAD(type: .framedPage, id: .zero), into: out)
+        return try sealBody(pages, headerBytes: 2, aad: fillAAD(type: .framedPage, id: .zero), into: out)
     }
 
     /// Opens the blob at a location into `out` (exactly its raw length) and verifies its id.
@@ -209,6 +207,21 @@ extension Repository {
         return try readRange(key, offset: Int(loc.offset), length: Int(loc.length)) { sealed in
             try codec.open(sealed, type: loc.type, slot: loc.slot, id: id, rawLength: Int(loc.rawLength))
         }
+    }
+
+    /// Reads several blobs through the index, in the order given, several at once on a network
+    /// store: page-table leaves read one by one from S3 cost a round trip each (256 per GiB).
+    public func readBlobs(_ ids: some Collection<BlobID>, index: BlobIndex, keys: MasterKeys) throws -> [[UInt8]] {
+        let ids = Array(ids)
+        let workers = max(1, min(ids.count, 2 * backend.preferredConcurrency))
+        let codecs = UnsafeTransfer(try (0..<workers).map { _ in try BlobCodec(keys: keys) })
+        if workers == 1 { return try ids.map { try readBlob($0, index: index, codec: codecs.value[0]) } }
+        let out = Locked([[UInt8]](repeating: [], count: ids.count))
+        try Parallel.forEach(count: ids.count, workers: workers) { w, i in
+            let blob = try self.readBlob(ids[i], index: index, codec: codecs.value[w])
+            out.withLock { $0[i] = blob }
+        }
+        return out.current
     }
 
     /// Reads a range and decodes it; when the range is missing, unreachable or fails to decode,

@@ -11,12 +11,16 @@ struct PageTableReader {
         guard root.pageSize == m.pageSize else { throw LifeboatError(.corrupt, "snapshot page table does not match its manifest") }
         var ids = [BlobID]()
         ids.reserveCapacity(m.pageCount)
-        for (k, leafID) in root.leaves.enumerated() {
-            let start = k * root.fanout
-            if start >= m.pageCount { break }
-            let end = min(start + root.fanout, root.pageCount)
-            let leaf = try PageTableFormat.decodeLeaf(try repo.readBlob(leafID, index: index, codec: codec), expectedCount: end - start)
-            ids.append(contentsOf: leaf.prefix(m.pageCount - start))
+        // Leaves are fetched 64 at a time (in parallel on network stores) and decoded in order.
+        let needed = min(root.leaves.count, (m.pageCount + root.fanout - 1) / max(1, root.fanout))
+        for group in stride(from: 0, to: needed, by: 64) {
+            let blobs = try repo.readBlobs(root.leaves[group..<min(needed, group + 64)], index: index, keys: codec.keys)
+            for (j, blob) in blobs.enumerated() {
+                let start = (group + j) * root.fanout
+                let end = min(start + root.fanout, root.pageCount)
+                let leaf = try PageTableFormat.decodeLeaf(blob, expectedCount: end - start)
+                ids.append(contentsOf: leaf.prefix(m.pageCount - start))
+            }
         }
         let fromBase = ids.count
         if fromBase < m.pageCount { ids.append(contentsOf: repeatElement(BlobID.zero, count: m.pageCount - fromBase)) }

@@ -26,20 +26,28 @@ struct PageTableBuilder {
         guard root.fanout == fanout, root.pageSize == pageSize else { return .newBase }
         let limit = Self.deltaLimit(pageCount: current.count)
         var entries: [(page: UInt32, id: BlobID)] = []
+        // The leaves that differ from the same slice of the current table.
+        var changed: [Int] = []
         for (k, leafID) in root.leaves.enumerated() {
             let start = k * fanout
             if start >= current.count { break }
             let end = min(start + fanout, root.pageCount)
-            let currentEnd = min(end, current.count)
-            if currentEnd == end {
-                let same = current[start..<end].withUnsafeBytes { codec.hasher.id($0) } == leafID
-                if same { continue }
+            if min(end, current.count) == end, current[start..<end].withUnsafeBytes({ codec.hasher.id($0) }) == leafID { continue }
+            changed.append(k)
+        }
+        // Read 64 at a time (in parallel on network stores), compared in order.
+        for group in stride(from: 0, to: changed.count, by: 64) {
+            let ks = changed[group..<min(changed.count, group + 64)]
+            let blobs = try repo.readBlobs(ks.map { root.leaves[$0] }, index: index, keys: codec.keys)
+            for (k, blob) in zip(ks, blobs) {
+                let start = k * fanout
+                let end = min(start + fanout, root.pageCount)
+                let base = try PageTableFormat.decodeLeaf(blob, expectedCount: end - start)
+                for p in start..<min(end, current.count) where current[p] != base[p - start] {
+                    entries.append((UInt32(p), current[p]))
+                }
+                if entries.count > limit { return .newBase }
             }
-            let base = try PageTableFormat.decodeLeaf(try repo.readBlob(leafID, index: index, codec: codec), expectedCount: end - start)
-            for p in start..<currentEnd where current[p] != base[p - start] {
-                entries.append((UInt32(p), current[p]))
-            }
-            if entries.count > limit { return .newBase }
         }
         if root.pageCount < current.count {
             for p in root.pageCount..<current.count { entries.append((UInt32(p), current[p])) }
