@@ -48,7 +48,7 @@ public final class Snapshotter {
         /// faster and compresses better than page by page).
         public var framePages = 16
         public var workers = Parallel.workerCount
-        /// Packs uploading at once; nil: what the backend prefers (1 local, 4 for S3).
+        /// Packs uploading at once; nil: what the backend prefers, at least 2 (2 local, 4 for S3).
         public var uploadsInFlight: Int? = nil
         public var progress: (@Sendable (_ done: Int, _ total: Int) -> Void)? = nil
         /// Runs just before the manifest is stored; throwing abandons the snapshot (used to
