@@ -48,6 +48,7 @@ public final class BlobCodec {
     public static func sealedBound(_ n: Int) -> Int { 1 + max(ZstdCompressor.bound(n), n) + AEADContext.overhead }
 
     private func ensureScratch(_ n: Int) {
+        // One byte more than a single blob needs: a frame's header has its page count too.
         let need = Self.sealedBound(n) + 1
         if scratch.count < need {
             scratch.deallocate()

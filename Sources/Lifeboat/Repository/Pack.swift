@@ -42,6 +42,13 @@ public struct PackEntry: Sendable, Equatable {
         return e
     }
 
+    /// How many pages each frame among `entries` (one pack's) holds, by the frame's offset.
+    static func pagesPerFrame(_ entries: [PackEntry]) -> [UInt32: Int] {
+        var counts: [UInt32: Int] = [:]
+        for e in entries where e.type == .framedPage { counts[e.offset, default: 0] += 1 }
+        return counts
+    }
+
     /// Whether a pack header or index file format version is one this build reads.
     static func readable(_ version: UInt32) -> Bool { version == 1 || version == 2 }
 }

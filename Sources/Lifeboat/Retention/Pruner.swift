@@ -136,8 +136,7 @@ public final class Pruner {
         for p in order {
             var mine: [PackEntry] = []
             var unusedBytes = 0
-            var members: [UInt32: Int] = [:]
-            for e in p.entries where e.type == .framedPage { members[e.offset, default: 0] += 1 }
+            let members = PackEntry.pagesPerFrame(p.entries)
             for e in p.entries {
                 // A framed page's share of its frame's bytes.
                 if used[e.id] != nil && home.insert(e.id).inserted { mine.append(e) } else { unusedBytes += Int(e.length) / (members[e.offset] ?? 1) }
@@ -292,8 +291,7 @@ public final class Pruner {
             // How many pages each frame of the pack holds, to tell a frame still wholly needed
             // (copied as it is) from one holding unneeded pages (sealed anew without them, so
             // forgotten pages are really gone).
-            var frameSize: [UInt32: Int] = [:]
-            for e in pack.entries where e.type == .framedPage { frameSize[e.offset, default: 0] += 1 }
+            let frameSize = PackEntry.pagesPerFrame(pack.entries)
             let sorted = entries.sorted { ($0.offset, $0.slot) < ($1.offset, $1.slot) }
             var i = 0
             while i < sorted.count {
