@@ -69,8 +69,7 @@ public final class Restorer {
         try TargetFile.checkWritable(target, force: options.force)
 
         let keys = try repo.keys(for: m)
-        // The index is needed only to plan the reads: released before fetching (at 40 bytes a
-        // blob it is the largest thing a restore would otherwise hold).
+        // Located without the repository's whole index (see PageLocator).
         let (ids, pieces, jobs, packs) = try locate(m, keys: keys)
         phase("locate")
 
@@ -123,15 +122,7 @@ public final class Restorer {
 
     /// Orders the reads by pack and offset, each distinct blob once, and groups neighbours
     /// into range reads of at most 4 MiB (gaps under 256 KiB are read through).
-    func plan(ids: [BlobID], index: BlobIndex) throws -> ([Piece], [Job]) {
-        var pieces: [Piece] = []
-        pieces.reserveCapacity(ids.count)
-        for (p, id) in ids.enumerated() {
-            guard let loc = index.location(id), Int(loc.pack) < index.packs.count else {
-                throw LifeboatError(.corrupt, "page \(p + 1) of the snapshot is in no index (blob \(id.hex.prefix(16))): data is missing; run 'lifeboat check' and restore an older snapshot or from a replica")
-            }
-            pieces.append(Piece(pack: loc.pack, offset: loc.offset, length: loc.length, page: Int32(p), type: loc.type, slot: loc.slot))
-        }
+    func plan(_ pieces: inout [Piece]) -> [Job] {
         // Pages of one frame come together, so each frame is decrypted and decompressed once.
         pieces.sort { ($0.pack, $0.offset, $0.page) < ($1.pack, $1.offset, $1.page) }
         var jobs: [Job] = []
@@ -149,15 +140,14 @@ public final class Restorer {
             jobs.append(Job(pack: pieces[i].pack, start: Int(pieces[i].offset), end: end, pieces: i..<j))
             i = j
         }
-        return (pieces, jobs)
+        return jobs
     }
 
     /// The snapshot's page ids, where each is stored, the range reads to make, and the packs' names.
     private func locate(_ m: Manifest, keys: MasterKeys) throws -> ([BlobID], [Piece], [Job], [String]) {
-        let index = try repo.loadIndex()
-        let ids = try PageTableReader(repo: repo, index: index, codec: try BlobCodec(keys: keys)).pageIDs(of: m)
-        let (pieces, jobs) = try plan(ids: ids, index: index)
-        return (ids, pieces, jobs, index.packs)
+        var located = try PageLocator(repo: repo, keys: keys).locate(m)
+        let jobs = plan(&located.pieces)
+        return (located.ids, located.pieces, jobs, located.packs)
     }
 
     func fetchAndWrite(jobs: [Job], pieces: [Piece], ids: [BlobID], packs: [String], keys: MasterKeys, pageSize: Int, fd: Int32, path: String, stages: Locked<[Double]>? = nil) throws -> Int {
