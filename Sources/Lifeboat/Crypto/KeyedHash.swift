@@ -62,6 +62,42 @@ public final class KeyedHash {
 
     public func id(_ bytes: [UInt8]) -> BlobID { bytes.withUnsafeBytes { id($0) } }
 
+    /// The same HMAC over a message given in parts (a snapshot's page ids, as they are captured).
+    public final class Stream {
+        private let ctx: OpaquePointer
+        /// Kept for its outer pad state.
+        private let hash: KeyedHash
+
+        fileprivate init(_ hash: KeyedHash) throws {
+            guard let c = EVP_MD_CTX_new() else { throw LifeboatError(.internalError, "cannot set up HMAC-SHA256 (OpenSSL)") }
+            ctx = c
+            self.hash = hash
+            EVP_MD_CTX_copy_ex(ctx, hash.inner)
+        }
+
+        deinit { EVP_MD_CTX_free(ctx) }
+
+        public func update(_ part: UnsafeRawBufferPointer) {
+            EVP_DigestUpdate(ctx, part.baseAddress, part.count)
+        }
+
+        /// The full 32-byte HMAC of everything given; the stream is spent.
+        public func finish() -> [UInt8] {
+            var out = [UInt8](repeating: 0, count: 32)
+            var len: UInt32 = 0
+            out.withUnsafeMutableBufferPointer { o in
+                EVP_DigestFinal_ex(ctx, o.baseAddress, &len)
+                EVP_MD_CTX_copy_ex(ctx, hash.outer)
+                EVP_DigestUpdate(ctx, o.baseAddress, 32)
+                EVP_DigestFinal_ex(ctx, o.baseAddress, &len)
+            }
+            return out
+        }
+    }
+
+    /// A stream whose `finish()` equals `mac(whole message)`.
+    public func stream() throws -> Stream { try Stream(self) }
+
     public func mac(_ bytes: [UInt8]) -> [UInt8] {
         var out = [UInt8](repeating: 0, count: 32)
         bytes.withUnsafeBytes { m in

@@ -47,4 +47,7 @@ public enum BlobType: UInt8, Sendable {
     /// A page stored with other new pages of the same snapshot in one sealed frame (compressing
     /// 16 pages together is faster and smaller than one by one); its entry's slot says which.
     case framedPage = 5
+
+    /// A database page (alone or in a frame), as opposed to a part of a page table.
+    public var isPage: Bool { self == .page || self == .framedPage }
 }

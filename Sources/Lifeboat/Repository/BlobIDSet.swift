@@ -1,6 +1,6 @@
-/// A set of blob ids in flat arrays (16 bytes a slot, open addressing): what a snapshot run has
-/// stored so far, kept apart from the repository's index so that the index is not sized (at
-/// 37 bytes a slot) for every page a run might add.
+/// A set of blob ids in flat arrays (16 bytes a slot, open addressing): the ids a snapshot run
+/// finds in the repository and adds as it stores pages. Dedup needs to know only whether an id
+/// is stored, not where, so the index's locations (21 bytes more a slot) are not kept for it.
 struct BlobIDSet {
     private var his: [UInt64]
     private var los: [UInt64]

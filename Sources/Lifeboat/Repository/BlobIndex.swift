@@ -75,10 +75,11 @@ public struct BlobIndex: Sendable {
         count += 1
     }
 
-    public mutating func add(_ file: IndexFile) {
+    /// Adds a file's packs, and of their blobs those `keep` accepts.
+    public mutating func add(_ file: IndexFile, keep: (PackEntry) -> Bool = { _ in true }) {
         for p in file.packs {
             let n = addPack(p.name, size: p.size)
-            for e in p.entries {
+            for e in p.entries where keep(e) {
                 insert(e.id, BlobLocation(pack: n, offset: e.offset, length: e.length, rawLength: e.rawLength, type: e.type, slot: e.slot))
             }
         }
@@ -109,10 +110,7 @@ extension Repository {
     /// `lifeboat repair-index` (future) rebuilds from pack headers.
     public func loadIndex(extraCapacity: Int = 0) throws -> BlobIndex {
         let files = try backend.list(.index)
-        // Index files hold about 18 bytes an entry once compressed (framed pages share offsets
-        // and lengths): sized for 16, the table is not outgrown while loading (growing costs
-        // the old and a 1.5 times larger table at once).
-        var index = BlobIndex(capacity: files.reduce(0) { $0 + $1.size / 16 } + extraCapacity)
+        var index = BlobIndex(capacity: Self.entryEstimate(files) + extraCapacity)
         for info in files {
             let file = try IndexFile.decode(try loadObject(info.key), name: info.key.name)
             index.add(file)
@@ -120,4 +118,27 @@ extension Repository {
         }
         return index
     }
+
+    /// What a snapshot needs of the index, at well under half its memory: every blob id the
+    /// repository holds (16 bytes a slot, to skip what is stored already), with room for
+    /// `extraCapacity` more, and the locations of the page-table blobs alone (to read the
+    /// parent's table). Page locations, most of the index, are not kept.
+    func loadKnownIDs(extraCapacity: Int) throws -> (ids: BlobIDSet, tables: BlobIndex) {
+        let files = try backend.list(.index)
+        var ids = BlobIDSet(capacity: Self.entryEstimate(files) + extraCapacity)
+        var tables = BlobIndex(capacity: 1024)
+        for info in files {
+            let file = try IndexFile.decode(try loadObject(info.key), name: info.key.name)
+            for p in file.packs {
+                for e in p.entries { ids.insert(e.id) }
+            }
+            tables.add(file) { !$0.type.isPage }
+        }
+        return (ids, tables)
+    }
+
+    /// Index files hold about 18 bytes an entry once compressed (framed pages share offsets and
+    /// lengths): a table sized for 16 a byte is not outgrown while loading (growing costs the
+    /// old and a 1.5 times larger table at once).
+    private static func entryEstimate(_ files: [ObjectInfo]) -> Int { files.reduce(0) { $0 + $1.size / 16 } }
 }

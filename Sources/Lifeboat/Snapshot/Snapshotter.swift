@@ -85,11 +85,11 @@ public final class Snapshotter {
         let captureTime = Date(unixMilliseconds: Date().unixMilliseconds)
         let pageSize = capture.pageSize
         let pageCount = capture.pageCount
-        // What the repository holds, and apart from it what this run stores: room for every page
-        // on a first snapshot, so the set need not grow mid-run; after that for an eighth (it
-        // grows if more turn out new).
-        let index = try repo.loadIndex()
-        var stored = BlobIDSet(capacity: (parent == nil ? pageCount : max(pageCount / 8, 4096)) + pageCount / max(1, repo.config.tableFanout) + 16)
+        // The ids the repository holds, and those this run stores as it goes: room for every
+        // page on a first snapshot, so the set need not grow mid-run; after that for an eighth
+        // (it grows if more turn out new). Locations are kept for the page table's blobs only.
+        let (knownIDs, tables) = try repo.loadKnownIDs(extraCapacity: (parent == nil ? pageCount : max(pageCount / 8, 4096)) + pageCount / max(1, repo.config.tableFanout) + 16)
+        var known = knownIDs
 
         let workers = max(1, options.workers)
         // A source with a key of its own is sealed and identified with it (crypto-shredding).
@@ -136,10 +136,10 @@ public final class Snapshotter {
         func storeBlob(_ plain: [UInt8], type: BlobType) throws -> BlobID {
             let codec = codecs[0]
             let id = codec.hasher.id(plain)
-            if index.contains(id) || stored.contains(id) { return id }
+            if known.contains(id) { return id }
             let sealed = try codec.seal(plain, type: type, id: id)
             sealed.withUnsafeBytes { pack.add(type: type, id: id, sealed: $0, rawLength: plain.count) }
-            stored.insert(id)
+            known.insert(id)
             if pack.isFull { try flushPack() }
             return id
         }
@@ -166,9 +166,14 @@ public final class Snapshotter {
         defer { newPages.deallocate() }
         let sealedLengths = UnsafeMutableBufferPointer<Int>.allocate(capacity: maxFrames)
         defer { sealedLengths.deallocate() }
-        var current = [BlobID]()
-        current.reserveCapacity(pageCount)
         var pagesNew = 0
+        // The page table is built as ids are captured (a delta against the parent's base while
+        // that stays small), so no list of every page's id is kept.
+        let fanout = repo.config.tableFanout
+        let table = try PageTableStream(pageCount: pageCount, fanout: fanout, hasher: codecs[0].hasher,
+                                        parent: try parentBase(sameGeneration(parent?.manifest, sourceKey: own?.id), pageSize: pageSize, tables: tables, keys: writeKeys),
+                                        readLeaves: { [repo] in try repo.readBlobs($0, index: tables, keys: writeKeys) },
+                                        storeLeaf: { try storeBlob($0, type: .tableLeaf) })
 
         let reader = DispatchQueue(label: "lifeboat.capture")
         let readError = Locked<Error?>(nil)
@@ -200,20 +205,20 @@ public final class Snapshotter {
             }
 
             // 1. In parallel, a chunk of `framePages` pages per task, pulled by whichever worker
-            //    is free: the keyed ids, whether the repository and this run lack them (both are
-            //    only read here), and when they lack them all (a first snapshot, appended data)
+            //    is free: the keyed ids, whether the repository (this run's pages included) lacks
+            //    them (the set is only read here), and when they lack them all (a first snapshot, appended data)
             //    the chunk sealed as one frame at once.
             let chunks = (n + framePages - 1) / framePages
-            try withUnsafePointer(to: &stored) { storedPointer in
-                let shared = UnsafeTransfer((pages, ids, fresh, codecs, sealedSlots, sealedLengths, storedPointer))
+            try withUnsafePointer(to: &known) { knownPointer in
+                let shared = UnsafeTransfer((pages, ids, fresh, codecs, sealedSlots, sealedLengths, knownPointer))
                 try Parallel.forEach(count: chunks, workers: workers) { w, c in
-                    let (pages, ids, fresh, codecs, slots, lengths, storedPointer) = shared.value
+                    let (pages, ids, fresh, codecs, slots, lengths, knownPointer) = shared.value
                     let lo = c * framePages, hi = min(n, lo + framePages)
                     var allNew = true
                     for i in lo..<hi {
                         let id = codecs[w].hasher.id(UnsafeRawBufferPointer(rebasing: pages[(i * pageSize)..<((i + 1) * pageSize)]))
                         ids[i] = id
-                        fresh[i] = !index.contains(id) && !storedPointer.pointee.contains(id)
+                        fresh[i] = !knownPointer.pointee.contains(id)
                         allNew = allNew && fresh[i]
                     }
                     lengths[c] = !allNew ? 0 : try codecs[w].sealFrame(UnsafeRawBufferPointer(rebasing: pages[(lo * pageSize)..<(hi * pageSize)]), count: hi - lo,
@@ -227,10 +232,7 @@ public final class Snapshotter {
             for c in 0..<chunks {
                 let lo = c * framePages, hi = min(n, lo + framePages)
                 if sealedLengths[c] > 0 {
-                    for i in lo..<hi {
-                        current.append(ids[i])
-                        stored.insert(ids[i])
-                    }
+                    for i in lo..<hi { known.insert(ids[i]) }
                     pagesNew += hi - lo
                     pack.addFrame(ids: ids[lo..<hi], sealed: UnsafeRawBufferPointer(rebasing: sealedSlots[(c * slotSize)..<(c * slotSize + sealedLengths[c])]), pageSize: pageSize)
                     if pack.isFull { try flushPack() }
@@ -238,9 +240,8 @@ public final class Snapshotter {
                 }
                 for i in lo..<hi {
                     let id = ids[i]
-                    current.append(id)
-                    guard fresh[i], !stored.contains(id) else { continue }
-                    stored.insert(id)
+                    guard fresh[i], !known.contains(id) else { continue }
+                    known.insert(id)
                     newPages[newCount] = i
                     newCount += 1
                 }
@@ -272,6 +273,7 @@ public final class Snapshotter {
                               sealed: UnsafeRawBufferPointer(rebasing: sealedSlots[(f * slotSize)..<(f * slotSize + sealedLengths[f])]), pageSize: pageSize)
                 if pack.isFull { try flushPack() }
             }
+            try table.append(UnsafeBufferPointer(rebasing: ids[0..<n]))
             first += n
             which = 1 - which
             options.progress?(first, pageCount)
@@ -280,22 +282,12 @@ public final class Snapshotter {
         capture.close()
         let captureSeconds = Date().timeIntervalSince(started)
 
-        // Page table: a delta against the parent's base, or a new base.
-        let fanout = repo.config.tableFanout
-        let table = try PageTableBuilder(repo: repo, index: index, codec: codecs[0])
-            .plan(current: current, pageSize: pageSize, fanout: fanout, parent: sameGeneration(parent?.manifest, sourceKey: own?.id))
+        // Page table: a delta against the parent's base, or a new base's root.
+        let (plan, digest) = try table.finish()
         var rootID: BlobID
         var deltaID: BlobID?
-        switch table {
-        case .newBase:
-            var leaves: [BlobID] = []
-            var start = 0
-            while start < pageCount {
-                let end = min(start + fanout, pageCount)
-                let leaf = current[start..<end].withUnsafeBytes { Array($0) }
-                leaves.append(try storeBlob(leaf, type: .tableLeaf))
-                start = end
-            }
+        switch plan {
+        case .newBase(let leaves):
             rootID = try storeBlob(PageTableFormat.encodeRoot(.init(pageCount: pageCount, pageSize: pageSize, fanout: fanout, leaves: leaves)), type: .tableRoot)
         case .delta(let root, let entries):
             rootID = root
@@ -306,11 +298,10 @@ public final class Snapshotter {
 
         // Index before manifest: a manifest must never reference blobs no index lists.
         try writeIndex(all: true)
-        let digest = current.withUnsafeBytes { codecs[0].hasher.mac(Array($0)) }
         let manifest = Manifest(version: 1, source: options.source, timeMs: captureTime.unixMilliseconds,
                                 host: ProcessInfo.processInfo.hostName, database: databasePath,
                                 pageSize: pageSize, pageCount: pageCount, journalMode: capture.journalMode,
-                                tableRoot: rootID.hex, tableDelta: deltaID?.hex, deltaCount: table.deltaCount,
+                                tableRoot: rootID.hex, tableDelta: deltaID?.hex, deltaCount: plan.deltaCount,
                                 parent: parent?.id, imageDigest: Hex.encode(digest), pagesNew: pagesNew,
                                 bytesAdded: bytesAdded, toolVersion: Lifeboat.version,
                                 keyGeneration: repo.keyring.current == 0 ? nil : repo.keyring.current, sourceKey: own?.id)
@@ -321,8 +312,8 @@ public final class Snapshotter {
         return SnapshotResult(id: saved.id, source: options.source, time: RFC3339.format(captureTime, fractional: true),
                               pages: pageCount, pagesNew: pagesNew, bytesAdded: bytesAdded, pageSize: pageSize,
                               databaseBytes: pageCount * pageSize, journalMode: capture.journalMode,
-                              walFrames: capture.walFramesUsed, parent: parent?.id, newBase: table.isNewBase,
-                              deltaPages: table.deltaCount, packs: packCount,
+                              walFrames: capture.walFramesUsed, parent: parent?.id, newBase: plan.isNewBase,
+                              deltaPages: plan.deltaCount, packs: packCount,
                               seconds: Date().timeIntervalSince(started), captureSeconds: captureSeconds,
                               behind: (replicated?.behind ?? []).map { "\($0.location): \($0.error.message)" })
     }
@@ -336,6 +327,15 @@ extension Snapshotter {
     func sameGeneration(_ m: Manifest?, sourceKey: String?) -> Manifest? {
         guard let m, (m.keyGeneration ?? 0) == repo.keyring.current, m.sourceKey == sourceKey else { return nil }
         return m
+    }
+
+    /// The parent's base root, when a delta against it can describe this snapshot (same page
+    /// size and fanout); nil means a new base.
+    func parentBase(_ m: Manifest?, pageSize: Int, tables: BlobIndex, keys: MasterKeys) throws -> (id: BlobID, root: PageTableFormat.Root)? {
+        guard let m, m.pageSize == pageSize, let rootID = BlobID(hex: m.tableRoot) else { return nil }
+        let root = try PageTableFormat.decodeRoot(try repo.readBlob(rootID, index: tables, codec: try BlobCodec(keys: keys)))
+        guard root.fanout == repo.config.tableFanout, root.pageSize == pageSize else { return nil }
+        return (rootID, root)
     }
 }
 
