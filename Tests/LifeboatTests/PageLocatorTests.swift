@@ -33,3 +33,40 @@ final class PageLocatorTests: XCTestCase {
         XCTAssertTrue(seen.allSatisfy { $0 })
     }
 }
+
+/// A restore in many windows (as a database past 1 GiB is restored) gives the same bytes.
+final class WindowedRestoreTests: XCTestCase {
+    func testRestoreInWindowsOfAFewPagesIsByteIdenticalForBasesDeltasAndGrowth() throws {
+        let sb = try Sandbox()
+        let db = sb.path("w.db")
+        try TestDB.create(db, journal: "delete", rows: 1500)
+        XCTAssertEqual(try sb.lifeboat("init").status, 0)
+        XCTAssertEqual(try sb.lifeboat("snapshot", db).status, 0)
+        // A delta: some pages changed, and the database grown past its base.
+        let w = try SQLiteConnection(path: db)
+        try w.execute("UPDATE items SET body = body || '-changed' WHERE id % 50 = 0")
+        try w.execute("INSERT INTO items(body, n) SELECT body || '-more', n FROM items WHERE id <= 300")
+        let delta = try sb.lifeboat("snapshot", db, "--json")
+        XCTAssertEqual(delta.status, 0, delta.stderr)
+        XCTAssertEqual(try delta.json()["new_base"] as? Bool, false)
+
+        let repo = try sb.openRepository()
+        for (n, record) in try repo.listSnapshots(source: "w.db").enumerated() {
+            // 7 pages: windows cut leaves (1024 ids) and frames (16 pages) anywhere.
+            for window in [7, 64, 1 << 18] {
+                var options = Restorer.Options()
+                options.windowPages = window
+                let done = Locked(0)
+                options.progress = { d, total in done.withLock { $0 = max($0, d) }; XCTAssertEqual(total, record.manifest.pageCount) }
+                let out = sb.path("r-\(n)-\(window).db")
+                let result = try Restorer(repository: repo, options: options).restore(record, to: out)
+                XCTAssertEqual(result.pages, record.manifest.pageCount)
+                XCTAssertEqual(done.current, record.manifest.pageCount, "progress reaches every page")
+                if n == 1 { XCTAssertEqual(try FileIO.readFile(out), try FileIO.readFile(db), "window \(window)") }
+            }
+            if n == 0 {
+                XCTAssertEqual(try FileIO.readFile(sb.path("r-0-7.db")), try FileIO.readFile(sb.path("r-0-262144.db")))
+            }
+        }
+    }
+}

@@ -1,67 +1,77 @@
-/// Finds where each page of a snapshot is stored without building the repository's whole
-/// index: at about 50 bytes a blob, that index was the largest thing a restore held, and it
-/// grows with everything the repository keeps, not with the snapshot restored.
+/// Finds where the pages of a snapshot are stored, a window of pages at a time, without
+/// building the repository's whole index: at about 50 bytes a blob, that index was the largest
+/// thing a restore held, and it grows with everything the repository keeps, not with the
+/// snapshot restored.
 ///
-/// Two passes over the index files, one file decoded at a time:
-/// 1. the page table's own blobs (root, leaves, delta): a few hundred entries a GiB;
-/// 2. with the snapshot's page ids known, a table of page numbers keyed by those ids (4 bytes a
-///    slot) picks out the entries the snapshot uses, and the rest are dropped as they are read.
-/// What it holds is proportional to the snapshot: ids (16 bytes a page), the lookup table
-/// (about 5), and the pieces the reads are planned from (20).
-struct PageLocator {
-    let repo: Repository
-    let keys: MasterKeys
-
+/// Made once: the pack names and the page table's own blobs (root, leaves, delta: a few
+/// hundred entries a GiB), from one pass over the index files, one file decoded at a time.
+/// Then for each window: the window's page ids from the table, a lookup of page numbers keyed
+/// by those ids (4 bytes a slot), and one more pass over the index files that keeps the
+/// entries the window uses and drops the rest as they are read. What it holds is the window's
+/// ids (16 bytes a page), lookup (about 9) and pieces (20), whatever the database's size.
+final class PageLocator {
     struct Located {
+        /// The first page of the window; `ids[i]` is page `first + i`'s id.
+        var first: Int
         var ids: [BlobID]
         var pieces: [Restorer.Piece]
-        /// Pack names, by the numbers pieces use.
-        var packs: [String]
     }
 
-    func locate(_ m: Manifest) throws -> Located {
-        let files = try repo.backend.list(.index)
+    private let repo: Repository
+    private let files: [ObjectInfo]
+    private let tables: BlobIndex
+    private let cursor: PageTableCursor
+    private let pageCount: Int
 
-        // Pass 1: every pack's number, and the table blobs.
+    init(repo: Repository, keys: MasterKeys, manifest m: Manifest) throws {
+        self.repo = repo
+        files = try repo.backend.list(.index)
         var tables = BlobIndex(capacity: 1024)
-        try forEachIndexFile(files) { file in
-            for p in file.packs {
-                let n = tables.addPack(p.name, size: p.size)
-                for e in p.entries where e.type != .page && e.type != .framedPage {
-                    tables.insert(e.id, BlobLocation(pack: n, offset: e.offset, length: e.length, rawLength: e.rawLength, type: e.type, slot: e.slot))
-                }
-            }
-        }
-        let ids = try PageTableReader(repo: repo, index: tables, codec: try BlobCodec(keys: keys)).pageIDs(of: m)
+        for info in files { tables.add(try Self.decode(info, repo)) { !$0.type.isPage } }
+        self.tables = tables
+        pageCount = m.pageCount
+        cursor = try PageTableCursor(repo: repo, index: tables, codec: try BlobCodec(keys: keys), manifest: m)
+    }
 
-        // Pass 2: the pages' locations. Identical pages (ids) each get their own slot.
+    /// Pack names, by the numbers pieces use.
+    var packs: [String] { tables.packs }
+
+    /// Whether every page has been located.
+    var isDone: Bool { cursor.position >= pageCount }
+
+    /// The next `count` pages: their ids and where each is stored. The page table's image
+    /// digest is checked as soon as the last page's id is read, before its pages are fetched.
+    func next(_ count: Int) throws -> Located {
+        let first = cursor.position
+        let ids = try cursor.next(count)
+        if isDone { try cursor.verify() }
+
+        // Identical pages (ids) share a lookup slot and are chained.
         let unlocated = UInt32.max
         var pieces = [Restorer.Piece](repeating: Restorer.Piece(pack: unlocated, offset: 0, length: 0, page: 0, type: .page, slot: 0), count: ids.count)
         let lookup = PageLookup(ids: ids)
         var missing = ids.count
-        try forEachIndexFile(files) { file in
-            for p in file.packs {
+        for info in files where missing > 0 {
+            for p in try Self.decode(info, repo).packs {
                 guard let n = tables.packNumber(p.name) else { continue }
-                for e in p.entries where e.type == .page || e.type == .framedPage {
-                    lookup.forEachPage(of: e.id, in: ids) { page in
+                for e in p.entries where e.type.isPage {
+                    lookup.forEachPage(of: e.id, in: ids) { i in
                         // The first location recorded for an id wins (duplicates are copies).
-                        guard pieces[page].pack == unlocated else { return }
-                        pieces[page] = Restorer.Piece(pack: n, offset: e.offset, length: e.length, page: Int32(page), type: e.type, slot: e.slot)
+                        guard pieces[i].pack == unlocated else { return }
+                        pieces[i] = Restorer.Piece(pack: n, offset: e.offset, length: e.length, page: Int32(first + i), type: e.type, slot: e.slot)
                         missing -= 1
                     }
                 }
             }
         }
-        if missing > 0, let p = pieces.firstIndex(where: { $0.pack == unlocated }) {
-            throw LifeboatError(.corrupt, "page \(p + 1) of the snapshot is in no index (blob \(ids[p].hex.prefix(16))): data is missing; run 'lifeboat check' and restore an older snapshot or from a replica")
+        if missing > 0, let i = pieces.firstIndex(where: { $0.pack == unlocated }) {
+            throw LifeboatError(.corrupt, "page \(first + i + 1) of the snapshot is in no index (blob \(ids[i].hex.prefix(16))): data is missing; run 'lifeboat check' and restore an older snapshot or from a replica")
         }
-        return Located(ids: ids, pieces: pieces, packs: tables.packs)
+        return Located(first: first, ids: ids, pieces: pieces)
     }
 
-    private func forEachIndexFile(_ files: [ObjectInfo], _ body: (IndexFile) throws -> Void) throws {
-        for info in files {
-            try body(try IndexFile.decode(try repo.loadObject(info.key), name: info.key.name))
-        }
+    private static func decode(_ info: ObjectInfo, _ repo: Repository) throws -> IndexFile {
+        try IndexFile.decode(try repo.loadObject(info.key), name: info.key.name)
     }
 }
 

@@ -27,6 +27,10 @@ public final class Restorer {
     public struct Options: Sendable {
         public var workers = max(2, Parallel.workerCount)
         public var force = false
+        /// Pages located and restored at a time: what a restore holds (about 45 bytes a page)
+        /// stops growing with the database past 1 GiB, for one more pass over the index files
+        /// a window.
+        public var windowPages = 1 << 18
         public var progress: (@Sendable (_ done: Int, _ total: Int) -> Void)? = nil
         public init() {}
     }
@@ -69,8 +73,9 @@ public final class Restorer {
         try TargetFile.checkWritable(target, force: options.force)
 
         let keys = try repo.keys(for: m)
-        // Located without the repository's whole index (see PageLocator).
-        let (ids, pieces, jobs, packs) = try locate(m, keys: keys)
+        // Located a window at a time, without the repository's whole index (see PageLocator).
+        let locator = try PageLocator(repo: repo, keys: keys, manifest: m)
+        var window = try locator.next(options.windowPages)
         phase("locate")
 
         let temp = try TargetFile.createTemporary(near: target, size: m.pageCount * m.pageSize)
@@ -78,8 +83,22 @@ public final class Restorer {
         defer { if !keep { temp.discard() } }
 
         let stages = Locked([0.0, 0.0, 0.0])
-        let fetched = try fetchAndWrite(jobs: jobs, pieces: pieces, ids: ids, packs: packs, keys: keys, pageSize: m.pageSize, fd: temp.fd, path: temp.path, stages: stages)
-        phase("fetch_decrypt_write")
+        var fetched = 0
+        while true {
+            let jobs = plan(&window.pieces)
+            fetched += try fetchAndWrite(jobs: jobs, pieces: window.pieces, ids: window.ids, firstPage: window.first, totalPages: m.pageCount, packs: locator.packs,
+                                         keys: keys, pageSize: m.pageSize, fd: temp.fd, path: temp.path, stages: stages)
+            if locator.isDone { break }
+            phases["fetch_decrypt_write", default: 0] += Date().timeIntervalSince(mark)
+            mark = Date()
+            // The window done is let go before the next is located: one window at a time.
+            window = PageLocator.Located(first: 0, ids: [], pieces: [])
+            window = try locator.next(options.windowPages)
+            phases["locate", default: 0] += Date().timeIntervalSince(mark)
+            mark = Date()
+        }
+        phases["fetch_decrypt_write", default: 0] += Date().timeIntervalSince(mark)
+        mark = Date()
 
         // Flush to disk while SQLite checks the file (it reads the page cache): both must be done
         // before the rename, neither needs the other.
@@ -143,14 +162,7 @@ public final class Restorer {
         return jobs
     }
 
-    /// The snapshot's page ids, where each is stored, the range reads to make, and the packs' names.
-    private func locate(_ m: Manifest, keys: MasterKeys) throws -> ([BlobID], [Piece], [Job], [String]) {
-        var located = try PageLocator(repo: repo, keys: keys).locate(m)
-        let jobs = plan(&located.pieces)
-        return (located.ids, located.pieces, jobs, located.packs)
-    }
-
-    func fetchAndWrite(jobs: [Job], pieces: [Piece], ids: [BlobID], packs: [String], keys: MasterKeys, pageSize: Int, fd: Int32, path: String, stages: Locked<[Double]>? = nil) throws -> Int {
+    func fetchAndWrite(jobs: [Job], pieces: [Piece], ids: [BlobID], firstPage: Int, totalPages: Int, packs: [String], keys: MasterKeys, pageSize: Int, fd: Int32, path: String, stages: Locked<[Double]>? = nil) throws -> Int {
         // Network stores get more fetchers in flight; each also decrypts what it fetched.
         let workers = max(1, options.workers, 2 * repo.backend.preferredConcurrency)
         let codecs = UnsafeTransfer(try (0..<workers).map { _ in try BlobCodec(keys: keys, maxBlobSize: max(pageSize, 1 << 16)) })
@@ -180,7 +192,7 @@ public final class Restorer {
                     let fetchTime = Clock.monotonic() - t0
                     var writeTime = 0.0
                     fetched.withLock { $0 += data.count }
-                    try Self.decodeAndWrite(job: job, data: data, pieces: pieces, ids: ids, codec: codecs.value[w], run: buffers.value[w],
+                    try Self.decodeAndWrite(job: job, data: data, pieces: pieces, ids: ids, firstPage: firstPage, codec: codecs.value[w], run: buffers.value[w],
                                             runPages: runPages, pageSize: pageSize, fd: fd, path: path, writeTime: &writeTime)
                     if let stages {
                         let total = Clock.monotonic() - t0
@@ -196,14 +208,14 @@ public final class Restorer {
             }
             if let progress {
                 let n = done.withLock { $0 += job.pieces.count; return $0 }
-                progress(n, pieces.count)
+                progress(firstPage + n, totalPages)
             }
         }
         return fetched.current
     }
 
     /// Decrypts and verifies the pages of one range and writes runs of consecutive pages.
-    static func decodeAndWrite(job: Job, data: [UInt8], pieces: [Piece], ids: [BlobID], codec: BlobCodec,
+    static func decodeAndWrite(job: Job, data: [UInt8], pieces: [Piece], ids: [BlobID], firstPage: Int, codec: BlobCodec,
                                run: UnsafeMutableRawBufferPointer, runPages: Int, pageSize: Int, fd: Int32, path: String,
                                writeTime: inout Double) throws {
         var runFirst = -1, runCount = 0
@@ -230,7 +242,7 @@ public final class Restorer {
                     guard lo >= 0, lo + Int(piece.length) <= raw.count else {
                         throw LifeboatError(.corrupt, "pack range is shorter than the index says (truncated pack?)")
                     }
-                    try codec.open(UnsafeRawBufferPointer(rebasing: raw[lo..<(lo + Int(piece.length))]), type: piece.type, slot: piece.slot, id: ids[page],
+                    try codec.open(UnsafeRawBufferPointer(rebasing: raw[lo..<(lo + Int(piece.length))]), type: piece.type, slot: piece.slot, id: ids[page - firstPage],
                                    into: slot, frameKey: UInt64(piece.pack) << 32 | UInt64(piece.offset))
                 }
                 last = (piece.offset, piece.slot, runCount)
