@@ -20,9 +20,11 @@ let package = Package(
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
         // glibc's mallopt, for fixed malloc thresholds (Support/MemoryTuning.swift).
         .systemLibrary(name: "CMalloc"),
+        // O_DIRECT for pack files (Support/FileIO.swift).
+        .systemLibrary(name: "CDirectIO"),
         .target(
             name: "Lifeboat",
-            dependencies: ["CLibCrypto", "CSQLite", "CZstd", "CCurl", "CMalloc", .product(name: "Yams", package: "Yams")]
+            dependencies: ["CLibCrypto", "CSQLite", "CZstd", "CCurl", "CMalloc", "CDirectIO", .product(name: "Yams", package: "Yams")]
         ),
         .executableTarget(
             name: "lifeboat",

@@ -30,4 +30,29 @@ final class LocalBackendContractTests: XCTestCase {
     func testLargeObject() throws { try BackendContract.largeObject(makeBackend()) }
     func testDeletes() throws { try BackendContract.deletes(makeBackend()) }
     func testPutIsAtomic() throws { try BackendContract.putIsAtomic(makeBackend()) }
+
+    /// Packs are written with O_DIRECT in whole blocks and the rest through the page cache:
+    /// every size around the block and bounce-buffer edges reads back exactly.
+    func testPacksOfEverySizeAroundTheDirectWriteEdgesReadBackExactly() throws {
+        let backend = try makeBackend()
+        var rng = SystemRandomNumberGenerator()
+        for size in [0, 1, 4095, 4096, 4097, (1 << 20) - 1, 1 << 20, (1 << 20) + 4097, 3 * (1 << 20) + 5] {
+            let bytes = (0..<size).map { _ in UInt8.random(in: 0...255, using: &rng) }
+            let key = ObjectKey(.data, SHA256.hex(bytes))
+            try backend.put(key, bytes)
+            XCTAssertEqual(try backend.get(key), bytes, "size \(size)")
+            XCTAssertEqual(try backend.stat(key), size)
+        }
+        // On this disk the direct path is really taken (tmpfs would refuse O_DIRECT and fall back).
+        let probe = NSTemporaryDirectory() + "lifeboat-direct-" + UUID().uuidString
+        defer { unlink(probe) }
+        let (fd, direct) = try FileIO.createForDirectWrite(probe)
+        defer { close(fd) }
+        // The file system of the temporary directory: the longest mount point that holds it.
+        let dir = (NSTemporaryDirectory() as NSString).resolvingSymlinksInPath
+        let mounts = try String(contentsOfFile: "/proc/mounts", encoding: .utf8).split(separator: "\n").map { $0.split(separator: " ").map(String.init) }
+        let fsType = try XCTUnwrap(mounts.filter { $0.count > 2 && (dir + "/").hasPrefix($0[1] == "/" ? "/" : $0[1] + "/") }
+            .max { $0[1].count < $1[1].count }?[2])
+        XCTAssertEqual(direct, fsType != "tmpfs", "O_DIRECT is used wherever the file system takes it (\(fsType))")
+    }
 }

@@ -37,7 +37,11 @@ public struct LocalBackend: Backend {
         let tmpDir = root + "/tmp"
         try makeDirectory(tmpDir)
         let tmp = tmpDir + "/" + key.name + "." + UUID().uuidString + ".tmp"
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        // Packs bypass the page cache (O_DIRECT): backup data is not read again soon, and
+        // buffered it would evict the pages the live database relies on. It also spares the
+        // CPU of filling fresh page-cache memory, a fifth of a first snapshot's on a VM.
+        let (fd, direct) = key.kind == .data ? try FileIO.createForDirectWrite(tmp)
+            : (open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600), false)
         guard fd >= 0 else { throw LifeboatError.posix(errno, "cannot write", path: tmp) }
         var ok = false
         defer {
@@ -45,7 +49,11 @@ public struct LocalBackend: Backend {
         }
         do {
             defer { close(fd) }
-            try FileIO.writeAll(fd: fd, bytes, path: tmp)
+            if direct {
+                try bytes.withUnsafeBytes { try FileIO.writeDirect(fd: fd, $0, path: tmp) }
+            } else {
+                try FileIO.writeAll(fd: fd, bytes, path: tmp)
+            }
             if fsync(fd) != 0 { throw LifeboatError.posix(errno, "cannot sync", path: tmp) }
         }
         if link(tmp, target) != 0 {
