@@ -31,8 +31,9 @@ final class LocalBackendContractTests: XCTestCase {
     func testDeletes() throws { try BackendContract.deletes(makeBackend()) }
     func testPutIsAtomic() throws { try BackendContract.putIsAtomic(makeBackend()) }
 
-    /// Packs are written with O_DIRECT in whole blocks and the rest through the page cache:
-    /// every size around the block and bounce-buffer edges reads back exactly.
+    /// Packs are written with O_DIRECT in whole blocks and the rest through the page cache, and
+    /// read back by range with O_DIRECT widened to whole blocks: every size and range around
+    /// the block and bounce-buffer edges reads back exactly.
     func testPacksOfEverySizeAroundTheDirectWriteEdgesReadBackExactly() throws {
         let backend = try makeBackend()
         var rng = SystemRandomNumberGenerator()
@@ -42,6 +43,18 @@ final class LocalBackendContractTests: XCTestCase {
             try backend.put(key, bytes)
             XCTAssertEqual(try backend.get(key), bytes, "size \(size)")
             XCTAssertEqual(try backend.stat(key), size)
+            // Restore's direct range reads: unaligned ranges, up to the very end, and past it.
+            let local = try XCTUnwrap(backend as? LocalBackend)
+            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: FileIO.directReadBound(size), alignment: 4096)
+            defer { buffer.deallocate() }
+            for (offset, length) in [(0, size), (size / 3, size / 2), (max(0, size - 1), min(1, size)), (size / 2 + 1, size - size / 2 - 1)] where length >= 0 && offset + length <= size {
+                XCTAssertEqual(Array(try local.readRange(key, offset: offset, length: length, into: buffer)), Array(bytes[offset..<(offset + length)]), "size \(size) range \(offset)+\(length)")
+            }
+            if size > 0 {
+                XCTAssertThrowsError(try local.readRange(key, offset: size / 2, length: size - size / 2 + 1, into: buffer)) {
+                    XCTAssertEqual(($0 as? LifeboatError)?.kind, .corrupt, "a range past the end is a truncated object")
+                }
+            }
         }
         // On this disk the direct path is really taken (tmpfs would refuse O_DIRECT and fall back).
         let probe = NSTemporaryDirectory() + "lifeboat-direct-" + UUID().uuidString

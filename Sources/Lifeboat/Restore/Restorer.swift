@@ -177,6 +177,11 @@ public final class Restorer {
         let shared = UnsafeTransfer((jobs, pieces, ids))
         let replicated = backend as? ReplicatedBackend
         let copies = replicated?.replicas.count ?? 1
+        // A local repository is read straight into each worker's buffer, past the page cache.
+        let local = backend as? LocalBackend
+        let readBound = FileIO.directReadBound(jobs.reduce(0) { max($0, $1.end - $1.start) })
+        let reads = UnsafeTransfer((0..<(local == nil ? 0 : workers)).map { _ in UnsafeMutableRawBufferPointer.allocate(byteCount: readBound, alignment: 4096) })
+        defer { reads.value.forEach { $0.deallocate() } }
         try Parallel.forEach(count: jobs.count, workers: workers) { w, j in
             let (jobs, pieces, ids) = shared.value
             let job = jobs[j]
@@ -187,13 +192,20 @@ public final class Restorer {
             while true {
                 do {
                     let t0 = Clock.monotonic()
-                    let data = try replicated.map { try $0.getRange(key, offset: job.start, length: job.end - job.start, replica: copy) }
-                        ?? backend.getRange(key, offset: job.start, length: job.end - job.start)
-                    let fetchTime = Clock.monotonic() - t0
-                    var writeTime = 0.0
-                    fetched.withLock { $0 += data.count }
-                    try Self.decodeAndWrite(job: job, data: data, pieces: pieces, ids: ids, firstPage: firstPage, codec: codecs.value[w], run: buffers.value[w],
-                                            runPages: runPages, pageSize: pageSize, fd: fd, path: path, writeTime: &writeTime)
+                    var fetchTime = 0.0, writeTime = 0.0
+                    func decode(_ data: UnsafeRawBufferPointer) throws {
+                        fetchTime = Clock.monotonic() - t0
+                        fetched.withLock { $0 += data.count }
+                        try Self.decodeAndWrite(job: job, data: data, pieces: pieces, ids: ids, firstPage: firstPage, codec: codecs.value[w], run: buffers.value[w],
+                                                runPages: runPages, pageSize: pageSize, fd: fd, path: path, writeTime: &writeTime)
+                    }
+                    if let local {
+                        try decode(try local.readRange(key, offset: job.start, length: job.end - job.start, into: reads.value[w]))
+                    } else {
+                        let data = try replicated.map { try $0.getRange(key, offset: job.start, length: job.end - job.start, replica: copy) }
+                            ?? backend.getRange(key, offset: job.start, length: job.end - job.start)
+                        try data.withUnsafeBytes { try decode($0) }
+                    }
                     if let stages {
                         let total = Clock.monotonic() - t0
                         stages.withLock { $0[0] += fetchTime; $0[1] += max(0, total - fetchTime - writeTime); $0[2] += writeTime }
@@ -215,7 +227,7 @@ public final class Restorer {
     }
 
     /// Decrypts and verifies the pages of one range and writes runs of consecutive pages.
-    static func decodeAndWrite(job: Job, data: [UInt8], pieces: [Piece], ids: [BlobID], firstPage: Int, codec: BlobCodec,
+    static func decodeAndWrite(job: Job, data raw: UnsafeRawBufferPointer, pieces: [Piece], ids: [BlobID], firstPage: Int, codec: BlobCodec,
                                run: UnsafeMutableRawBufferPointer, runPages: Int, pageSize: Int, fd: Int32, path: String,
                                writeTime: inout Double) throws {
         var runFirst = -1, runCount = 0
@@ -227,28 +239,26 @@ public final class Restorer {
             runCount = 0
         }
         var last: (offset: UInt32, slot: UInt8, run: Int)? = nil
-        try data.withUnsafeBytes { raw in
-            for k in job.pieces {
-                let piece = pieces[k]
-                let page = Int(piece.page)
-                if runCount == runPages || (runCount > 0 && page != runFirst + runCount) { try flush() }
-                if runCount == 0 { runFirst = page }
-                let slot = UnsafeMutableRawBufferPointer(rebasing: run[(runCount * pageSize)..<((runCount + 1) * pageSize)])
-                if let last, last.offset == piece.offset, last.slot == piece.slot, last.run < runCount {
-                    // Identical pages share a blob and come next to each other: decrypt once, copy.
-                    if let dst = slot.baseAddress, let src = run.baseAddress { dst.copyMemory(from: src + last.run * pageSize, byteCount: pageSize) }
-                } else {
-                    let lo = Int(piece.offset) - job.start
-                    guard lo >= 0, lo + Int(piece.length) <= raw.count else {
-                        throw LifeboatError(.corrupt, "pack range is shorter than the index says (truncated pack?)")
-                    }
-                    try codec.open(UnsafeRawBufferPointer(rebasing: raw[lo..<(lo + Int(piece.length))]), type: piece.type, slot: piece.slot, id: ids[page - firstPage],
-                                   into: slot, frameKey: UInt64(piece.pack) << 32 | UInt64(piece.offset))
+        for k in job.pieces {
+            let piece = pieces[k]
+            let page = Int(piece.page)
+            if runCount == runPages || (runCount > 0 && page != runFirst + runCount) { try flush() }
+            if runCount == 0 { runFirst = page }
+            let slot = UnsafeMutableRawBufferPointer(rebasing: run[(runCount * pageSize)..<((runCount + 1) * pageSize)])
+            if let last, last.offset == piece.offset, last.slot == piece.slot, last.run < runCount {
+                // Identical pages share a blob and come next to each other: decrypt once, copy.
+                if let dst = slot.baseAddress, let src = run.baseAddress { dst.copyMemory(from: src + last.run * pageSize, byteCount: pageSize) }
+            } else {
+                let lo = Int(piece.offset) - job.start
+                guard lo >= 0, lo + Int(piece.length) <= raw.count else {
+                    throw LifeboatError(.corrupt, "pack range is shorter than the index says (truncated pack?)")
                 }
-                last = (piece.offset, piece.slot, runCount)
-                runCount += 1
+                try codec.open(UnsafeRawBufferPointer(rebasing: raw[lo..<(lo + Int(piece.length))]), type: piece.type, slot: piece.slot, id: ids[page - firstPage],
+                               into: slot, frameKey: UInt64(piece.pack) << 32 | UInt64(piece.offset))
             }
-            try flush()
+            last = (piece.offset, piece.slot, runCount)
+            runCount += 1
         }
+        try flush()
     }
 }

@@ -88,6 +88,19 @@ public struct LocalBackend: Backend {
         }
     }
 
+    /// Reads a range into `buffer` (see `FileIO.readDirect`): with O_DIRECT where the file
+    /// system allows, so a restore's packs are neither kept in nor copied through the page cache.
+    public func readRange(_ key: ObjectKey, offset: Int, length: Int, into buffer: UnsafeMutableRawBufferPointer) throws -> UnsafeRawBufferPointer {
+        let path = fullPath(key)
+        guard let (fd, direct) = FileIO.openForDirectRead(path) else { throw notFoundOr(errno, key) }
+        defer { close(fd) }
+        do {
+            return try FileIO.readDirect(fd: fd, direct: direct, offset: offset, length: length, into: buffer, path: path)
+        } catch let e as LifeboatError where e.kind == .corrupt {
+            throw LifeboatError(.corrupt, "object \(key.path) in \(root) is shorter than its index says (truncated?); run 'lifeboat check'")
+        }
+    }
+
     public func stat(_ key: ObjectKey) throws -> Int? {
         try FileIO.status(fullPath(key))?.size
     }

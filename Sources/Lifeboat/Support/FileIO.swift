@@ -161,6 +161,33 @@ extension FileIO {
         }
     }
 
+    /// Opens a file for reading, with O_DIRECT where the file system takes it; `direct` says
+    /// whether it did. nil (errno set) when it cannot be opened.
+    public static func openForDirectRead(_ path: String) -> (fd: Int32, direct: Bool)? {
+        if lb_o_direct() != 0 {
+            let fd = open(path, O_RDONLY | O_CLOEXEC | lb_o_direct())
+            if fd >= 0 { return (fd, true) }
+            if errno != EINVAL { return nil }
+        }
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        return fd >= 0 ? (fd, false) : nil
+    }
+
+    /// Reads `length` bytes at `offset` into `buffer` (4 KiB-aligned, `directReadBound(length)`
+    /// bytes at least); returns where they are in it. Direct reads are widened to whole blocks.
+    /// Throws `.corrupt` when the file ends first.
+    public static func readDirect(fd: Int32, direct: Bool, offset: Int, length: Int, into buffer: UnsafeMutableRawBufferPointer, path: String) throws -> UnsafeRawBufferPointer {
+        let start = direct ? offset / directBlock * directBlock : offset
+        let end = direct ? (offset + length + directBlock - 1) / directBlock * directBlock : offset + length
+        precondition(end - start <= buffer.count)
+        let got = try pread(fd: fd, into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<(end - start)]), offset: start, path: path)
+        guard got >= offset + length - start else { throw LifeboatError(.corrupt, "\(path) is shorter than expected") }
+        return UnsafeRawBufferPointer(rebasing: buffer[(offset - start)..<(offset - start + length)])
+    }
+
+    /// Bytes a buffer needs for `readDirect` of `length` bytes.
+    public static func directReadBound(_ length: Int) -> Int { length + 2 * directBlock }
+
     static let directBlock = 4096
 }
 
