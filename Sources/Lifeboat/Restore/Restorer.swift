@@ -17,11 +17,11 @@ public struct RestoreResult: Codable, Sendable {
     public var workerSeconds: [String: Double] = [:]
 }
 
-/// Restores a snapshot to a file: fetch packs in parallel (ranges coalesced, each blob read
-/// once however many pages share it), decrypt, decompress, verify each page's keyed id against
-/// the snapshot's authenticated page table, write runs of consecutive pages with one pwrite
-/// each into a temporary file; then fsync, run PRAGMA integrity_check, and only then rename
-/// into place. (Reading the file back would only read the page cache, so the byte check is the
+/// Restores a snapshot to a file, a window of pages at a time (see PageLocator): fetch packs
+/// in parallel (ranges coalesced, each blob read once however many pages share it), decrypt,
+/// decompress, verify each page's keyed id against the snapshot's authenticated page table,
+/// write runs of consecutive pages with one pwrite each into a temporary file; then fsync, run
+/// PRAGMA integrity_check, and only then rename into place. (Reading the file back would only read the page cache, so the byte check is the
 /// per-page MAC verification before writing.)
 public final class Restorer {
     public struct Options: Sendable {

@@ -206,8 +206,8 @@ public final class Snapshotter {
 
             // 1. In parallel, a chunk of `framePages` pages per task, pulled by whichever worker
             //    is free: the keyed ids, whether the repository (this run's pages included) lacks
-            //    them (the set is only read here), and when they lack them all (a first snapshot, appended data)
-            //    the chunk sealed as one frame at once.
+            //    them (the set is only read here), and when it lacks them all (a first snapshot,
+            //    appended data) the chunk sealed as one frame at once.
             let chunks = (n + framePages - 1) / framePages
             try withUnsafePointer(to: &known) { knownPointer in
                 let shared = UnsafeTransfer((pages, ids, fresh, codecs, sealedSlots, sealedLengths, knownPointer))
