@@ -54,7 +54,7 @@ public final class Checker {
         var index = BlobIndex()
         for info in try repo.backend.list(.index) {
             do {
-                index.add(try IndexFile.decode(try repo.loadObject(info.key), name: info.key.name))
+                index.add(try repo.loadIndexFile(info))
             } catch let e as LifeboatError {
                 errors.append("index \(info.key.name.prefix(8)): \(e.message)")
             }

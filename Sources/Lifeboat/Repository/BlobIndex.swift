@@ -112,7 +112,7 @@ extension Repository {
         let files = try backend.list(.index)
         var index = BlobIndex(capacity: Self.entryEstimate(files) + extraCapacity)
         for info in files {
-            let file = try IndexFile.decode(try loadObject(info.key), name: info.key.name)
+            let file = try loadIndexFile(info)
             index.add(file)
             index.indexFiles.append(info.key.name)
         }
@@ -128,13 +128,18 @@ extension Repository {
         var ids = BlobIDSet(capacity: Self.entryEstimate(files) + extraCapacity)
         var tables = BlobIndex(capacity: 1024)
         for info in files {
-            let file = try IndexFile.decode(try loadObject(info.key), name: info.key.name)
+            let file = try loadIndexFile(info)
             for p in file.packs {
                 for e in p.entries { ids.insert(e.id) }
             }
             tables.add(file) { !$0.type.isPage }
         }
         return (ids, tables)
+    }
+
+    /// One index file, read, authenticated and decoded.
+    public func loadIndexFile(_ info: ObjectInfo) throws -> IndexFile {
+        try IndexFile.decode(try loadObject(info.key), name: info.key.name)
     }
 
     /// Index files hold about 18 bytes an entry once compressed (framed pages share offsets and

@@ -27,7 +27,7 @@ final class PageLocator {
         self.repo = repo
         files = try repo.backend.list(.index)
         var tables = BlobIndex(capacity: 1024)
-        for info in files { tables.add(try Self.decode(info, repo)) { !$0.type.isPage } }
+        for info in files { tables.add(try repo.loadIndexFile(info)) { !$0.type.isPage } }
         self.tables = tables
         pageCount = m.pageCount
         cursor = try PageTableCursor(repo: repo, index: tables, codec: try BlobCodec(keys: keys), manifest: m)
@@ -52,7 +52,7 @@ final class PageLocator {
         let lookup = PageLookup(ids: ids)
         var missing = ids.count
         for info in files where missing > 0 {
-            for p in try Self.decode(info, repo).packs {
+            for p in try repo.loadIndexFile(info).packs {
                 guard let n = tables.packNumber(p.name) else { continue }
                 for e in p.entries where e.type.isPage {
                     lookup.forEachPage(of: e.id, in: ids) { i in
@@ -68,10 +68,6 @@ final class PageLocator {
             throw LifeboatError(.corrupt, "page \(first + i + 1) of the snapshot is in no index (blob \(ids[i].hex.prefix(16))): data is missing; run 'lifeboat check' and restore an older snapshot or from a replica")
         }
         return Located(first: first, ids: ids, pieces: pieces)
-    }
-
-    private static func decode(_ info: ObjectInfo, _ repo: Repository) throws -> IndexFile {
-        try IndexFile.decode(try repo.loadObject(info.key), name: info.key.name)
     }
 }
 
