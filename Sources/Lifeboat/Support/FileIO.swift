@@ -120,16 +120,10 @@ extension FileIO {
     /// Creates a new file for writing (O_EXCL, mode 0600), with O_DIRECT where the file system
     /// takes it; `direct` says whether it did.
     public static func createForDirectWrite(_ path: String) throws -> (fd: Int32, direct: Bool) {
-        let flags = O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC
-        if lb_o_direct() != 0 {
-            let fd = open(path, flags | lb_o_direct(), 0o600)
-            if fd >= 0 { return (fd, true) }
-            // tmpfs and some others refuse O_DIRECT (EINVAL): write through the page cache.
-            guard errno == EINVAL else { throw LifeboatError.posix(errno, "cannot write", path: path) }
+        guard let opened = openPreferringDirect(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC) else {
+            throw LifeboatError.posix(errno, "cannot write", path: path)
         }
-        let fd = open(path, flags, 0o600)
-        guard fd >= 0 else { throw LifeboatError.posix(errno, "cannot write", path: path) }
-        return (fd, false)
+        return opened
     }
 
     /// Writes `bytes` from the start of a file made by `createForDirectWrite` with `direct`:
@@ -164,12 +158,19 @@ extension FileIO {
     /// Opens a file for reading, with O_DIRECT where the file system takes it; `direct` says
     /// whether it did. nil (errno set) when it cannot be opened.
     public static func openForDirectRead(_ path: String) -> (fd: Int32, direct: Bool)? {
+        openPreferringDirect(path, O_RDONLY | O_CLOEXEC)
+    }
+
+    /// `open(path, flags | O_DIRECT, 0600)`, or without O_DIRECT where the file system refuses
+    /// it (EINVAL: tmpfs and some others), the data then going through the page cache. nil
+    /// (errno set) when the file cannot be opened at all.
+    private static func openPreferringDirect(_ path: String, _ flags: Int32) -> (fd: Int32, direct: Bool)? {
         if lb_o_direct() != 0 {
-            let fd = open(path, O_RDONLY | O_CLOEXEC | lb_o_direct())
+            let fd = open(path, flags | lb_o_direct(), 0o600)
             if fd >= 0 { return (fd, true) }
             if errno != EINVAL { return nil }
         }
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        let fd = open(path, flags, 0o600)
         return fd >= 0 ? (fd, false) : nil
     }
 
