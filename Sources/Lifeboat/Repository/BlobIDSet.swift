@@ -1,5 +1,5 @@
 /// A set of blob ids in flat arrays (16 bytes a slot, open addressing): the ids a snapshot run
-/// finds in the repository and adds as it stores pages. Dedup needs to know only whether an id
+/// added last, before KnownBlobs spills them to disk. Dedup needs to know only whether an id
 /// is stored, not where, so the index's locations (21 bytes more a slot) are not kept for it.
 struct BlobIDSet {
     private var his: [UInt64]
@@ -48,5 +48,19 @@ struct BlobIDSet {
         for i in 0..<his.count where his[i] != 0 || los[i] != 0 { bigger.insert(BlobID(his[i], los[i])) }
         if hasZero { bigger.insert(.zero) }
         self = bigger
+    }
+
+    /// Every id, in no order.
+    func forEach(_ body: (BlobID) throws -> Void) rethrows {
+        if hasZero { try body(.zero) }
+        for i in 0..<his.count where his[i] != 0 || los[i] != 0 { try body(BlobID(his[i], los[i])) }
+    }
+
+    /// Empties the set, keeping its room.
+    mutating func removeAll() {
+        his.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
+        los.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
+        hasZero = false
+        count = 0
     }
 }

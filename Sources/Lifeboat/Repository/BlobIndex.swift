@@ -119,18 +119,18 @@ extension Repository {
         return index
     }
 
-    /// What a snapshot needs of the index, at well under half its memory: every blob id the
-    /// repository holds (16 bytes a slot, to skip what is stored already), with room for
-    /// `extraCapacity` more, and the locations of the page-table blobs alone (to read the
+    /// What a snapshot needs of the index: every blob id the repository holds (to skip what is
+    /// stored already; past `inMemory` of them on disk, see KnownBlobs), planned for
+    /// `expectedNew` more, and the locations of the page-table blobs alone (to read the
     /// parent's table). Page locations, most of the index, are not kept.
-    func loadKnownIDs(extraCapacity: Int) throws -> (ids: BlobIDSet, tables: BlobIndex) {
+    func loadKnownBlobs(inMemory: Int, expectedNew: Int) throws -> (ids: KnownBlobs, tables: BlobIndex) {
         let files = try backend.list(.index)
-        var ids = BlobIDSet(capacity: Self.entryEstimate(files) + extraCapacity)
+        let ids = KnownBlobs(expected: Self.entryEstimate(files) + expectedNew, inMemory: inMemory)
         var tables = BlobIndex(capacity: 1024)
         for info in files {
             let file = try loadIndexFile(info)
             for p in file.packs {
-                for e in p.entries { ids.insert(e.id) }
+                for e in p.entries { try ids.insert(e.id) }
             }
             tables.add(file) { !$0.type.isPage }
         }
@@ -143,7 +143,7 @@ extension Repository {
     }
 
     /// Index files hold about 18 bytes an entry once compressed (framed pages share offsets and
-    /// lengths): a table sized for 16 a byte is not outgrown while loading (growing costs the
-    /// old and a 1.5 times larger table at once).
+    /// lengths): a table sized for one entry per 16 bytes is not outgrown while loading
+    /// (growing costs the old and a 1.5 times larger table at once).
     private static func entryEstimate(_ files: [ObjectInfo]) -> Int { files.reduce(0) { $0 + $1.size / 16 } }
 }

@@ -50,6 +50,9 @@ public final class Snapshotter {
         public var workers = Parallel.workerCount
         /// Packs uploading at once; nil: what the backend prefers, at least 2 (2 local, 4 for S3).
         public var uploadsInFlight: Int? = nil
+        /// Stored ids held in memory for dedup before they spill, sorted, to a temporary file
+        /// in TMPDIR (see KnownBlobs): 2.7 MiB of set, whatever the repository's size.
+        public var dedupInMemory = 1 << 17
         public var progress: (@Sendable (_ done: Int, _ total: Int) -> Void)? = nil
         /// Runs just before the manifest is stored; throwing abandons the snapshot (used to
         /// check the run still holds its repository lock).
@@ -85,11 +88,10 @@ public final class Snapshotter {
         let captureTime = Date(unixMilliseconds: Date().unixMilliseconds)
         let pageSize = capture.pageSize
         let pageCount = capture.pageCount
-        // The ids the repository holds, and those this run stores as it goes: room for every
-        // page on a first snapshot, so the set need not grow mid-run; after that for an eighth
-        // (it grows if more turn out new). Locations are kept for the page table's blobs only.
-        let (knownIDs, tables) = try repo.loadKnownIDs(extraCapacity: (parent == nil ? pageCount : max(pageCount / 8, 4096)) + pageCount / max(1, repo.config.tableFanout) + 16)
-        var known = knownIDs
+        // The ids the repository holds, and those this run stores as it goes (mostly on disk):
+        // planned for every page on a first snapshot, after that for an eighth. Locations are
+        // kept for the page table's blobs only.
+        let (known, tables) = try repo.loadKnownBlobs(inMemory: options.dedupInMemory, expectedNew: (parent == nil ? pageCount : max(pageCount / 8, 4096)) + pageCount / max(1, repo.config.tableFanout) + 16)
 
         let workers = max(1, options.workers)
         // A source with a key of its own is sealed and identified with it (crypto-shredding).
@@ -136,10 +138,10 @@ public final class Snapshotter {
         func storeBlob(_ plain: [UInt8], type: BlobType) throws -> BlobID {
             let codec = codecs[0]
             let id = codec.hasher.id(plain)
-            if known.contains(id) { return id }
+            if try known.contains(id) { return id }
             let sealed = try codec.seal(plain, type: type, id: id)
             sealed.withUnsafeBytes { pack.add(type: type, id: id, sealed: $0, rawLength: plain.count) }
-            known.insert(id)
+            try known.insert(id)
             if pack.isFull { try flushPack() }
             return id
         }
@@ -166,12 +168,16 @@ public final class Snapshotter {
         defer { newPages.deallocate() }
         let sealedLengths = UnsafeMutableBufferPointer<Int>.allocate(capacity: maxFrames)
         defer { sealedLengths.deallocate() }
+        let parentIDs = UnsafeMutableBufferPointer<BlobID>.allocate(capacity: batch)
+        defer { parentIDs.deallocate() }
         var pagesNew = 0
         // The page table is built as ids are captured (a delta against the parent's base while
         // that stays small), so no list of every page's id is kept.
         let fanout = repo.config.tableFanout
+        let comparable = sameGeneration(parent?.manifest, sourceKey: own?.id)
+        let parentPages = try comparable.flatMap { $0.pageSize == pageSize ? try ParentPages(repo: repo, tables: tables, codec: codecs[0], manifest: $0) : nil }
         let table = try PageTableStream(pageCount: pageCount, fanout: fanout, hasher: codecs[0].hasher,
-                                        parent: try parentBase(sameGeneration(parent?.manifest, sourceKey: own?.id), pageSize: pageSize, tables: tables, keys: writeKeys),
+                                        parent: try parentBase(comparable, pageSize: pageSize, tables: tables, keys: writeKeys),
                                         readLeaves: { [repo] in try repo.readBlobs($0, index: tables, keys: writeKeys) },
                                         storeLeaf: { try storeBlob($0, type: .tableLeaf) })
 
@@ -209,21 +215,21 @@ public final class Snapshotter {
             //    them (the set is only read here), and when it lacks them all (a first snapshot,
             //    appended data) the chunk sealed as one frame at once.
             let chunks = (n + framePages - 1) / framePages
-            try withUnsafePointer(to: &known) { knownPointer in
-                let shared = UnsafeTransfer((pages, ids, fresh, codecs, sealedSlots, sealedLengths, knownPointer))
-                try Parallel.forEach(count: chunks, workers: workers) { w, c in
-                    let (pages, ids, fresh, codecs, slots, lengths, knownPointer) = shared.value
-                    let lo = c * framePages, hi = min(n, lo + framePages)
-                    var allNew = true
-                    for i in lo..<hi {
-                        let id = codecs[w].hasher.id(UnsafeRawBufferPointer(rebasing: pages[(i * pageSize)..<((i + 1) * pageSize)]))
-                        ids[i] = id
-                        fresh[i] = !knownPointer.pointee.contains(id)
-                        allNew = allNew && fresh[i]
-                    }
-                    lengths[c] = !allNew ? 0 : try codecs[w].sealFrame(UnsafeRawBufferPointer(rebasing: pages[(lo * pageSize)..<(hi * pageSize)]), count: hi - lo,
-                                                                       into: UnsafeMutableRawBufferPointer(rebasing: slots[(c * slotSize)..<((c + 1) * slotSize)]))
+            let sameAsParent = try parentPages?.fill(from: first, count: n, into: parentIDs) ?? 0
+            let shared = UnsafeTransfer((pages, ids, fresh, codecs, sealedSlots, sealedLengths, parentIDs))
+            try Parallel.forEach(count: chunks, workers: workers) { w, c in
+                let (pages, ids, fresh, codecs, slots, lengths, parentIDs) = shared.value
+                let lo = c * framePages, hi = min(n, lo + framePages)
+                var allNew = true
+                for i in lo..<hi {
+                    let id = codecs[w].hasher.id(UnsafeRawBufferPointer(rebasing: pages[(i * pageSize)..<((i + 1) * pageSize)]))
+                    ids[i] = id
+                    // The parent's page at the same place: stored, no lookup needed.
+                    if i < sameAsParent && parentIDs[i] == id { fresh[i] = false } else { fresh[i] = try !known.contains(id) }
+                    allNew = allNew && fresh[i]
                 }
+                lengths[c] = !allNew ? 0 : try codecs[w].sealFrame(UnsafeRawBufferPointer(rebasing: pages[(lo * pageSize)..<(hi * pageSize)]), count: hi - lo,
+                                                                   into: UnsafeMutableRawBufferPointer(rebasing: slots[(c * slotSize)..<((c + 1) * slotSize)]))
             }
             // 2. In order: record ids; chunks sealed whole go into packs (a page identical to
             //    another of the same chunk is stored twice, harmlessly: the first copy is the one
@@ -232,7 +238,7 @@ public final class Snapshotter {
             for c in 0..<chunks {
                 let lo = c * framePages, hi = min(n, lo + framePages)
                 if sealedLengths[c] > 0 {
-                    for i in lo..<hi { known.insert(ids[i]) }
+                    for i in lo..<hi { try known.insert(ids[i]) }
                     pagesNew += hi - lo
                     pack.addFrame(ids: ids[lo..<hi], sealed: UnsafeRawBufferPointer(rebasing: sealedSlots[(c * slotSize)..<(c * slotSize + sealedLengths[c])]), pageSize: pageSize)
                     if pack.isFull { try flushPack() }
@@ -240,8 +246,9 @@ public final class Snapshotter {
                 }
                 for i in lo..<hi {
                     let id = ids[i]
-                    guard fresh[i], !known.contains(id) else { continue }
-                    known.insert(id)
+                    guard fresh[i] else { continue }
+                    if try known.contains(id) { continue }
+                    try known.insert(id)
                     newPages[newCount] = i
                     newCount += 1
                 }
