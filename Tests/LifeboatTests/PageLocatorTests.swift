@@ -32,6 +32,33 @@ final class PageLocatorTests: XCTestCase {
         lookup.forEachPage(of: zero, in: ids) { seen[$0] = true }
         XCTAssertTrue(seen.allSatisfy { $0 })
     }
+
+    /// A small rest joins the window before it instead of costing another pass over the index.
+    func testASmallRestJoinsTheLastWindow() throws {
+        let sb = try Sandbox()
+        let db = sb.path("r.db")
+        try TestDB.create(db, journal: "delete", rows: 3000)
+        XCTAssertEqual(try sb.lifeboat("init").status, 0)
+        XCTAssertEqual(try sb.lifeboat("snapshot", db).status, 0)
+        let repo = try sb.openRepository()
+        let m = try XCTUnwrap(try repo.listSnapshots(source: "r.db").last).manifest
+        XCTAssertGreaterThan(m.pageCount, 100)
+
+        // A rest of 3 pages (under an eighth): one window of every page.
+        let one = try PageLocator(repo: repo, keys: repo.keys, manifest: m)
+        let all = try one.next(m.pageCount - 3)
+        XCTAssertEqual(all.ids.count, m.pageCount)
+        XCTAssertTrue(one.isDone)
+        XCTAssertEqual(all.pieces.count, m.pageCount)
+
+        // Half: two windows.
+        let two = try PageLocator(repo: repo, keys: repo.keys, manifest: m)
+        XCTAssertEqual(try two.next(m.pageCount / 2).ids.count, m.pageCount / 2)
+        XCTAssertFalse(two.isDone)
+        let second = try two.next(m.pageCount / 2)
+        XCTAssertEqual(second.first + second.ids.count, m.pageCount)
+        XCTAssertTrue(two.isDone)
+    }
 }
 
 /// A restore in many windows (as a database past 1 GiB is restored) gives the same bytes.
