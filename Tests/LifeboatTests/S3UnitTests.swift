@@ -156,6 +156,24 @@ final class RetryPolicyTests: XCTestCase {
     }
 }
 
+final class S3PayloadHashTests: XCTestCase {
+    /// A content-addressed object's name is its payload hash; anything else is hashed.
+    func testNamesAreThePayloadHashOnlyForContentAddressedObjects() {
+        let body = Array("sealed pack bytes".utf8)
+        let hash = SHA256.hex(body)
+        for kind in [ObjectKind.data, .index, .snapshots] {
+            XCTAssertEqual(S3Backend.payloadHash(for: ObjectKey(kind, hash), body: body), hash)
+        }
+        // Other kinds, and names that are not a SHA-256 in hex, are hashed from the body (here
+        // bytes the name is not the hash of, so a name taken as the hash would show).
+        let other = Array("other bytes".utf8)
+        for key in [ObjectKey(.locks, hash), ObjectKey(.keys, hash), .config, ObjectKey(.audit, hash), ObjectKey(.sourceKeys, hash),
+                    ObjectKey(.data, "pack-1"), ObjectKey(.data, hash.uppercased()), ObjectKey(.data, String(hash.dropLast()))] {
+            XCTAssertEqual(S3Backend.payloadHash(for: key, body: other), SHA256.hex(other), "\(key.path)")
+        }
+    }
+}
+
 final class CurlErrorMappingTests: XCTestCase {
     func testKinds() {
         XCTAssertEqual(CurlHandle.error(code: CURLE_COULDNT_CONNECT, detail: "Connection refused", host: "h:1").kind, .network)
