@@ -23,7 +23,7 @@ final class KnownBlobs: @unchecked Sendable {
 
     /// `expected`: about how many ids will be added (sizes the Bloom filter; it is rebuilt
     /// larger if outgrown). `directory`: where spill files are made (TMPDIR by default).
-    init(expected: Int, inMemory: Int = 1 << 17, maxRuns: Int = 8, directory: String = KnownBlobs.defaultDirectory) {
+    init(expected: Int, inMemory: Int = 1 << 16, maxRuns: Int = 8, directory: String = KnownBlobs.defaultDirectory) {
         self.inMemory = max(16, inMemory)
         self.maxRuns = max(2, maxRuns)
         recent = BlobIDSet(capacity: self.inMemory + 64)

@@ -43,7 +43,7 @@ public final class Snapshotter {
     public struct Options: Sendable {
         public var source: String
         public var compressionLevel: Int32 = 2
-        public var batchPages = 256
+        public var batchPages = 512
         /// New pages sealed together, as one frame (16 × 4 KiB: zstd is about 1.5 times
         /// faster and compresses better than page by page).
         public var framePages = 16
@@ -51,8 +51,8 @@ public final class Snapshotter {
         /// Packs uploading at once; nil: what the backend prefers, at least 2 (2 local, 4 for S3).
         public var uploadsInFlight: Int? = nil
         /// Stored ids held in memory for dedup before they spill, sorted, to a temporary file
-        /// in TMPDIR (see KnownBlobs): 2.7 MiB of set, whatever the repository's size.
-        public var dedupInMemory = 1 << 17
+        /// in TMPDIR (see KnownBlobs): 1.4 MiB of set, whatever the repository's size.
+        public var dedupInMemory = 1 << 16
         public var progress: (@Sendable (_ done: Int, _ total: Int) -> Void)? = nil
         /// Runs just before the manifest is stored; throwing abandons the snapshot (used to
         /// check the run still holds its repository lock).
