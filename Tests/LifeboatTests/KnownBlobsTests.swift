@@ -152,3 +152,56 @@ final class KnownBlobsTests: XCTestCase {
         XCTAssertEqual(got, expected)
     }
 }
+
+/// A dedup spill directory that fills up: the snapshot stops with one clear error naming the
+/// directory, commits nothing, and the next run with room succeeds.
+final class DedupSpillDiskFullTests: XCTestCase {
+    func testAFullSpillDirectoryStopsTheSnapshotCleanly() throws {
+        let sb = try Sandbox()
+        let small = sb.path("small")
+        try FileManager.default.createDirectory(atPath: small, withIntermediateDirectories: true)
+        let mount = Process()
+        mount.executableURL = URL(fileURLWithPath: "/bin/mount")
+        mount.arguments = ["-t", "tmpfs", "-o", "size=256k", "tmpfs", small]
+        try mount.run()
+        mount.waitUntilExit()
+        XCTAssertEqual(mount.terminationStatus, 0, "this test needs root to mount a small tmpfs (CI runs as root)")
+        guard mount.terminationStatus == 0 else { return }
+        defer {
+            let u = Process()
+            u.executableURL = URL(fileURLWithPath: "/bin/umount")
+            u.arguments = [small]
+            try? u.run()
+            u.waitUntilExit()
+        }
+        // Leave a few KiB: the first spill fits, a later one does not.
+        let free = try XCTUnwrap(FileManager.default.attributesOfFileSystem(forPath: small)[.systemFreeSize] as? Int)
+        try Data(count: max(0, free - 8192)).write(to: URL(fileURLWithPath: small + "/filler"))
+
+        let db = sb.path("d.db")
+        try TestDB.createMixed(db, megabytes: 6)
+        try TestDB.checkpoint(db)
+        XCTAssertEqual(try sb.lifeboat("init").status, 0)
+        let repo = try sb.openRepository()
+        var options = Snapshotter.Options(source: "d")
+        options.dedupInMemory = 64
+        options.dedupDirectory = small
+        XCTAssertThrowsError(try Snapshotter(repository: repo, options: options).run(databasePath: db)) { error in
+            let e = error as? LifeboatError
+            XCTAssertEqual(e?.kind, .diskFull)
+            let message = e?.message ?? "\(error)"
+            XCTAssertTrue(message.contains(small) && message.contains("TMPDIR") && message.contains("no space left"), message)
+            XCTAssertFalse(message.contains("\n"), "one line: \(message)")
+            print("spill disk full: \(message)")
+        }
+        XCTAssertEqual(try repo.listSnapshots(source: "d").count, 0, "nothing committed")
+        XCTAssertEqual(try FileIO.listDirectory(small).filter { $0.hasPrefix("lifeboat-dedup") }, [])
+
+        options.dedupDirectory = sb.root
+        XCTAssertGreaterThan(try Snapshotter(repository: repo, options: options).run(databasePath: db).pages, 500)
+        XCTAssertEqual(try sb.lifeboat("check", "--read-data").status, 0)
+        let out = sb.path("out.db")
+        XCTAssertEqual(try sb.lifeboat("restore", "latest", "--source", "d", "--to", out).status, 0)
+        XCTAssertEqual(try TestDB.pages(out), try TestDB.pages(db))
+    }
+}

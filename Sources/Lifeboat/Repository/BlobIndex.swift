@@ -120,12 +120,12 @@ extension Repository {
     }
 
     /// What a snapshot needs of the index: every blob id the repository holds (to skip what is
-    /// stored already; past `inMemory` of them on disk, see KnownBlobs), planned for
+    /// stored already; past `inMemory` of them in `directory`, see KnownBlobs), planned for
     /// `expectedNew` more, and the locations of the page-table blobs alone (to read the
     /// parent's table). Page locations, most of the index, are not kept.
-    func loadKnownBlobs(inMemory: Int, expectedNew: Int) throws -> (ids: KnownBlobs, tables: BlobIndex) {
+    func loadKnownBlobs(inMemory: Int, directory: String, expectedNew: Int) throws -> (ids: KnownBlobs, tables: BlobIndex) {
         let files = try backend.list(.index)
-        let ids = KnownBlobs(expected: Self.entryEstimate(files) + expectedNew, inMemory: inMemory)
+        let ids = KnownBlobs(expected: Self.entryEstimate(files) + expectedNew, inMemory: inMemory, directory: directory)
         var tables = BlobIndex(capacity: 1024)
         for info in files {
             let file = try loadIndexFile(info)

@@ -53,6 +53,8 @@ public final class Snapshotter {
         /// Stored ids held in memory for dedup before they spill, sorted, to a temporary file
         /// in TMPDIR (see KnownBlobs): 1.4 MiB of set, whatever the repository's size.
         public var dedupInMemory = 1 << 16
+        /// Where the spilled ids go: `$TMPDIR`, else /tmp.
+        public var dedupDirectory = KnownBlobs.defaultDirectory
         public var progress: (@Sendable (_ done: Int, _ total: Int) -> Void)? = nil
         /// Runs just before the manifest is stored; throwing abandons the snapshot (used to
         /// check the run still holds its repository lock).
@@ -91,7 +93,7 @@ public final class Snapshotter {
         // The ids the repository holds, and those this run stores as it goes (mostly on disk):
         // planned for every page on a first snapshot, after that for an eighth. Locations are
         // kept for the page table's blobs only.
-        let (known, tables) = try repo.loadKnownBlobs(inMemory: options.dedupInMemory, expectedNew: (parent == nil ? pageCount : max(pageCount / 8, 4096)) + pageCount / max(1, repo.config.tableFanout) + 16)
+        let (known, tables) = try repo.loadKnownBlobs(inMemory: options.dedupInMemory, directory: options.dedupDirectory, expectedNew: (parent == nil ? pageCount : max(pageCount / 8, 4096)) + pageCount / max(1, repo.config.tableFanout) + 16)
 
         let workers = max(1, options.workers)
         // A source with a key of its own is sealed and identified with it (crypto-shredding).
