@@ -5,7 +5,7 @@ import Foundation
 /// 4 GiB database, more for every database a repository keeps); here:
 /// - the ids added last, up to `inMemory` of them, are in an exact hash set;
 /// - the others are spilled, sorted, to unlinked temporary files (16 bytes an id on disk, see
-///   SortedIDRun), merged into one when there are `maxRuns`;
+///   SortedIDRun), merged so that each run is over three times the next (at most `maxRuns`);
 /// - a Bloom filter over every id (12 bits an id) answers at once for most ids the repository
 ///   lacks, the common question; a "maybe" is settled by one 4 KiB read a run.
 /// Answers are exact: an id is reported held only if it was added, never on a Bloom "maybe".
@@ -23,7 +23,7 @@ final class KnownBlobs: @unchecked Sendable {
 
     /// `expected`: about how many ids will be added (sizes the Bloom filter; it is rebuilt
     /// larger if outgrown). `directory`: where spill files are made (TMPDIR by default).
-    init(expected: Int, inMemory: Int = 1 << 16, maxRuns: Int = 8, directory: String = KnownBlobs.defaultDirectory) {
+    init(expected: Int, inMemory: Int = 1 << 16, maxRuns: Int = 12, directory: String = KnownBlobs.defaultDirectory) {
         self.inMemory = max(16, inMemory)
         self.maxRuns = max(2, maxRuns)
         recent = BlobIDSet(capacity: self.inMemory + 64)
@@ -46,6 +46,10 @@ final class KnownBlobs: @unchecked Sendable {
         return false
     }
 
+    /// False only for an id certainly never added (the Bloom filter, no read): a cheap
+    /// second opinion where the answer is expected to be yes.
+    func mayContain(_ id: BlobID) -> Bool { bloom.mayContain(id) }
+
     func insert(_ id: BlobID) throws {
         let before = recent.count
         recent.insert(id)
@@ -55,29 +59,38 @@ final class KnownBlobs: @unchecked Sendable {
         if recent.count >= inMemory { try spill() }
     }
 
-    /// The in-memory ids, sorted, become a run on disk.
+    /// The in-memory ids, sorted, become a run on disk; the newest runs are merged while the
+    /// one before is at most three times the size of the last, so runs grow geometrically: a
+    /// few runs to search, and each id rewritten a few times (log3 of the spills), not once
+    /// every few spills.
     private func spill() throws {
         var ids = [BlobID]()
         ids.reserveCapacity(recent.count)
         recent.forEach { ids.append($0) }
         ids.sort()
+        runs.append(try Self.write(ids, directory: directory))
+        recent.removeAll()
+        while runs.count >= 2, runs[runs.count - 2].count <= 3 * runs[runs.count - 1].count || runs.count > maxRuns {
+            let last = runs.removeLast(), before = runs.removeLast()
+            runs.append(try merge([before, last]))
+        }
+        if count > bloom.planned { try rebuildBloom() }
+    }
+
+    private static func write(_ sorted: [BlobID], directory: String) throws -> SortedIDRun {
         var writer = try SortedIDRun.Writer(directory: directory)
         do {
-            for id in ids { try writer.append(id) }
-            runs.append(try writer.finish())
+            for id in sorted { try writer.append(id) }
+            return try writer.finish()
         } catch {
             writer.abandon()
             throw error
         }
-        recent.removeAll()
-        if runs.count >= maxRuns { try merge() }
     }
 
-    /// All runs become one (repeats dropped); the Bloom filter is rebuilt larger if outgrown.
-    private func merge() throws {
-        let total = runs.reduce(0) { $0 + $1.count } + recent.count
-        var rebuilt: BlobBloomFilter? = total > bloom.planned ? BlobBloomFilter(planned: total * 2) : nil
-        var cursors = try runs.map { try SortedIDRun.Cursor($0) }
+    /// Runs merged into one (repeats dropped).
+    private func merge(_ parts: [SortedIDRun]) throws -> SortedIDRun {
+        var cursors = try parts.map { try SortedIDRun.Cursor($0) }
         var writer = try SortedIDRun.Writer(directory: directory)
         do {
             while true {
@@ -88,17 +101,26 @@ final class KnownBlobs: @unchecked Sendable {
                 }
                 guard best >= 0 else { break }
                 try writer.append(lowest)
-                rebuilt?.add(lowest)
                 try cursors[best].advance()
             }
-            runs = [try writer.finish()]
+            return try writer.finish()
         } catch {
             writer.abandon()
             throw error
         }
-        if var rebuilt {
-            recent.forEach { rebuilt.add($0) }
-            bloom = rebuilt
+    }
+
+    /// More ids than the filter was planned for: a filter twice the size, from every id.
+    private func rebuildBloom() throws {
+        var rebuilt = BlobBloomFilter(planned: 2 * count)
+        for run in runs {
+            var cursor = try SortedIDRun.Cursor(run)
+            while let id = cursor.current {
+                rebuilt.add(id)
+                try cursor.advance()
+            }
         }
+        recent.forEach { rebuilt.add($0) }
+        bloom = rebuilt
     }
 }

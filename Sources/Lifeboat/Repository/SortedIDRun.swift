@@ -107,6 +107,8 @@ final class SortedIDRun: @unchecked Sendable {
             var template = Array((directory + "/lifeboat-dedup.XXXXXX").utf8CString)
             let fd = template.withUnsafeMutableBufferPointer { t in t.baseAddress.map { mkstemp($0) } ?? -1 }
             guard fd >= 0 else { throw LifeboatError.posix(errno, "cannot create a dedup spill file in", path: directory + " (set TMPDIR to a writable directory)") }
+            // Not inherited by a process started later (a passphrase command).
+            _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
             let path = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
             unlink(path)
             return fd

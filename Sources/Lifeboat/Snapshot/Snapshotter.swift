@@ -181,7 +181,9 @@ public final class Snapshotter {
         // that stays small), so no list of every page's id is kept.
         let fanout = repo.config.tableFanout
         let comparable = sameGeneration(parent?.manifest, sourceKey: own?.id)
-        let parentPages = try comparable.flatMap { $0.pageSize == pageSize ? try ParentPages(repo: repo, tables: tables, codec: codecs[0], manifest: $0) : nil }
+        // A parent table that cannot be read only costs the shortcut: every page is then looked
+        // up in the id set (the table itself reports the damage if it needs the parent).
+        var parentPages = comparable.flatMap { $0.pageSize == pageSize ? try? ParentPages(repo: repo, tables: tables, codec: codecs[0], manifest: $0) : nil }
         let table = try PageTableStream(pageCount: pageCount, fanout: fanout, hasher: codecs[0].hasher,
                                         parent: try parentBase(comparable, pageSize: pageSize, tables: tables, keys: writeKeys),
                                         readLeaves: { [repo] in try repo.readBlobs($0, index: tables, keys: writeKeys) },
@@ -221,7 +223,11 @@ public final class Snapshotter {
             //    them (the set is only read here), and when it lacks them all (a first snapshot,
             //    appended data) the chunk sealed as one frame at once.
             let chunks = (n + framePages - 1) / framePages
-            let sameAsParent = try parentPages?.fill(from: first, count: n, into: parentIDs) ?? 0
+            var parentHas = 0
+            if let p = parentPages {
+                do { parentHas = try p.fill(from: first, count: n, into: parentIDs) } catch { parentPages = nil }
+            }
+            let sameAsParent = parentHas
             let shared = UnsafeTransfer((pages, ids, fresh, codecs, sealedSlots, sealedLengths, parentIDs))
             try Parallel.forEach(count: chunks, workers: workers) { w, c in
                 let (pages, ids, fresh, codecs, slots, lengths, parentIDs) = shared.value
@@ -230,8 +236,10 @@ public final class Snapshotter {
                 for i in lo..<hi {
                     let id = codecs[w].hasher.id(UnsafeRawBufferPointer(rebasing: pages[(i * pageSize)..<((i + 1) * pageSize)]))
                     ids[i] = id
-                    // The parent's page at the same place: stored, no lookup needed.
-                    if i < sameAsParent && parentIDs[i] == id { fresh[i] = false } else { fresh[i] = try !known.contains(id) }
+                    // The parent's page at the same place is stored: no lookup, only the Bloom
+                    // filter's word that the index lists it (were an index file lost, the page
+                    // is looked up, found missing and stored again).
+                    if i < sameAsParent && parentIDs[i] == id && known.mayContain(id) { fresh[i] = false } else { fresh[i] = try !known.contains(id) }
                     allNew = allNew && fresh[i]
                 }
                 lengths[c] = !allNew ? 0 : try codecs[w].sealFrame(UnsafeRawBufferPointer(rebasing: pages[(lo * pageSize)..<(hi * pageSize)]), count: hi - lo,
