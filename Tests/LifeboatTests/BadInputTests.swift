@@ -77,21 +77,8 @@ final class BadInputTests: XCTestCase {
     func testDiskFullDuringSnapshotAndRestore() throws {
         let sb = try Sandbox()
         let small = sb.path("small")
-        try FileManager.default.createDirectory(atPath: small, withIntermediateDirectories: true)
-        let mount = Process()
-        mount.executableURL = URL(fileURLWithPath: "/bin/mount")
-        mount.arguments = ["-t", "tmpfs", "-o", "size=4m", "tmpfs", small]
-        try mount.run()
-        mount.waitUntilExit()
-        XCTAssertEqual(mount.terminationStatus, 0, "this test needs root to mount a small tmpfs (CI runs as root)")
-        guard mount.terminationStatus == 0 else { return }
-        defer {
-            let u = Process()
-            u.executableURL = URL(fileURLWithPath: "/bin/umount")
-            u.arguments = [small]
-            try? u.run()
-            u.waitUntilExit()
-        }
+        guard let unmount = try mountSmallTmpfs(small, size: "4m") else { return }
+        defer { unmount() }
         let repo = small + "/repo"
         let env = ["LIFEBOAT_REPOSITORY": repo]
         XCTAssertEqual(try sb.lifeboat("init", env: env).status, 0)

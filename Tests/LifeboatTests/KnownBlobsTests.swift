@@ -204,21 +204,8 @@ final class DedupSpillDiskFullTests: XCTestCase {
     func testAFullSpillDirectoryStopsTheSnapshotCleanly() throws {
         let sb = try Sandbox()
         let small = sb.path("small")
-        try FileManager.default.createDirectory(atPath: small, withIntermediateDirectories: true)
-        let mount = Process()
-        mount.executableURL = URL(fileURLWithPath: "/bin/mount")
-        mount.arguments = ["-t", "tmpfs", "-o", "size=256k", "tmpfs", small]
-        try mount.run()
-        mount.waitUntilExit()
-        XCTAssertEqual(mount.terminationStatus, 0, "this test needs root to mount a small tmpfs (CI runs as root)")
-        guard mount.terminationStatus == 0 else { return }
-        defer {
-            let u = Process()
-            u.executableURL = URL(fileURLWithPath: "/bin/umount")
-            u.arguments = [small]
-            try? u.run()
-            u.waitUntilExit()
-        }
+        guard let unmount = try mountSmallTmpfs(small, size: "256k") else { return }
+        defer { unmount() }
         // Leave a few KiB: the first spill fits, a later one does not.
         let free = try XCTUnwrap(FileManager.default.attributesOfFileSystem(forPath: small)[.systemFreeSize] as? Int)
         try Data(count: max(0, free - 8192)).write(to: URL(fileURLWithPath: small + "/filler"))

@@ -177,3 +177,23 @@ func directorySize(_ path: String) -> Int {
     }
     return total
 }
+
+/// Mounts a tmpfs of `size` ("4m") at `path`, for disk-full tests; returns how to unmount it,
+/// or nil (with a failure recorded) when not root.
+func mountSmallTmpfs(_ path: String, size: String, file: StaticString = #filePath, line: UInt = #line) throws -> (() -> Void)? {
+    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    let mount = Process()
+    mount.executableURL = URL(fileURLWithPath: "/bin/mount")
+    mount.arguments = ["-t", "tmpfs", "-o", "size=\(size)", "tmpfs", path]
+    try mount.run()
+    mount.waitUntilExit()
+    XCTAssertEqual(mount.terminationStatus, 0, "this test needs root to mount a small tmpfs (CI runs as root)", file: file, line: line)
+    guard mount.terminationStatus == 0 else { return nil }
+    return {
+        let u = Process()
+        u.executableURL = URL(fileURLWithPath: "/bin/umount")
+        u.arguments = [path]
+        try? u.run()
+        u.waitUntilExit()
+    }
+}
