@@ -218,31 +218,16 @@ extension Repository {
             guard let loc = index.location(id), Int(loc.pack) < index.packs.count else { throw Self.unindexed(id) }
             return (i, loc)
         }.sorted { ($0.loc.pack, $0.loc.offset) < ($1.loc.pack, $1.loc.offset) }
-        // Ranges over neighbours of one pack: gaps under 64 KiB read through, at most 8 MiB.
-        var ranges: [Range<Int>] = []
-        var k = 0
-        while k < located.count {
-            var end = Int(located[k].loc.offset) + Int(located[k].loc.length)
-            var j = k + 1
-            while j < located.count, located[j].loc.pack == located[k].loc.pack {
-                let o = Int(located[j].loc.offset), e = o + Int(located[j].loc.length)
-                guard o - end <= 64 << 10, max(e, end) - Int(located[k].loc.offset) <= 8 << 20 else { break }
-                end = max(end, e)
-                j += 1
-            }
-            ranges.append(k..<j)
-            k = j
+        // Neighbours of one pack share a range read: gaps under 64 KiB read through, at most 8 MiB.
+        let groups = PackRange.plan(count: located.count, maxGap: 64 << 10, maxSpan: 8 << 20) {
+            (located[$0].loc.pack, located[$0].loc.offset, located[$0].loc.length)
         }
-        let groups = ranges
         let workers = max(1, min(groups.count, 2 * backend.preferredConcurrency))
         let codecs = UnsafeTransfer(try (0..<workers).map { _ in try BlobCodec(keys: keys) })
         let out = Locked([[UInt8]](repeating: [], count: ids.count))
         try Parallel.forEach(count: groups.count, workers: workers) { w, r in
-            let members = located[groups[r]]
-            guard let head = members.first else { return }
-            let start = Int(head.loc.offset)
-            let end = members.reduce(start) { max($0, Int($1.loc.offset) + Int($1.loc.length)) }
-            let blobs = try self.readRange(ObjectKey(.data, index.packs[Int(head.loc.pack)]), offset: start, length: end - start) { bytes in
+            let range = groups[r], members = located[range.members], start = range.start
+            let blobs = try self.readRange(ObjectKey(.data, index.packs[Int(range.pack)]), offset: start, length: range.end - start) { bytes in
                 try members.map { m -> (Int, [UInt8]) in
                     let lo = Int(m.loc.offset) - start, hi = lo + Int(m.loc.length)
                     guard hi <= bytes.count else { throw LifeboatError(.corrupt, "pack range is shorter than the index says (truncated pack?)") }

@@ -21,8 +21,8 @@ public struct RestoreResult: Codable, Sendable {
 /// in parallel (ranges coalesced, each blob read once however many pages share it), decrypt,
 /// decompress, verify each page's keyed id against the snapshot's authenticated page table,
 /// write runs of consecutive pages with one pwrite each into a temporary file; then fsync, run
-/// PRAGMA integrity_check, and only then rename into place. (Reading the file back would only read the page cache, so the byte check is the
-/// per-page MAC verification before writing.)
+/// PRAGMA integrity_check, and only then rename into place. (Reading the file back would only
+/// read the page cache, so the byte check is the per-page MAC verification before writing.)
 public final class Restorer {
     public struct Options: Sendable {
         public var workers = max(2, Parallel.workerCount)
@@ -53,12 +53,8 @@ public final class Restorer {
         var slot: UInt8
     }
 
-    struct Job {
-        var pack: UInt32
-        var start: Int
-        var end: Int
-        var pieces: Range<Int>
-    }
+    /// One range read; `members` are positions in the window's sorted pieces.
+    typealias Job = PackRange
 
     public func restore(_ record: SnapshotRecord, to target: String) throws -> RestoreResult {
         let started = Date()
@@ -142,25 +138,9 @@ public final class Restorer {
     /// Orders the reads by pack and offset, each distinct blob once, and groups neighbours
     /// into range reads of at most `rangeBytes` (gaps under 256 KiB are read through).
     func plan(_ pieces: inout [Piece]) -> [Job] {
-        let maxRange = rangeBytes
         // Pages of one frame come together, so each frame is decrypted and decompressed once.
         pieces.sort { ($0.pack, $0.offset, $0.page) < ($1.pack, $1.offset, $1.page) }
-        var jobs: [Job] = []
-        var i = 0
-        while i < pieces.count {
-            var j = i + 1
-            var end = Int(pieces[i].offset) + Int(pieces[i].length)
-            while j < pieces.count, pieces[j].pack == pieces[i].pack {
-                let o = Int(pieces[j].offset)
-                let e = o + Int(pieces[j].length)
-                guard o - end <= 256 << 10, max(e, end) - Int(pieces[i].offset) <= maxRange else { break }
-                end = max(end, e)
-                j += 1
-            }
-            jobs.append(Job(pack: pieces[i].pack, start: Int(pieces[i].offset), end: end, pieces: i..<j))
-            i = j
-        }
-        return jobs
+        return PackRange.plan(count: pieces.count, maxGap: 256 << 10, maxSpan: rangeBytes) { (pieces[$0].pack, pieces[$0].offset, pieces[$0].length) }
     }
 
     /// The largest range read: 4 MiB from a local disk (read into each worker's buffer), 2 MiB
@@ -225,7 +205,7 @@ public final class Restorer {
                 }
             }
             if let progress {
-                let n = done.withLock { $0 += job.pieces.count; return $0 }
+                let n = done.withLock { $0 += job.members.count; return $0 }
                 progress(firstPage + n, totalPages)
             }
         }
@@ -245,7 +225,7 @@ public final class Restorer {
             runCount = 0
         }
         var last: (offset: UInt32, slot: UInt8, run: Int)? = nil
-        for k in job.pieces {
+        for k in job.members {
             let piece = pieces[k]
             let page = Int(piece.page)
             if runCount == runPages || (runCount > 0 && page != runFirst + runCount) { try flush() }
