@@ -68,7 +68,9 @@ final class KnownBlobs: @unchecked Sendable {
         ids.reserveCapacity(recent.count)
         recent.forEach { ids.append($0) }
         ids.sort()
-        runs.append(try Self.write(ids, directory: directory))
+        runs.append(try SortedIDRun.write(in: directory) { writer in
+            for id in ids { try writer.append(id) }
+        })
         recent.removeAll()
         while runs.count >= 2, runs[runs.count - 2].count <= 3 * runs[runs.count - 1].count || runs.count > maxRuns {
             let last = runs.removeLast(), before = runs.removeLast()
@@ -77,36 +79,20 @@ final class KnownBlobs: @unchecked Sendable {
         if count > bloom.planned { try rebuildBloom() }
     }
 
-    private static func write(_ sorted: [BlobID], directory: String) throws -> SortedIDRun {
-        var writer = try SortedIDRun.Writer(directory: directory)
-        do {
-            for id in sorted { try writer.append(id) }
-            return try writer.finish()
-        } catch {
-            writer.abandon()
-            throw error
-        }
-    }
-
     /// Runs merged into one (repeats dropped).
     private func merge(_ parts: [SortedIDRun]) throws -> SortedIDRun {
         var cursors = try parts.map { try SortedIDRun.Cursor($0) }
-        var writer = try SortedIDRun.Writer(directory: directory)
-        do {
+        return try SortedIDRun.write(in: directory) { writer in
             while true {
                 var best = -1
                 var lowest = BlobID.zero
                 for (i, c) in cursors.enumerated() {
                     if let id = c.current, best < 0 || id < lowest { best = i; lowest = id }
                 }
-                guard best >= 0 else { break }
+                guard best >= 0 else { return }
                 try writer.append(lowest)
                 try cursors[best].advance()
             }
-            return try writer.finish()
-        } catch {
-            writer.abandon()
-            throw error
         }
     }
 

@@ -38,7 +38,7 @@ final class SortedIDRun: @unchecked Sendable {
         if fences[b] == id { return true }
         let n = min(Self.blockIDs, count - b * Self.blockIDs)
         return try withUnsafeTemporaryAllocation(of: BlobID.self, capacity: Self.blockIDs) { block in
-            try read(block: b, count: n, into: block)
+            try read(from: b * Self.blockIDs, into: UnsafeMutableBufferPointer(rebasing: block[0..<n]))
             var lo = 0, hi = n
             while lo < hi {
                 let mid = (lo + hi) / 2
@@ -48,12 +48,25 @@ final class SortedIDRun: @unchecked Sendable {
         }
     }
 
-    /// Reads `count` ids from the start of block `b`.
-    private func read(block b: Int, count n: Int, into buffer: UnsafeMutableBufferPointer<BlobID>) throws {
-        let raw = UnsafeMutableRawBufferPointer(rebasing: UnsafeMutableRawBufferPointer(buffer)[0..<(n * Self.idSize)])
-        let got = try FileIO.pread(fd: fd, into: raw, offset: b * Self.blockIDs * Self.idSize, path: "the dedup spill file in \(directory)")
+    /// Reads ids `first ..< first + buffer.count` into `buffer`.
+    private func read(from first: Int, into buffer: UnsafeMutableBufferPointer<BlobID>) throws {
+        let raw = UnsafeMutableRawBufferPointer(buffer)
+        let got = try FileIO.pread(fd: fd, into: raw, offset: first * Self.idSize, path: "the dedup spill file in \(directory)")
         guard got == raw.count else {
-            throw LifeboatError(.io, "the dedup spill file in \(directory) is shorter than written (\(got) of \(raw.count) bytes at block \(b)); is something truncating files there?")
+            throw LifeboatError(.io, "the dedup spill file in \(directory) is shorter than written (\(got) of \(raw.count) bytes at id \(first)); is something truncating files there?")
+        }
+    }
+
+    /// A run of the ids `fill` appends, in ascending order; the file is closed (and so gone) if
+    /// anything fails on the way.
+    static func write(in directory: String, _ fill: (inout Writer) throws -> Void) throws -> SortedIDRun {
+        var writer = try Writer(directory: directory)
+        do {
+            try fill(&writer)
+            return try writer.finish()
+        } catch {
+            writer.abandon()
+            throw error
         }
     }
 
@@ -136,11 +149,7 @@ final class SortedIDRun: @unchecked Sendable {
                 guard n > 0 else { current = nil; return }
                 if buffer.count != n { buffer = Array(repeating: .zero, count: n) }
                 let start = position
-                try buffer.withUnsafeMutableBufferPointer { b in
-                    let raw = UnsafeMutableRawBufferPointer(b)
-                    let got = try FileIO.pread(fd: run.fd, into: raw, offset: start * SortedIDRun.idSize, path: "the dedup spill file in \(run.directory)")
-                    guard got == raw.count else { throw LifeboatError(.io, "the dedup spill file in \(run.directory) is shorter than written") }
-                }
+                try buffer.withUnsafeMutableBufferPointer { try run.read(from: start, into: $0) }
                 position += n
                 next = 0
             }
