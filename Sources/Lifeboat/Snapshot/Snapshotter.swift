@@ -50,8 +50,8 @@ public final class Snapshotter {
         public var workers = Parallel.workerCount
         /// Packs uploading at once; nil: what the backend prefers, at least 2 (2 local, 4 for S3).
         public var uploadsInFlight: Int? = nil
-        /// Stored ids held in memory for dedup before they spill, sorted, to a temporary file
-        /// in TMPDIR (see KnownBlobs): 1.4 MiB of set, whatever the repository's size.
+        /// Stored ids held in memory for dedup before they spill, sorted, to temporary files
+        /// (see KnownBlobs): 1.4 MiB of set, whatever the repository's size.
         public var dedupInMemory = 1 << 16
         /// Where the spilled ids go: `$TMPDIR`, else /tmp.
         public var dedupDirectory = KnownBlobs.defaultDirectory
@@ -223,11 +223,8 @@ public final class Snapshotter {
             //    them (the set is only read here), and when it lacks them all (a first snapshot,
             //    appended data) the chunk sealed as one frame at once.
             let chunks = (n + framePages - 1) / framePages
-            var parentHas = 0
-            if let p = parentPages {
-                do { parentHas = try p.fill(from: first, count: n, into: parentIDs) } catch { parentPages = nil }
-            }
-            let sameAsParent = parentHas
+            let parentHas: Int
+            do { parentHas = try parentPages?.fill(from: first, count: n, into: parentIDs) ?? 0 } catch { parentHas = 0; parentPages = nil }
             let shared = UnsafeTransfer((pages, ids, fresh, codecs, sealedSlots, sealedLengths, parentIDs))
             try Parallel.forEach(count: chunks, workers: workers) { w, c in
                 let (pages, ids, fresh, codecs, slots, lengths, parentIDs) = shared.value
@@ -239,7 +236,7 @@ public final class Snapshotter {
                     // The parent's page at the same place is stored: no lookup, only the Bloom
                     // filter's word that the index lists it (were an index file lost, the page
                     // is looked up, found missing and stored again).
-                    if i < sameAsParent && parentIDs[i] == id && known.mayContain(id) { fresh[i] = false } else { fresh[i] = try !known.contains(id) }
+                    if i < parentHas && parentIDs[i] == id && known.mayContain(id) { fresh[i] = false } else { fresh[i] = try !known.contains(id) }
                     allNew = allNew && fresh[i]
                 }
                 lengths[c] = !allNew ? 0 : try codecs[w].sealFrame(UnsafeRawBufferPointer(rebasing: pages[(lo * pageSize)..<(hi * pageSize)]), count: hi - lo,
