@@ -1,7 +1,12 @@
 import Foundation
 import XCTest
+@testable import LifeboatCore
+@testable import LifeboatStorage
+@testable import LifeboatRepository
+@testable import LifeboatOperations
+@testable import LifeboatWorkload
+@testable import LifeboatDrill
 
-@testable import Lifeboat
 
 /// The contract every Backend obeys (see Backend.swift), as checks that take any backend.
 /// Each backend's test class runs all of them (LocalBackendContractTests, S3BackendContractTests).

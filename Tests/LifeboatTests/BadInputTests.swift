@@ -1,5 +1,10 @@
 import XCTest
-@testable import Lifeboat
+@testable import LifeboatCore
+@testable import LifeboatStorage
+@testable import LifeboatRepository
+@testable import LifeboatOperations
+@testable import LifeboatWorkload
+@testable import LifeboatDrill
 
 /// Bad input gets one clear line, a non-zero exit code, and nothing is lost or half-written.
 final class BadInputTests: XCTestCase {

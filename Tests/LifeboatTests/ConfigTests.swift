@@ -1,5 +1,10 @@
 import XCTest
-@testable import Lifeboat
+@testable import LifeboatCore
+@testable import LifeboatStorage
+@testable import LifeboatRepository
+@testable import LifeboatOperations
+@testable import LifeboatWorkload
+@testable import LifeboatDrill
 
 /// lifeboat.yml: parsing, line-numbered validation, refusal of secrets, and the CLI using it
 /// (snapshot with no arguments, flags and environment overriding the file).

@@ -1,5 +1,10 @@
 import XCTest
-@testable import Lifeboat
+@testable import LifeboatCore
+@testable import LifeboatStorage
+@testable import LifeboatRepository
+@testable import LifeboatOperations
+@testable import LifeboatWorkload
+@testable import LifeboatDrill
 
 /// kill -9 at any moment of a snapshot: the repository stays consistent, earlier snapshots
 /// are unharmed, and the next snapshot succeeds.

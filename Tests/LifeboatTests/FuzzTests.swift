@@ -1,6 +1,11 @@
 import Foundation
 import XCTest
-@testable import Lifeboat
+@testable import LifeboatCore
+@testable import LifeboatStorage
+@testable import LifeboatRepository
+@testable import LifeboatOperations
+@testable import LifeboatWorkload
+@testable import LifeboatDrill
 
 /// A small deterministic mutation fuzzer: from valid seeds it makes inputs with flipped bits,
 /// random bytes, boundary values at aligned offsets (counts, lengths), insertions, deletions,

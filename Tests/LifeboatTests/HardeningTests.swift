@@ -1,6 +1,11 @@
 import Foundation
 import XCTest
-@testable import Lifeboat
+@testable import LifeboatCore
+@testable import LifeboatStorage
+@testable import LifeboatRepository
+@testable import LifeboatOperations
+@testable import LifeboatWorkload
+@testable import LifeboatDrill
 
 /// Secrets stay out of argv, child environments, outputs and errors; weak file modes are
 /// warned about; swapped and truncated stored objects are caught.

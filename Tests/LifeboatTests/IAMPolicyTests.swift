@@ -1,6 +1,11 @@
 import Foundation
 import XCTest
-@testable import Lifeboat
+@testable import LifeboatCore
+@testable import LifeboatStorage
+@testable import LifeboatRepository
+@testable import LifeboatOperations
+@testable import LifeboatWorkload
+@testable import LifeboatDrill
 
 /// `lifeboat iam-policy`: each role gets exactly the S3 actions its operations use.
 final class IAMPolicyTests: XCTestCase {

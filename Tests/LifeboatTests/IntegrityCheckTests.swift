@@ -1,5 +1,10 @@
 import XCTest
-@testable import Lifeboat
+@testable import LifeboatCore
+@testable import LifeboatStorage
+@testable import LifeboatRepository
+@testable import LifeboatOperations
+@testable import LifeboatWorkload
+@testable import LifeboatDrill
 
 /// The restore's integrity check, split over cores, must find what one full
 /// PRAGMA integrity_check finds: damage only a whole-file check sees (the freelist) and damage

@@ -1,6 +1,11 @@
 import Foundation
 import XCTest
-@testable import Lifeboat
+@testable import LifeboatCore
+@testable import LifeboatStorage
+@testable import LifeboatRepository
+@testable import LifeboatOperations
+@testable import LifeboatWorkload
+@testable import LifeboatDrill
 
 /// Key slots and master-key rotation, through the real binary.
 final class KeyTests: XCTestCase {

@@ -1,5 +1,10 @@
 import XCTest
-@testable import Lifeboat
+@testable import LifeboatCore
+@testable import LifeboatStorage
+@testable import LifeboatRepository
+@testable import LifeboatOperations
+@testable import LifeboatWorkload
+@testable import LifeboatDrill
 
 /// The snapshot's dedup set: exact answers whether ids are in memory, spilled to disk, merged,
 /// or past the Bloom filter's planned size; and a snapshot that dedups through spilled runs.

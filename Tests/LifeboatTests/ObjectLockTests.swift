@@ -1,5 +1,10 @@
 import XCTest
-@testable import Lifeboat
+@testable import LifeboatCore
+@testable import LifeboatStorage
+@testable import LifeboatRepository
+@testable import LifeboatOperations
+@testable import LifeboatWorkload
+@testable import LifeboatDrill
 
 /// S3 Object Lock against moto over TLS: what moto enforces (retention on PUT, DELETE of a
 /// locked version refused, governance bypass, delete markers on versioned buckets) is tested

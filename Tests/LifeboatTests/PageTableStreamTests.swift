@@ -1,5 +1,10 @@
 import XCTest
-@testable import Lifeboat
+@testable import LifeboatCore
+@testable import LifeboatStorage
+@testable import LifeboatRepository
+@testable import LifeboatOperations
+@testable import LifeboatWorkload
+@testable import LifeboatDrill
 
 /// The page table built as ids are captured: whatever it decides (delta or new base, switching
 /// midway), the table it describes must be exactly the captured ids, with their HMAC.

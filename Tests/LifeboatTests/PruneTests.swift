@@ -1,5 +1,10 @@
 import XCTest
-@testable import Lifeboat
+@testable import LifeboatCore
+@testable import LifeboatStorage
+@testable import LifeboatRepository
+@testable import LifeboatOperations
+@testable import LifeboatWorkload
+@testable import LifeboatDrill
 
 /// Forget + prune: deleted data is really gone (checked by decrypting every object left in the
 /// repository), the repository verifies clean afterwards, and a prune killed at any moment

@@ -1,5 +1,10 @@
 import XCTest
-@testable import Lifeboat
+@testable import LifeboatCore
+@testable import LifeboatStorage
+@testable import LifeboatRepository
+@testable import LifeboatOperations
+@testable import LifeboatWorkload
+@testable import LifeboatDrill
 
 /// Two S3 servers over TLS on 127.0.0.1 stand for two regions: snapshots go to both, a
 /// restore survives the loss or damage of the primary's objects, a lagging replica is

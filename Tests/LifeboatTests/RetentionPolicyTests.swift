@@ -1,5 +1,10 @@
 import XCTest
-@testable import Lifeboat
+@testable import LifeboatCore
+@testable import LifeboatStorage
+@testable import LifeboatRepository
+@testable import LifeboatOperations
+@testable import LifeboatWorkload
+@testable import LifeboatDrill
 
 /// Retention against a table of snapshot times, with the keep sets worked out by hand from
 /// restic's rules (newest first; one per period; a bucket with counts left keeps the oldest;

@@ -1,7 +1,12 @@
 import Foundation
 import XCTest
+@testable import LifeboatCore
+@testable import LifeboatStorage
+@testable import LifeboatRepository
+@testable import LifeboatOperations
+@testable import LifeboatWorkload
+@testable import LifeboatDrill
 
-@testable import Lifeboat
 
 /// Against a moto server that checks SigV4 signatures (Scripts/s3-server … auth): libcurl's
 /// signatures are accepted for every request shape the backend sends, wrong credentials are

@@ -1,7 +1,12 @@
 import Foundation
 import XCTest
+@testable import LifeboatCore
+@testable import LifeboatStorage
+@testable import LifeboatRepository
+@testable import LifeboatOperations
+@testable import LifeboatWorkload
+@testable import LifeboatDrill
 
-@testable import Lifeboat
 
 /// The shared backend contract (BackendContract) against a real S3-compatible server (moto)
 /// over TLS on 127.0.0.1, started by Scripts/s3-server when not already running.

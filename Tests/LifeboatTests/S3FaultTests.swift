@@ -1,7 +1,12 @@
 import Foundation
 import XCTest
+@testable import LifeboatCore
+@testable import LifeboatStorage
+@testable import LifeboatRepository
+@testable import LifeboatOperations
+@testable import LifeboatWorkload
+@testable import LifeboatDrill
 
-@testable import Lifeboat
 
 /// TLS and network faults against real servers on 127.0.0.1: every bad certificate is
 /// refused with a clear `.tls` error (and not retried), plain http is refused, and a server

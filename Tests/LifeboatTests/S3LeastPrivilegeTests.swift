@@ -1,7 +1,12 @@
 import Foundation
 import XCTest
+@testable import LifeboatCore
+@testable import LifeboatStorage
+@testable import LifeboatRepository
+@testable import LifeboatOperations
+@testable import LifeboatWorkload
+@testable import LifeboatDrill
 
-@testable import Lifeboat
 
 /// What a backup run needs from S3, read from the server's own request log: only GET, HEAD,
 /// PUT and POST (multipart), never DELETE, and never a second PUT to an existing key.

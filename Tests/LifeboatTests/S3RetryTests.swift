@@ -1,7 +1,12 @@
 import Foundation
 import XCTest
+@testable import LifeboatCore
+@testable import LifeboatStorage
+@testable import LifeboatRepository
+@testable import LifeboatOperations
+@testable import LifeboatWorkload
+@testable import LifeboatDrill
 
-@testable import Lifeboat
 
 /// Retry behaviour against a scripted server on 127.0.0.1 (plain http, allowed for loopback
 /// with the explicit flag): each object name carries the statuses the server answers with,

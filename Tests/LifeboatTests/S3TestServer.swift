@@ -1,7 +1,12 @@
 import Foundation
 import XCTest
+@testable import LifeboatCore
+@testable import LifeboatStorage
+@testable import LifeboatRepository
+@testable import LifeboatOperations
+@testable import LifeboatWorkload
+@testable import LifeboatDrill
 
-@testable import Lifeboat
 
 /// Starts and stops the moto test servers through Scripts/s3-server. A server that cannot
 /// start makes the test fail (never skip): the S3 tests must really run.

@@ -2,7 +2,12 @@ import Foundation
 import XCTest
 
 import CCurl
-@testable import Lifeboat
+@testable import LifeboatCore
+@testable import LifeboatStorage
+@testable import LifeboatRepository
+@testable import LifeboatOperations
+@testable import LifeboatWorkload
+@testable import LifeboatDrill
 
 /// Pure parts of the S3 backend: locations, URL encoding, credentials, XML, retry delays.
 final class S3LocationTests: XCTestCase {

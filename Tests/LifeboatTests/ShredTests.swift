@@ -1,5 +1,10 @@
 import XCTest
-@testable import Lifeboat
+@testable import LifeboatCore
+@testable import LifeboatStorage
+@testable import LifeboatRepository
+@testable import LifeboatOperations
+@testable import LifeboatWorkload
+@testable import LifeboatDrill
 
 /// Per-source keys and `lifeboat shred`: destroying one source's key makes all of its backups
 /// unreadable at once (checked by decrypting every blob left in the repository with its keys),

@@ -1,5 +1,10 @@
 import XCTest
-@testable import Lifeboat
+@testable import LifeboatCore
+@testable import LifeboatStorage
+@testable import LifeboatRepository
+@testable import LifeboatOperations
+@testable import LifeboatWorkload
+@testable import LifeboatDrill
 
 /// The main loop through the real command: init, snapshot, list, restore, check.
 final class SnapshotRestoreTests: XCTestCase {

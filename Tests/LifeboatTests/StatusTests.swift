@@ -1,5 +1,10 @@
 import XCTest
-@testable import Lifeboat
+@testable import LifeboatCore
+@testable import LifeboatStorage
+@testable import LifeboatRepository
+@testable import LifeboatOperations
+@testable import LifeboatWorkload
+@testable import LifeboatDrill
 
 /// `status` against RPO targets and replicas, Prometheus textfile metrics, and the cron
 /// wrapper and systemd units shipped in Scripts/.

@@ -1,5 +1,10 @@
 import XCTest
-@testable import Lifeboat
+@testable import LifeboatCore
+@testable import LifeboatStorage
+@testable import LifeboatRepository
+@testable import LifeboatOperations
+@testable import LifeboatWorkload
+@testable import LifeboatDrill
 
 /// Page-table blobs are written to packs of their own, in table order, so a table is read with
 /// a few range reads instead of one per leaf; reading blobs several at once returns each in

@@ -1,6 +1,11 @@
 import Foundation
 import XCTest
-@testable import Lifeboat
+@testable import LifeboatCore
+@testable import LifeboatStorage
+@testable import LifeboatRepository
+@testable import LifeboatOperations
+@testable import LifeboatWorkload
+@testable import LifeboatDrill
 
 /// A scratch directory with a passphrase file, removed at the end of the test.
 final class Sandbox {

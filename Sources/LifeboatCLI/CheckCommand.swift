@@ -1,0 +1,63 @@
+import ArgumentParser
+import Foundation
+import LifeboatCore
+import LifeboatStorage
+import LifeboatRepository
+import LifeboatOperations
+import LifeboatWorkload
+import LifeboatDrill
+
+struct CheckCommand: ParsableCommand {
+    /// What the check found, for its audit record (failed when it found damage).
+    static func auditDetails(_ r: CheckReport) -> [String: AuditValue] {
+        ["ok": .int(r.ok ? 1 : 0), "errors": .int(r.errors.count), "damaged_snapshots": .int(r.damagedSnapshots.count),
+         "snapshots": .int(r.snapshots), "packs": .int(r.packs), "read_data": .int(r.readData ? 1 : 0)]
+    }
+
+
+    static let configuration = CommandConfiguration(
+        commandName: "check",
+        abstract: "Verify the repository; with --read-data, download and verify every stored byte."
+    )
+
+    @OptionGroup var repo: RepositoryOptions
+    @OptionGroup var output: OutputOptions
+
+    @Flag(help: "Download, decrypt, decompress and verify every object.")
+    var readData = false
+
+    @Flag(help: "Take no lock (for read-only credentials; a prune running meanwhile may cause false alarms).")
+    var noLock = false
+
+    func run() throws {
+        try runReporting {
+            let repository = try repo.open()
+            // A shared lock: a concurrent prune would make packs vanish under the check.
+            let lock = noLock ? nil : try RepositoryLock.acquire(repository, operation: "check", exclusive: false, options: try repo.lockOptions(wait: nil))
+            defer { lock?.release() }
+            var report = try audited(repository, "check", details: CheckCommand.auditDetails, result: { $0.ok ? .ok : .failed }) {
+                try Checker(repository: repository).run(readData: readData)
+            }
+            report.objectLock = try ObjectLockReport.status(of: repository.backend)
+            reportFallbacks(repository, quiet: output.quiet)
+            if output.json {
+                try Output.json(report)
+            } else if !output.quiet || !report.ok {
+                for e in report.errors { Output.line("error: \(e)") }
+                for d in report.damagedSnapshots {
+                    Output.line("damaged snapshot \(d.id.prefix(8))\(d.source.map { " (\($0) \(d.time ?? ""))" } ?? ""): \(d.problem)")
+                }
+                if let n = report.shreddedPacks {
+                    Output.line("\(n) pack(s) of shredded sources are undecryptable on purpose (not checked); 'lifeboat prune' deletes them")
+                }
+                for s in report.objectLock ?? [] { Output.line(ObjectLockReport.line(s)) }
+                if report.ok {
+                    Output.line("no errors: \(report.snapshots) snapshot(s), \(report.packs) pack(s), \(report.blobs) blob(s)\(readData ? ", \(Output.bytes(report.bytesRead)) read and verified" : "")")
+                }
+            }
+            if !report.ok {
+                throw LifeboatError(.corrupt, "check found \(report.errors.count) error(s) and \(report.damagedSnapshots.count) damaged snapshot(s)")
+            }
+        }
+    }
+}

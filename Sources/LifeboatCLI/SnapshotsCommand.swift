@@ -1,0 +1,58 @@
+import ArgumentParser
+import Foundation
+import LifeboatCore
+import LifeboatStorage
+import LifeboatRepository
+import LifeboatOperations
+import LifeboatWorkload
+import LifeboatDrill
+
+struct SnapshotsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "snapshots", abstract: "List snapshots.")
+
+    @OptionGroup var repo: RepositoryOptions
+    @OptionGroup var output: OutputOptions
+
+    @Option(help: "Only snapshots of this source.")
+    var source: String?
+
+    struct Row: Encodable {
+        var id: String
+        var source: String
+        var time: String
+        var pages: Int
+        var pageSize: Int
+        var size: Int
+        var pagesNew: Int
+        var bytesAdded: Int
+        var journalMode: String
+        var parent: String?
+
+        enum CodingKeys: String, CodingKey {
+            case id, source, time, pages, size, parent
+            case pageSize = "page_size"
+            case pagesNew = "pages_new"
+            case bytesAdded = "bytes_added"
+            case journalMode = "journal_mode"
+        }
+    }
+
+    func run() throws {
+        try runReporting {
+            let records = try repo.open().listSnapshots(source: source)
+            let rows = records.map { r in
+                Row(id: r.id, source: r.manifest.source, time: RFC3339.format(r.manifest.time, fractional: true),
+                    pages: r.manifest.pageCount, pageSize: r.manifest.pageSize, size: r.manifest.databaseSize,
+                    pagesNew: r.manifest.pagesNew, bytesAdded: r.manifest.bytesAdded,
+                    journalMode: r.manifest.journalMode, parent: r.manifest.parent)
+            }
+            if output.json { return try Output.json(rows) }
+            if output.quiet { return }
+            Output.line("ID        SOURCE               TIME (UTC)                  PAGES      SIZE        ADDED")
+            for r in rows {
+                Output.line("\(r.id.prefix(8))  \(r.source.padding(toLength: 20, withPad: " ", startingAt: 0)) \(r.time.padding(toLength: 27, withPad: " ", startingAt: 0)) \(String(r.pages).padding(toLength: 10, withPad: " ", startingAt: 0)) \(Output.bytes(r.size).padding(toLength: 11, withPad: " ", startingAt: 0)) \(Output.bytes(r.bytesAdded))")
+            }
+            Output.line("\(rows.count) snapshot(s)")
+        }
+    }
+}

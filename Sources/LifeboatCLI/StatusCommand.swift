@@ -1,0 +1,86 @@
+import ArgumentParser
+import Foundation
+import LifeboatCore
+import LifeboatStorage
+import LifeboatRepository
+import LifeboatOperations
+import LifeboatWorkload
+import LifeboatDrill
+
+struct StatusCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status",
+        abstract: "Show each source's newest snapshot against its RPO target, and whether replicas are in step.",
+        discussion: "Exit codes: 0 all targets met, 20 an RPO target is breached, 3 a replica is behind or unreachable."
+    )
+
+    @OptionGroup var repo: RepositoryOptions
+    @OptionGroup var output: OutputOptions
+
+    @Option(help: "Only this source.") var source: String?
+    @Option(help: "Write Prometheus textfile metrics here (default: the config's metrics_file).") var metricsFile: String?
+
+    func run() throws {
+        try runReporting {
+            let config = try repo.loadConfig()
+            let locations = try repo.allLocations()
+            let passphrase = try repo.passphrase()
+            guard let primaryLocation = locations.first else { throw LifeboatError(.usage, "no repository given") }
+            let primary = try Repository.open(backend: try repo.backend(for: primaryLocation), passphrase: passphrase)
+            let replicas = locations.dropFirst().map { location -> (location: String, repository: Result<Repository, LifeboatError>) in
+                do {
+                    return (location, .success(try Repository.open(backend: try repo.backend(for: location), passphrase: passphrase)))
+                } catch let e as LifeboatError {
+                    return (location, .failure(e))
+                } catch {
+                    return (location, .failure(LifeboatError(.io, "\(error)")))
+                }
+            }
+            let report = try StatusReport.build(primary: primary, replicas: replicas, config: config, only: source)
+            if let path = metricsFile ?? config?.metricsFile {
+                try MetricsFile(path: path).update(MetricsFile.status(report))
+            }
+            if output.json {
+                try Output.json(report)
+            } else if !output.quiet {
+                print(report)
+            }
+            if report.rpoBreached {
+                let names = report.sources.filter(\.rpoBreached).map(\.source).joined(separator: ", ")
+                throw LifeboatError(.targetMissed, "RPO target breached for: \(names)")
+            }
+            if report.replicasBehind {
+                let names = report.repositories.filter { !$0.inStep }.map(\.location).joined(separator: ", ")
+                throw LifeboatError(.incomplete, "replica(s) behind the primary or unreachable: \(names)")
+            }
+        }
+    }
+
+    static func age(_ seconds: Double) -> String {
+        let s = Int(seconds.rounded())
+        if s < 120 { return "\(s)s" }
+        if s < 7200 { return "\(s / 60)m" }
+        if s < 172_800 { return "\(s / 3600)h\(String(format: "%02d", (s % 3600) / 60))m" }
+        return "\(s / 86400)d\(s % 86400 / 3600)h"
+    }
+
+    private func print(_ r: StatusReport) {
+        Output.line("SOURCE               SNAPSHOTS  NEWEST (UTC)           AGE        RPO        STATE")
+        for s in r.sources {
+            let state = s.rpoBreached ? "BREACHED" : (s.rpoSeconds == nil ? "no target" : "ok")
+            let cols = [s.source.padding(toLength: 20, withPad: " ", startingAt: 0),
+                        String(s.snapshots).padding(toLength: 10, withPad: " ", startingAt: 0),
+                        (s.lastTime ?? "never").padding(toLength: 22, withPad: " ", startingAt: 0),
+                        (s.ageSeconds.map(Self.age) ?? "-").padding(toLength: 10, withPad: " ", startingAt: 0),
+                        (s.rpoSeconds.map(Self.age) ?? "-").padding(toLength: 10, withPad: " ", startingAt: 0),
+                        state]
+            Output.line(cols.joined(separator: " "))
+        }
+        for repo in r.repositories {
+            let role = repo.primary ? "primary" : "replica"
+            let state: String
+            if !repo.reachable { state = "UNREACHABLE: \(repo.problem ?? "")" } else if repo.inStep { state = "in step" } else { state = "BEHIND on \(repo.behind.joined(separator: ", "))" }
+            Output.line("\(role) \(repo.location): \(repo.snapshots) snapshot(s), \(state)")
+        }
+    }
+}

@@ -1,0 +1,88 @@
+import Foundation
+import LifeboatCore
+import LifeboatStorage
+import LifeboatRepository
+import LifeboatOperations
+import LifeboatWorkload
+
+/// The backend a drill uses for each repository. Existing repositories are wrapped read-only,
+/// so no step of a drill can write to or delete from the backups it is testing; a repository
+/// the scenario declares lost is made unreachable for the rest of the drill (simulated loss).
+package final class DrillBackend: Backend, @unchecked Sendable {
+    package let inner: any Backend
+    package let readOnly: Bool
+    private let lost = Locked(false)
+
+    package init(_ inner: any Backend, readOnly: Bool) {
+        self.inner = inner
+        self.readOnly = readOnly
+    }
+
+    package var location: String { inner.location }
+    package var preferredConcurrency: Int { inner.preferredConcurrency }
+
+    /// Simulates losing the repository: every later call fails as an unreachable endpoint would.
+    package func markLost() { lost.withLock { $0 = true } }
+    package var isLost: Bool { lost.current }
+
+    private func reachable() throws {
+        if lost.current {
+            throw LifeboatError(.network, "repository \(inner.location) is unreachable (lost in the drill's disaster)")
+        }
+    }
+
+    private func writable(_ what: String) throws {
+        try reachable()
+        if readOnly {
+            throw LifeboatError(.internalError, "drill refused to \(what) in \(inner.location): drills never write to an existing repository")
+        }
+    }
+
+    package func create() throws { try writable("create"); try inner.create() }
+    package func put(_ key: ObjectKey, _ bytes: [UInt8]) throws { try writable("write \(key.path)"); try inner.put(key, bytes) }
+    package func get(_ key: ObjectKey) throws -> [UInt8] { try reachable(); return try inner.get(key) }
+    package func getRange(_ key: ObjectKey, offset: Int, length: Int) throws -> [UInt8] {
+        try reachable()
+        return try inner.getRange(key, offset: offset, length: length)
+    }
+    package func stat(_ key: ObjectKey) throws -> Int? { try reachable(); return try inner.stat(key) }
+    package func list(_ kind: ObjectKind) throws -> [ObjectInfo] { try reachable(); return try inner.list(kind) }
+    package func delete(_ key: ObjectKey) throws { try writable("delete \(key.path)"); try inner.delete(key) }
+}
+
+/// Copies the objects one repository has and another lacks: how a drill fills a scratch replica
+/// after each snapshot. Objects are content-named and never overwritten, so a copy is a replica.
+package enum ObjectReplicator {
+    /// Kinds worth replicating (locks are per-repository and short-lived).
+    package static let kinds: [ObjectKind] = [.config, .keys, .sourceKeys, .data, .index, .snapshots, .audit]
+
+    /// Returns objects and bytes copied. Manifests go last, as in a snapshot: a replica never
+    /// lists a snapshot whose data it does not have yet.
+    @discardableResult
+    package static func sync(from source: any Backend, to target: any Backend) throws -> (objects: Int, bytes: Int) {
+        var objects = 0, bytes = 0
+        for kind in kinds.filter({ $0 != .snapshots }) + [.snapshots] {
+            let have = Set(try target.list(kind).map(\.key))
+            for info in try source.list(kind) where !have.contains(info.key) {
+                let data = try source.get(info.key)
+                do { try target.put(info.key, data) } catch let e as LifeboatError where e.kind == .exists { continue }
+                objects += 1
+                bytes += data.count
+            }
+        }
+        return (objects, bytes)
+    }
+
+    /// Deletes every object of a repository through its backend, as an attacker holding
+    /// delete rights would. Only ever called on a drill's own scratch repository.
+    package static func deleteAll(_ backend: any Backend) throws -> Int {
+        var n = 0
+        for kind in ObjectKind.allCases {
+            for info in try backend.list(kind) {
+                try backend.delete(info.key)
+                n += 1
+            }
+        }
+        return n
+    }
+}

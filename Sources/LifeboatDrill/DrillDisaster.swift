@@ -1,0 +1,202 @@
+import Foundation
+import LifeboatCore
+import LifeboatStorage
+import LifeboatRepository
+import LifeboatOperations
+import LifeboatWorkload
+
+/// The disaster step: record what was committed just before, do the damage (to the drill's own
+/// copies only), and declare the disaster, which starts the RTO clock.
+extension DrillRunner {
+    package func strike(_ d: Scenario.Disaster) throws {
+        let start = now
+        var details: [String] = []
+        say("disaster: \(d.kind.summary)")
+        func note(_ lines: [String]) {
+            details += lines
+            for line in lines { say("  \(line)") }
+        }
+
+        // Every disaster but a mistaken statement stops the world at once: snapshots (one in
+        // flight completes), then the load, whose last commit is the last one before the damage.
+        if d.kind != .destructiveStatement {
+            try stopSchedule()
+            if let r = try stopWorkload(), r.commits > 0 { lastBeforeDisaster = (r.lastSeq, r.lastCommittedAtMs) }
+        }
+        try recordBeforeDisaster()
+
+        let owned = scenario.source.isDrillOwned
+        switch d.kind {
+        case .deleteDatabase:
+            note([owned ? try deleteDatabaseFiles() : "simulated: the live database \(databasePath) was not touched; the drill recovers as if it were gone"])
+        case .corruptPages:
+            note(try corruptPages(count: d.pages, seed: d.seed))
+        case .destructiveStatement:
+            note(try runStatement(d.statement ?? ""))
+            if d.noticedAfter > 0 {
+                say("the mistake goes unnoticed for \(DrillFormat.seconds(d.noticedAfter)); load and snapshots go on")
+                try sleep(d.noticedAfter)
+            }
+            try stopSchedule()
+            if let r = try stopWorkload(), let before = lastBeforeDisaster, r.lastSeq > before.seq {
+                note(["\(r.lastSeq - before.seq) transactions were committed after the statement, before it was noticed"])
+            }
+        case .repositoryLost:
+            note([owned ? try deleteDatabaseFiles() : "simulated: the live database \(databasePath) was not touched"])
+            note([try loseRepository(d.repository, ransomware: false)])
+        case .ransomware:
+            note([owned ? try encryptDatabase(seed: d.seed) : "simulated: the live database was not touched"])
+            note([try loseRepository(d.repository, ransomware: true)])
+        }
+        if struckAtMs == 0 { struckAtMs = Clock.wallMilliseconds() }
+        declaredAt = now
+        event("disaster: \(d.kind.rawValue)", "disaster", from: start)
+        say("disaster declared: RTO clock started")
+        disasterRecord = .init(kind: d.kind.rawValue, description: d.kind.summary,
+                               struckAt: RFC3339.format(Date(unixMilliseconds: struckAtMs), fractional: true),
+                               declaredAt: RFC3339.format(Date(), fractional: true), details: details)
+    }
+
+    /// Results of `expect: before-disaster` queries, and the live newest-transaction time.
+    package func recordBeforeDisaster() throws {
+        let queries = scenario.steps.flatMap { entry -> [Scenario.Query] in
+            if case .verify(let v) = entry.step { return v.queries }
+            return []
+        }
+        let needed = queries.enumerated().filter { if case .beforeDisaster = $0.element.expect { return true }; return false }
+        guard !needed.isEmpty || scenario.source.rpoQuery != nil else { return }
+        let db = try SQLiteConnection(path: databasePath, mode: .readOnly)
+        for (k, q) in needed {
+            do { beforeDisasterValues[k] = try db.query(q.sql).first?.first ?? .null } catch let e as LifeboatError {
+                throw LifeboatError(.usage, "\(scenario.file) line \(q.line): query '\(q.name)' fails on the database before the disaster: \(e.message)")
+            }
+        }
+        if let rq = scenario.source.rpoQuery {
+            liveNewestMs = try newestTransactionMs(db, rq)
+        }
+    }
+
+    package func newestTransactionMs(_ db: SQLiteConnection, _ sql: String) throws -> Int64? {
+        let v: SQLiteValue
+        do { v = try db.query(sql).first?.first ?? .null } catch let e as LifeboatError {
+            throw LifeboatError(.usage, "\(scenario.file): rpo_query fails on \(db.path): \(e.message)")
+        }
+        let unit: Double = scenario.source.rpoUnitMilliseconds ? 1 : 1000
+        switch v {
+        case .integer(let n): return Int64(Double(n) * unit)
+        case .real(let d): return Int64(d * unit)
+        case .text(let s):
+            if let d = RFC3339.parse(s) ?? RFC3339.parse(s.replacingOccurrences(of: " ", with: "T") + "Z") { return d.unixMilliseconds }
+            if let n = Double(s) { return Int64(n * unit) }
+            throw LifeboatError(.usage, "\(scenario.file): rpo_query must return a number or a UTC date, not text")
+        default: return nil
+        }
+    }
+
+    package func deleteDatabaseFiles() throws -> String {
+        var removed: [String] = []
+        for suffix in ["", "-wal", "-shm", "-journal"] where FileIO.fileExists(databasePath + suffix) {
+            if unlink(databasePath + suffix) != 0 { throw LifeboatError.posix(errno, "cannot delete", path: databasePath + suffix) }
+            removed.append((databasePath as NSString).lastPathComponent + suffix)
+        }
+        struckAtMs = Clock.wallMilliseconds()
+        return "deleted \(removed.joined(separator: ", ")) from the drill's copy"
+    }
+
+    /// Overwrites pages of the main file (after a checkpoint, so the WAL cannot mask them),
+    /// then asks SQLite whether it notices: a drill also shows whether damage is detected.
+    package func corruptPages(count: Int, seed: UInt64) throws -> [String] {
+        try SQLiteConnection(path: databasePath).execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        guard let size = try FileIO.status(databasePath)?.size, size >= 8192 else {
+            throw LifeboatError(.database, "the drill database is too small to corrupt")
+        }
+        let pageSize = 4096, pages = size / pageSize
+        var rng = SeededGenerator(seed: seed)
+        var chosen = Set<Int>()
+        // Page 1 holds the header and schema; damage there is the easy case. Hit the data.
+        while chosen.count < min(count, pages - 1) { chosen.insert(1 + rng.below(pages - 1)) }
+        let fd = open(databasePath, O_WRONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw LifeboatError.posix(errno, "cannot open", path: databasePath) }
+        defer { close(fd) }
+        var garbage = [UInt8](repeating: 0, count: pageSize)
+        for p in chosen.sorted() {
+            for i in 0..<pageSize { garbage[i] = UInt8(truncatingIfNeeded: rng.next()) }
+            try garbage.withUnsafeBytes { try FileIO.pwriteAll(fd: fd, $0, offset: p * pageSize, path: databasePath) }
+        }
+        fsync(fd)
+        struckAtMs = Clock.wallMilliseconds()
+        var out = ["overwrote \(chosen.count) of \(pages) pages with random bytes (pages \(chosen.sorted().prefix(12).map { String($0 + 1) }.joined(separator: ", "))\(chosen.count > 12 ? ", …" : ""))"]
+        do {
+            let problems = try SQLiteConnection(path: databasePath, mode: .readOnly).integrityCheck()
+            out.append(problems == ["ok"]
+                ? "PRAGMA integrity_check on the damaged file still says ok: this damage is silent"
+                : "PRAGMA integrity_check on the damaged file reports \(problems.count) problem(s): the damage is detected")
+            if problems == ["ok"] { findings.append("Corrupting \(chosen.count) pages went unnoticed by PRAGMA integrity_check; only a restore compared with known data shows such damage.") }
+        } catch {
+            out.append("SQLite refuses the damaged file: the damage is detected")
+        }
+        return out
+    }
+
+    /// Runs the mistaken statement in its own transaction, reading the newest committed marker
+    /// inside it: exactly the last transaction before the disaster, even while the load runs.
+    package func runStatement(_ sql: String) throws -> [String] {
+        let db = try SQLiteConnection(path: databasePath, busyTimeoutMilliseconds: 30_000)
+        try db.execute("BEGIN IMMEDIATE")
+        do {
+            if try db.scalar("SELECT count(*) FROM sqlite_schema WHERE name = 'lifeboat_markers'")?.integer == 1,
+               let row = try db.query("SELECT seq, committed_at_ms FROM lifeboat_markers ORDER BY seq DESC LIMIT 1").first,
+               let seq = row.first?.integer, row.count > 1, let ms = row[1].integer {
+                lastBeforeDisaster = (seq, ms)
+            }
+            try db.execute(sql)
+            let changed = db.changes
+            struckAtMs = Clock.wallMilliseconds()
+            try db.execute("COMMIT")
+            return ["ran \(sql.split(separator: "\n").joined(separator: " ")) (\(changed) row\(changed == 1 ? "" : "s") changed) and committed it at \(RFC3339.format(Date(unixMilliseconds: struckAtMs), fractional: true))"]
+        } catch {
+            try? db.execute("ROLLBACK")
+            throw error
+        }
+    }
+
+    /// Ransomware: the file is replaced by bytes that look like ciphertext, same size.
+    package func encryptDatabase(seed: UInt64) throws -> String {
+        try? SQLiteConnection(path: databasePath).execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        let size = try FileIO.status(databasePath)?.size ?? 0
+        var rng = SeededGenerator(seed: seed ^ 0x5EED)
+        var bytes = [UInt8](repeating: 0, count: size)
+        for i in 0..<size { bytes[i] = UInt8(truncatingIfNeeded: rng.next()) }
+        let fd = open(databasePath, O_WRONLY | O_TRUNC | O_CLOEXEC)
+        guard fd >= 0 else { throw LifeboatError.posix(errno, "cannot open", path: databasePath) }
+        defer { close(fd) }
+        try FileIO.writeAll(fd: fd, bytes, path: databasePath)
+        fsync(fd)
+        for suffix in ["-wal", "-shm"] { unlink(databasePath + suffix) }
+        struckAtMs = Clock.wallMilliseconds()
+        return "overwrote the drill's copy of the database (\(Units.formatBytes(size))) with random bytes, as ransomware encrypting it would"
+    }
+
+    /// Loses a repository: a scratch one is really destroyed; an existing one is only made
+    /// unreachable to the drill (nothing is deleted from backups that protect real data).
+    package func loseRepository(_ name: String?, ransomware: Bool) throws -> String {
+        guard let r = repositories.first(where: { $0.spec.name == (name ?? scenario.repositories.first?.name) }) else {
+            throw LifeboatError(.usage, "\(scenario.file): the disaster names no repository")
+        }
+        if let dir = r.directory {
+            if ransomware {
+                let n = try ObjectReplicator.deleteAll(r.backend)
+                r.state = "all \(n) objects deleted (ransomware, scratch repository)"
+                findings.append("Ransomware could delete repository '\(r.spec.name)' because the host held delete rights. Run backups with write-only credentials (no DELETE; see least privilege) and keep an immutable or offline replica.")
+                return "deleted all \(n) objects of scratch repository '\(r.spec.name)' through the storage API, as an attacker with the backup host's credentials would"
+            }
+            try FileManager.default.removeItem(atPath: dir)
+            r.state = "destroyed (scratch repository deleted from disk)"
+            return "destroyed scratch repository '\(r.spec.name)' (the whole directory)"
+        }
+        r.backend.markLost()
+        r.state = "unreachable (simulated; nothing was deleted)"
+        findings.append("Repository '\(r.spec.name)' was lost by simulation only: the drill stopped using it and deleted nothing, so its own failure modes were not exercised.")
+        return "simulated the loss of existing repository '\(r.spec.name)' (\(r.backend.location)): the drill no longer reaches it; nothing was deleted"
+    }
+}

@@ -1,0 +1,147 @@
+import Foundation
+import LifeboatCore
+import LifeboatStorage
+import LifeboatRepository
+import LifeboatOperations
+import LifeboatWorkload
+
+/// Turns what the drill measured into targets met or missed, findings and the report.
+extension DrillRunner {
+    package func measureRPO() -> DrillReport.RPORecord {
+        guard let restored else {
+            return .init(method: "none", achievedSeconds: nil, lostTransactions: nil, lastCommittedBeforeDisaster: nil,
+                         newestRestored: nil, detail: "nothing was restored, so no data was recovered")
+        }
+        let iso = { (ms: Int64) in RFC3339.format(Date(unixMilliseconds: ms), fractional: true) }
+        if scenario.hasWorkload {
+            guard let m = try? markers(restored.path) else {
+                return .init(method: "markers", achievedSeconds: nil, lostTransactions: nil, lastCommittedBeforeDisaster: nil,
+                             newestRestored: nil, detail: "the restored database's markers cannot be read")
+            }
+            guard let before = lastBeforeDisaster else {
+                return .init(method: "markers", achievedSeconds: 0, lostTransactions: 0, lastCommittedBeforeDisaster: nil,
+                             newestRestored: m.count > 0 ? iso(m.lastCommittedAtMs) : nil,
+                             detail: "the write load committed nothing before the disaster")
+            }
+            let lost = Int(max(0, before.seq - m.lastSeq))
+            // With no marker restored at all, everything since the load began is lost.
+            let newest = m.count > 0 ? m.lastCommittedAtMs : loadStartedMs
+            let rpo = Double(max(0, before.ms - newest)) / 1000
+            return .init(method: "markers", achievedSeconds: rpo, lostTransactions: lost,
+                         lastCommittedBeforeDisaster: iso(before.ms), newestRestored: m.count > 0 ? iso(m.lastCommittedAtMs) : nil,
+                         detail: "last transaction committed before the disaster (seq \(before.seq)) minus the newest one in the restored database (seq \(m.lastSeq)); \(lost) committed transaction\(lost == 1 ? "" : "s") lost")
+        }
+        if let live = liveNewestMs, let sql = scenario.source.rpoQuery {
+            if let db = try? SQLiteConnection(path: restored.path, immutable: true), let r = try? newestTransactionMs(db, sql) {
+                return .init(method: "rpo_query", achievedSeconds: Double(max(0, live - r)) / 1000, lostTransactions: nil,
+                             lastCommittedBeforeDisaster: iso(live), newestRestored: iso(r),
+                             detail: "rpo_query on the database before the disaster minus the same query on the restored copy")
+            }
+        }
+        let age = Double(max(0, struckAtMs - restored.snapshotTimeMs)) / 1000
+        return .init(method: "snapshot_age", achievedSeconds: age, lostTransactions: nil, lastCommittedBeforeDisaster: nil,
+                     newestRestored: iso(restored.snapshotTimeMs),
+                     detail: "time of the disaster minus the time of the restored snapshot: an upper bound, as no marker load or rpo_query measured the data itself")
+    }
+
+    package func makeReport(failure: Error?, rpo: DrillReport.RPORecord, cleanup: String) -> DrillReport {
+        let rto = restored != nil ? verifiedAt.flatMap { v in declaredAt.map { v - $0 } } : nil
+        let allVerified = restored != nil && !verifications.isEmpty && verifications.allSatisfy(\.passed)
+        let t = scenario.targets
+        var targets: [DrillReport.TargetResult] = []
+        let failedChecks = verifications.filter { !$0.passed }.map(\.name)
+        targets.append(.init(measure: "Recovery verified", target: "restored and every check passes", targetSeconds: nil,
+                             achieved: restored == nil ? "not restored" : (allVerified ? "all \(verifications.count) checks passed" : "\(failedChecks.count) check(s) failed"),
+                             achievedSeconds: nil, met: allVerified,
+                             detail: restored == nil ? "no repository could restore the database" : (allVerified ? "restored from '\(restored?.repository ?? "")'" : "failed: \(failedChecks.joined(separator: ", "))")))
+        let rtoMet = allVerified && (rto ?? .infinity) <= t.rto
+        targets.append(.init(measure: "RTO", target: "≤ \(DrillFormat.seconds(t.rto))", targetSeconds: t.rto,
+                             achieved: DrillFormat.seconds(allVerified ? rto : nil), achievedSeconds: allVerified ? rto : nil, met: rtoMet,
+                             detail: rtoMet ? "from the disaster being declared to the restored database verified"
+                                 : (allVerified ? "recovery took \(DrillFormat.seconds(rto)), over the target by \(DrillFormat.seconds((rto ?? 0) - t.rto))" : "the database was not recovered and verified")))
+        let rpoMet = allVerified && (rpo.achievedSeconds ?? .infinity) <= t.rpo
+        targets.append(.init(measure: "RPO", target: "≤ \(DrillFormat.seconds(t.rpo))", targetSeconds: t.rpo,
+                             achieved: DrillFormat.seconds(rpo.achievedSeconds), achievedSeconds: rpo.achievedSeconds, met: rpoMet,
+                             detail: "\(rpo.method): " + (rpoMet || rpo.achievedSeconds == nil ? rpo.detail : "data loss of \(DrillFormat.seconds(rpo.achievedSeconds)), over the target by \(DrillFormat.seconds((rpo.achievedSeconds ?? 0) - t.rpo))")))
+        if let maxLost = t.maxLostTransactions {
+            let lost = rpo.lostTransactions
+            targets.append(.init(measure: "Lost transactions", target: "≤ \(maxLost)", targetSeconds: nil,
+                                 achieved: lost.map(String.init) ?? "not measured", achievedSeconds: nil,
+                                 met: allVerified && lost.map { $0 <= maxLost } == true,
+                                 detail: lost == nil ? "needs the drill write load (markers)" : "committed transactions missing from the restored database"))
+        }
+
+        var outcome: DrillReport.Outcome = targets.allSatisfy(\.met) ? .passed : .targetMissed
+        if failure != nil { outcome = .failed }
+        var findings = self.findings
+        findings += derivedFindings(rto: rto, rpo: rpo, targets: targets)
+        if let failure { findings.insert("The drill could not complete: \(Self.message(failure)). No verdict on the targets.", at: 0) }
+
+        let summary: String
+        switch outcome {
+        case .passed:
+            summary = "Recovered from \(scenario.disaster?.kind.rawValue ?? "the disaster") in \(DrillFormat.seconds(rto)) (target \(DrillFormat.seconds(t.rto))) with \(DrillFormat.seconds(rpo.achievedSeconds)) of data lost (target \(DrillFormat.seconds(t.rpo))): every target met."
+        case .targetMissed:
+            summary = "Target missed: " + targets.filter { !$0.met }.map { "\($0.measure) \($0.achieved) (target \($0.target))" }.joined(separator: "; ") + "."
+        case .failed:
+            summary = "The drill could not complete: \(failure.map { Self.message($0) } ?? "unknown error")."
+        }
+
+        let finished = Date()
+        let repos = repositories.map { r in
+            DrillReport.RepositoryRecord(name: r.spec.name,
+                                         location: r.spec.isScratch ? "scratch (created and deleted by the drill)" : r.backend.location,
+                                         role: r.spec.replicaOf.map { "replica of \($0)" } ?? (r.spec.isScratch ? "primary" : "existing repository (read only)"),
+                                         stateAfterDisaster: r.state)
+        }
+        let workload = loadResult.map {
+            DrillReport.WorkloadRecord(commitsPerSecondTarget: loadRate, commits: $0.commits, firstSeq: $0.firstSeq, lastSeq: $0.lastSeq, seconds: $0.seconds)
+        }
+        var size: Int?
+        if let r = restored { size = r.result.bytes } else if scenario.source.isDrillOwned { size = nil }
+        return DrillReport(
+            id: id, outcome: outcome, summary: summary,
+            startedAt: RFC3339.format(startedAt, fractional: true), finishedAt: RFC3339.format(finished, fractional: true),
+            durationSeconds: finished.timeIntervalSince(startedAt), initiator: options.initiator,
+            scenario: .init(name: scenario.name, description: scenario.description, file: scenario.file, fileSha256: scenario.fileSHA256),
+            scope: .init(source: scenario.source.name, database: databaseDescription, databaseBytes: size, journalMode: journalMode,
+                         repositories: repos, snapshots: snapshots.current, workload: workload),
+            disaster: disasterRecord ?? .init(kind: scenario.disaster?.kind.rawValue ?? "", description: "the drill stopped before the disaster", struckAt: "", declaredAt: "", details: []),
+            targets: targets,
+            rto: .init(achievedSeconds: allVerified ? rto : nil, phases: rtoPhases,
+                       restoreWorkerSeconds: (restored?.result.workerSeconds ?? [:]).sorted { $0.key < $1.key }.map { .init(name: $0.key, seconds: $0.value) },
+                       restoreWorkers: restoreWorkers),
+            rpo: rpo, restoreAttempts: attempts, verifications: verifications, findings: findings,
+            timeline: timeline.current.sorted { $0.start < $1.start }, cleanup: cleanup, signOff: DrillReport.blankSignOff)
+    }
+
+    package func derivedFindings(rto: Double?, rpo: DrillReport.RPORecord, targets: [DrillReport.TargetResult]) -> [String] {
+        var out: [String] = []
+        let failed = attempts.filter { !$0.ok }
+        if let r = restored, !failed.isEmpty {
+            out.append("Restore from \(failed.map { "'\($0.repository)'" }.joined(separator: ", ")) failed (\(failed.compactMap(\.error).first ?? "")); the database was recovered from '\(r.repository)'. Keep that replica in a separate failure domain (3-2-1).")
+        }
+        if restored == nil && !attempts.isEmpty {
+            out.append("No repository could restore the database: \(attempts.map { "'\($0.repository)': \($0.error ?? "")" }.joined(separator: "; ")). Add a replica outside the primary's failure domain.")
+        }
+        for v in verifications where !v.passed {
+            out.append("Verification '\(v.name)' failed: expected \(v.expected), got \(v.actual).")
+        }
+        if let rpoTarget = targets.first(where: { $0.measure == "RPO" }), !rpoTarget.met, let achieved = rpo.achievedSeconds {
+            let every = scenario.steps.compactMap { e -> Double? in if case .snapshotSchedule(let s) = e.step { return s }; return nil }.first
+            let hint = every.map { "snapshots every \(DrillFormat.seconds($0)) bound the data loss by about that interval; " } ?? ""
+            out.append("RPO target missed by \(DrillFormat.seconds(achieved - scenario.targets.rpo)): \(hint)snapshot more often, or use continuous replication (roadmap) for sub-second RPO.")
+        }
+        if let rtoTarget = targets.first(where: { $0.measure == "RTO" }), !rtoTarget.met, let rto,
+           let slow = rtoPhases.max(by: { $0.seconds < $1.seconds }) {
+            out.append("RTO target missed: the slowest phase was \(slow.name) (\(DrillFormat.seconds(slow.seconds)) of \(DrillFormat.seconds(rto))).")
+        }
+        if scenario.disaster?.kind == .destructiveStatement, let r = loadResult, let before = lastBeforeDisaster, r.lastSeq > before.seq {
+            out.append("The point-in-time restore to just before the statement also rolls back the \(r.lastSeq - before.seq) transactions committed after it; re-apply them from the platform's own logs where needed.")
+        }
+        if rpo.method == "snapshot_age" {
+            out.append("RPO was measured as snapshot age (an upper bound); add rpo_query to the scenario to measure it from the data.")
+        }
+        return out
+    }
+}

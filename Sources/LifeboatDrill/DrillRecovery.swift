@@ -1,0 +1,182 @@
+import Foundation
+import LifeboatCore
+import LifeboatStorage
+import LifeboatRepository
+import LifeboatOperations
+import LifeboatWorkload
+
+/// The restore and verify steps: what an operator would do after the disaster, timed phase by phase.
+extension DrillRunner {
+    /// Tries the repositories in order (or only `from`) until one restores; each failure is
+    /// recorded with its reason and its time counts in the RTO, as it would in a real incident.
+    package func recover(_ step: Scenario.Restore) {
+        let order = step.from.map { [$0] } ?? scenario.repositories.map(\.name)
+        let target = scratch + "/restored/" + scenario.source.name
+        for name in order {
+            guard let r = repositories.first(where: { $0.spec.name == name }) else { continue }
+            let start = now
+            say("restore from '\(name)' (\(r.spec.isScratch ? "scratch repository" : r.backend.location))")
+            var phases: [DrillReport.Phase] = []
+            var mark = start
+            func phase(_ label: String, _ category: String = "recovery") {
+                let t = now
+                phases.append(.init(name: label, seconds: t - mark))
+                event(label, category, from: mark, to: t)
+                mark = t
+            }
+            do {
+                let passphrase: SecretBytes
+                if r.spec.isScratch, let p = scratchPassphrase {
+                    passphrase = p
+                } else {
+                    passphrase = try PassphraseSource.fromEnvironment(prefix: r.spec.passwordPrefix, purpose: "passphrase for repository '\(name)'")
+                }
+                let repository = try Repository.open(backend: r.backend, passphrase: passphrase)
+                phase("open repository")
+                let record: SnapshotRecord
+                switch step.snapshot {
+                case .latest:
+                    record = try repository.findSnapshot("latest", source: scenario.source.name)
+                case .beforeDisaster:
+                    record = try repository.findSnapshot(at: Date(unixMilliseconds: struckAtMs - 1), source: scenario.source.name)
+                case .id(let id):
+                    record = try repository.findSnapshot(id, source: scenario.source.name)
+                }
+                phase("find snapshot")
+                var options = Restorer.Options()
+                restoreWorkers = max(1, options.workers, 2 * r.backend.preferredConcurrency)  // as the restorer sizes it
+                options.force = true
+                let result = try Restorer(repository: repository, options: options).restore(record, to: target)
+                appendRestorePhases(result, from: mark, into: &phases)
+                mark = now
+                attempts.append(.init(repository: name, ok: true, snapshot: record.id, snapshotTime: RFC3339.format(record.manifest.time, fractional: true),
+                                      seconds: now - start, error: nil))
+                restored = (target, result, name, record.manifest.timeMs)
+                rtoPhases += phases
+                say("restored snapshot \(record.shortID) (taken \(RFC3339.format(record.manifest.time, fractional: true))) from '\(name)': \(result.pages) pages, integrity_check ok, \(DrillFormat.seconds(now - start))")
+                return
+            } catch {
+                let message = Self.message(error)
+                attempts.append(.init(repository: name, ok: false, snapshot: nil, snapshotTime: nil, seconds: now - start, error: message))
+                rtoPhases.append(.init(name: "failed attempt: \(name)", seconds: now - start))
+                event("failed: \(name)", "failed", from: start)
+                say("restore from '\(name)' failed: \(message)")
+            }
+        }
+        say("recovery failed: no repository could restore the database")
+    }
+
+    /// The restorer's wall-clock phases on the timeline; fetch, decrypt+decompress and write run
+    /// overlapped on worker threads, so their wall time is split by the worker time each took.
+    package func appendRestorePhases(_ result: RestoreResult, from start: Double, into phases: inout [DrillReport.Phase]) {
+        var t = start
+        for (key, label) in [("locate", "locate (index, page table)"), ("fetch_decrypt_write", ""), ("integrity_check", "integrity check"), ("rename", "rename into place")] {
+            let wall = result.phases[key] ?? 0
+            if key == "fetch_decrypt_write" {
+                let parts = [("fetch", "fetch"), ("decrypt_decompress", "decrypt + decompress"), ("write", "write")]
+                let total = parts.reduce(0.0) { $0 + (result.workerSeconds[$1.0] ?? 0) }
+                for (k, l) in parts {
+                    let share = total > 0 ? (result.workerSeconds[k] ?? 0) / total : 1.0 / 3
+                    phases.append(.init(name: l, seconds: wall * share))
+                    event(l, "recovery", from: t, to: t + wall * share)
+                    t += wall * share
+                }
+            } else {
+                phases.append(.init(name: label, seconds: wall))
+                event(label, "recovery", from: t, to: t + wall)
+                t += wall
+            }
+        }
+    }
+
+    package func verify(_ v: Scenario.Verify) throws {
+        guard let restored else {
+            say("nothing to verify: the database was not restored")
+            return
+        }
+        let start = now
+        verifications.append(.init(name: "SQLite integrity", check: "PRAGMA integrity_check (run by the restore before the file was put in place)",
+                                   expected: "ok", actual: restored.result.integrity, passed: restored.result.integrity == "ok"))
+        verifications.append(.init(name: "Page checksums", check: "every page's keyed hash matched the snapshot's authenticated page table",
+                                   expected: "\(restored.result.pages) pages", actual: "\(restored.result.pages) pages", passed: true))
+        if v.markers ?? scenario.hasWorkload {
+            let check = "drill marker rows: no gaps between committed transactions, none torn"
+            do {
+                let m = try markers(restored.path)
+                verifications.append(.init(name: "Transactions whole", check: check, expected: "0 gaps, 0 torn",
+                                           actual: "\(m.count) transactions, \(m.gaps) gaps, \(m.tornTransactions) torn", passed: m.isConsistent))
+            } catch {
+                verifications.append(.init(name: "Transactions whole", check: check, expected: "0 gaps, 0 torn",
+                                           actual: "cannot read the markers: \(Self.message(error))", passed: false))
+            }
+        }
+        let db = try SQLiteConnection(path: restored.path, immutable: true)
+        let queries = scenario.steps.flatMap { entry -> [Scenario.Query] in
+            if case .verify(let v) = entry.step { return v.queries }
+            return []
+        }
+        for q in v.queries {
+            let k = queries.firstIndex { $0.line == q.line } ?? 0
+            verifications.append(check(q, index: k, db: db))
+        }
+        verifiedAt = now
+        let passed = verifications.filter(\.passed).count
+        rtoPhases.append(.init(name: "verification queries", seconds: now - start))
+        event("verification", "verify", from: start)
+        say("verified: \(passed) of \(verifications.count) checks passed")
+    }
+
+    /// The drill markers of the restored file (immutable: a restored WAL-mode file has no -shm,
+    /// and nothing else uses it). A file without marker tables holds no marker transactions.
+    package func markers(_ path: String) throws -> MarkerSummary {
+        let db = try SQLiteConnection(path: path, immutable: true)
+        do { return try WriteLoadSchema.inspect(db) } catch let e as LifeboatError where e.kind == .notFound {
+            return MarkerSummary(count: 0, firstSeq: 0, lastSeq: 0, lastCommittedAtMs: 0, gaps: 0, tornTransactions: 0)
+        }
+    }
+
+    /// Runs one verification query. Only numbers are copied into the report: text results
+    /// could be database content, so they are compared and reported as matched or not.
+    package func check(_ q: Scenario.Query, index: Int, db: SQLiteConnection) -> DrillReport.Verification {
+        let value: SQLiteValue
+        do { value = try db.query(q.sql).first?.first ?? .null } catch {
+            return .init(name: q.name, check: q.sql, expected: q.expect.description, actual: "query failed: \(Self.message(error))", passed: false)
+        }
+        let number: Double? = {
+            switch value {
+            case .integer(let n): return Double(n)
+            case .real(let d): return d
+            default: return nil
+            }
+        }()
+        let shown = number.map { Scenario.Expectation.number($0) } ?? (value == .null ? "NULL" : "a text value (not copied into the report)")
+        var passed = false
+        switch q.expect {
+        case .compare(let op, let want):
+            if let n = number {
+                switch op {
+                case "=": passed = n == want
+                case "!=": passed = n != want
+                case "<": passed = n < want
+                case "<=": passed = n <= want
+                case ">": passed = n > want
+                default: passed = n >= want
+                }
+            }
+        case .text(let want):
+            passed = value.text == want
+            return .init(name: q.name, check: q.sql, expected: "the quoted text in the scenario", actual: passed ? "matched" : "did not match", passed: passed)
+        case .beforeDisaster:
+            let before = beforeDisasterValues[index] ?? .null
+            passed = before == value
+            let beforeShown: String
+            switch before {
+            case .integer(let n): beforeShown = String(n)
+            case .real(let d): beforeShown = Scenario.Expectation.number(d)
+            default: beforeShown = "the value before the disaster"
+            }
+            return .init(name: q.name, check: q.sql, expected: "\(beforeShown) (as before the disaster)", actual: number == nil && passed ? "matched" : shown, passed: passed)
+        }
+        return .init(name: q.name, check: q.sql, expected: q.expect.description, actual: shown, passed: passed)
+    }
+}

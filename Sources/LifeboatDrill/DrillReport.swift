@@ -1,0 +1,233 @@
+import Foundation
+import LifeboatCore
+import LifeboatStorage
+import LifeboatRepository
+import LifeboatOperations
+import LifeboatWorkload
+
+/// Everything a drill measured, in the form handed to an auditor (report.json; report.md and
+/// report.html are rendered from it). Holds no secrets and no database content: verification
+/// results are shown only when they are numbers (counts, sums), never text from the database.
+public struct DrillReport: Codable, Sendable {
+    public var formatVersion = 1
+    public var id: String
+    public var outcome: Outcome
+    /// One sentence: what happened and whether the targets were met.
+    public var summary: String
+    public var startedAt: String
+    public var finishedAt: String
+    public var durationSeconds: Double
+    public var initiator: Initiator
+    public var scenario: ScenarioInfo
+    public var scope: Scope
+    public var disaster: DisasterRecord
+    public var targets: [TargetResult]
+    public var rto: RTORecord
+    public var rpo: RPORecord
+    public var restoreAttempts: [RestoreAttempt]
+    public var verifications: [Verification]
+    public var findings: [String]
+    public var timeline: [TimelineEvent]
+    public var cleanup: String
+    public var signOff: [SignOffField]
+
+    public enum Outcome: String, Codable, Sendable {
+        case passed
+        case targetMissed = "target_missed"
+        /// The drill could not complete (interrupted, scratch space full, …): no verdict.
+        case failed
+    }
+
+    public struct Initiator: Codable, Sendable {
+        public var user: String
+        public var host: String
+        /// "interactive (terminal)" or "unattended (cron, CI, script)".
+        public var mode: String
+        public var command: String
+        public var toolVersion: String
+
+        public init(user: String, host: String, mode: String, command: String, toolVersion: String = LifeboatVersion.current) {
+            self.user = user
+            self.host = host
+            self.mode = mode
+            self.command = command
+            self.toolVersion = toolVersion
+        }
+
+        /// Who runs this process, from the system (never from anything the scenario says).
+        public static func current(command: String) -> Initiator {
+            var user = ProcessInfo.environmentValue("USER") ?? "uid \(geteuid())"
+            if let pw = getpwuid(geteuid()), let name = pw.pointee.pw_name { user = String(cString: name) }
+            let interactive = isatty(STDIN_FILENO) == 1 && isatty(STDOUT_FILENO) == 1
+            return Initiator(user: user, host: HostIdentity.hostName,
+                             mode: interactive ? "interactive (terminal)" : "unattended (cron, CI or script)", command: command)
+        }
+    }
+
+    public struct ScenarioInfo: Codable, Sendable {
+        public var name: String
+        public var description: String
+        public var file: String
+        public var fileSha256: String
+    }
+
+    public struct Scope: Codable, Sendable {
+        public var source: String
+        /// generated (drill-owned), copy of PATH, or live PATH (read only).
+        public var database: String
+        public var databaseBytes: Int?
+        public var journalMode: String?
+        public var repositories: [RepositoryRecord]
+        public var snapshots: [SnapshotRecordEntry]
+        public var workload: WorkloadRecord?
+    }
+
+    public struct RepositoryRecord: Codable, Sendable {
+        public var name: String
+        /// "scratch (created and deleted by the drill)" or the location as configured.
+        public var location: String
+        public var role: String
+        public var stateAfterDisaster: String
+    }
+
+    public struct SnapshotRecordEntry: Codable, Sendable {
+        public var id: String
+        public var time: String
+        public var seconds: Double
+        public var pagesNew: Int
+        public var bytesAdded: Int
+        public var replicatedTo: [String]
+    }
+
+    public struct WorkloadRecord: Codable, Sendable {
+        public var commitsPerSecondTarget: Double
+        public var commits: Int
+        public var firstSeq: Int64
+        public var lastSeq: Int64
+        public var seconds: Double
+    }
+
+    public struct DisasterRecord: Codable, Sendable {
+        public var kind: String
+        public var description: String
+        /// When the damage was done, and when the disaster was declared (RTO starts here).
+        public var struckAt: String
+        public var declaredAt: String
+        public var details: [String]
+    }
+
+    public struct TargetResult: Codable, Sendable {
+        public var measure: String
+        public var target: String
+        public var targetSeconds: Double?
+        public var achieved: String
+        public var achievedSeconds: Double?
+        public var met: Bool
+        public var detail: String
+    }
+
+    public struct RTORecord: Codable, Sendable {
+        /// From the disaster being declared to the restored database verified; nil when recovery failed.
+        public var achievedSeconds: Double?
+        public var phases: [Phase]
+        /// How fetch, decrypt+decompress and write shared the parallel restore (worker time).
+        public var restoreWorkerSeconds: [Phase]
+        public var restoreWorkers: Int
+    }
+
+    public struct Phase: Codable, Sendable {
+        public var name: String
+        public var seconds: Double
+    }
+
+    public struct RPORecord: Codable, Sendable {
+        /// markers (drill write load), rpo_query, or snapshot_age (an upper bound).
+        public var method: String
+        public var achievedSeconds: Double?
+        public var lostTransactions: Int?
+        public var lastCommittedBeforeDisaster: String?
+        public var newestRestored: String?
+        public var detail: String
+    }
+
+    public struct RestoreAttempt: Codable, Sendable {
+        public var repository: String
+        public var ok: Bool
+        public var snapshot: String?
+        public var snapshotTime: String?
+        public var seconds: Double
+        public var error: String?
+    }
+
+    public struct Verification: Codable, Sendable {
+        public var name: String
+        public var check: String
+        public var expected: String
+        /// The result when it is a number; text results are never copied into a report.
+        public var actual: String
+        public var passed: Bool
+    }
+
+    public struct TimelineEvent: Codable, Sendable {
+        public var name: String
+        /// setup, load, snapshot, disaster, recovery, verify, cleanup
+        public var category: String
+        public var start: Double
+        public var end: Double
+    }
+
+    public struct SignOffField: Codable, Sendable {
+        public var role: String
+        public var name: String
+        public var date: String
+        public var signature: String
+    }
+
+    public static let blankSignOff = [
+        SignOffField(role: "Drill conducted by", name: "", date: "", signature: ""),
+        SignOffField(role: "Reviewed by (system owner)", name: "", date: "", signature: ""),
+        SignOffField(role: "Approved by (information security)", name: "", date: "", signature: ""),
+    ]
+
+    /// Frameworks whose evidence requirement a drill report answers.
+    public static let controls = [
+        "ISO/IEC 27001:2022 A.8.13 (information backup), A.5.30 (ICT readiness for business continuity)",
+        "SOC 2 A1.3 (recovery plan testing)",
+        "HIPAA 45 CFR 164.308(a)(7)(ii)(D) (testing and revision procedures)",
+        "GDPR Art. 32(1)(c) (restore availability in a timely manner), 32(1)(d) (regular testing)",
+    ]
+
+    public func encoded() throws -> [UInt8] {
+        let enc = JSONEncoder()
+        enc.keyEncodingStrategy = .convertToSnakeCase
+        enc.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+        var data = try enc.encode(self)
+        data.append(0x0a)
+        return [UInt8](data)
+    }
+
+    public static func decode(_ bytes: [UInt8]) throws -> DrillReport {
+        let dec = JSONDecoder()
+        dec.keyDecodingStrategy = .convertFromSnakeCase
+        return try dec.decode(DrillReport.self, from: Data(bytes))
+    }
+
+    public var exitKind: LifeboatError.Kind? {
+        switch outcome {
+        case .passed: return nil
+        case .targetMissed: return .targetMissed
+        case .failed: return .incomplete
+        }
+    }
+}
+
+/// Seconds for people: "850 ms", "4.2 s", "3 min 5 s", "2 h 10 min".
+public enum DrillFormat {
+    public static func seconds(_ s: Double?) -> String {
+        guard let s else { return "not achieved" }
+        if s < 1 { return "\(Int((s * 1000).rounded())) ms" }
+        if s < 60 { return String(format: "%.2f s", s) }
+        if s < 3600 { return "\(Int(s) / 60) min \(Int(s) % 60) s" }
+        return "\(Int(s) / 3600) h \((Int(s) % 3600) / 60) min"
+    }
+}

@@ -1,0 +1,413 @@
+import Foundation
+import LifeboatCore
+import LifeboatStorage
+import LifeboatRepository
+import LifeboatOperations
+import LifeboatWorkload
+
+/// Reads and checks a scenario file. Every error is one line naming the file and line and
+/// saying what to write instead, so an operator can fix a scenario without reading code.
+public enum ScenarioLoader {
+    public static func load(path: String) throws -> Scenario {
+        let bytes: [UInt8]
+        do { bytes = try FileIO.readFile(path) } catch let e as LifeboatError {
+            throw LifeboatError(.usage, "cannot read scenario: \(e.message)")
+        }
+        guard let text = String(bytes: bytes, encoding: .utf8) else {
+            throw LifeboatError(.usage, "\(path): not UTF-8 text")
+        }
+        return try parse(text, file: path, sha256: SHA256.hex(bytes))
+    }
+
+    public static func parse(_ text: String, file: String, sha256: String? = nil) throws -> Scenario {
+        do {
+            let root = try YAML.parse(text)
+            return try Decoder(file: file).scenario(root, sha256: sha256 ?? SHA256.hex(Array(text.utf8)))
+        } catch let e as YAMLError {
+            throw LifeboatError(.usage, "\(file) line \(e.line): \(e.message)")
+        }
+    }
+
+    /// Keys that would put a secret into a scenario file; refused with a pointer to the right place.
+    package static let secretKeys: Set<String> = ["password", "passphrase", "secret", "secret_key", "access_key", "token", "credentials", "key"]
+
+    package struct Decoder {
+        package let file: String
+
+        package func fail(_ line: Int, _ message: String) -> YAMLError { YAMLError(line: line, message: message) }
+
+        /// A mapping's entries with the keys checked against the allowed set.
+        package func fields(_ node: YAMLNode, _ what: String, allowed: [String]) throws -> Fields {
+            guard case .mapping(let entries) = node.value else {
+                throw fail(node.line, "\(what) must be \(YAMLNode(value: .mapping([]), line: 0).kindName), not \(node.kindName)")
+            }
+            for e in entries {
+                if ScenarioLoader.secretKeys.contains(e.key.lowercased()) {
+                    throw fail(e.line, "'\(e.key)': secrets never go in scenario files; give password_prefix and set PREFIX_PASSWORD_FILE or PREFIX_PASSWORD_COMMAND in the environment")
+                }
+                guard allowed.contains(e.key) else {
+                    let hint = Self.closest(e.key, allowed).map { " (did you mean '\($0)'?)" } ?? ""
+                    throw fail(e.line, "unknown key '\(e.key)' in \(what)\(hint); expected one of: \(allowed.joined(separator: ", "))")
+                }
+            }
+            return Fields(node: node, entries: entries, what: what)
+        }
+
+        package static func closest(_ key: String, _ options: [String]) -> String? {
+            let k = key.lowercased().replacingOccurrences(of: "-", with: "_")
+            return options.first { $0 == k } ?? options.first { $0.hasPrefix(String(k.prefix(3))) && abs($0.count - k.count) <= 3 }
+        }
+
+        package func scenario(_ root: YAMLNode, sha256: String) throws -> Scenario {
+            let f = try fields(root, "the scenario", allowed: ["name", "description", "source", "repositories", "targets", "steps"])
+            let name = try f.text("name")
+            let description = try f.optionalText("description") ?? ""
+            let source = try self.source(try f.required("source"))
+            let repositories = try self.repositories(try f.required("repositories"))
+            let targets = try self.targets(try f.required("targets"))
+            let stepsNode = try f.required("steps")
+            guard case .sequence(let items) = stepsNode.value, !items.isEmpty else {
+                throw fail(stepsNode.line, "steps must be a list of '- step: …' lines (workload, snapshot, snapshot_schedule, wait, disaster, restore, verify)")
+            }
+            let steps = try items.map { try step($0) }
+            var s = Scenario(name: name.trimmingCharacters(in: .whitespacesAndNewlines),
+                             description: description.trimmingCharacters(in: .whitespacesAndNewlines),
+                             file: file, fileSHA256: sha256, source: source, repositories: repositories,
+                             targets: targets, steps: steps)
+            try check(&s, stepsLine: stepsNode.line)
+            return s
+        }
+
+        package func source(_ node: YAMLNode) throws -> Scenario.Source {
+            let f = try fields(node, "source", allowed: ["name", "generate", "copy", "live", "rpo_query", "rpo_unit"])
+            let given = ["generate", "copy", "live"].filter { f.has($0) }
+            guard given.count == 1 else {
+                throw fail(node.line, "source needs exactly one of generate (a process database the drill creates), copy: PATH (a consistent copy of your database) or live: PATH (read only)")
+            }
+            var origin: Scenario.Source.Origin
+            var defaultName = "process.db"
+            switch given[0] {
+            case "generate":
+                let g = try f.required("generate")
+                let gf = try fields(g, "source.generate", allowed: ["size", "seed", "journal"])
+                let size = try gf.optional("size").map { try bytes($0) } ?? 8 << 20
+                guard size >= 64 << 10 else { throw fail(g.line, "source.generate.size must be at least 64KiB") }
+                let journalText = try gf.optionalText("journal") ?? "wal"
+                guard let journal = JournalMode(rawValue: journalText.lowercased()) else {
+                    throw fail(gf.line("journal"), "journal must be wal or delete, not '\(journalText)'")
+                }
+                origin = .generate(size: size, seed: UInt64(try gf.optionalInt("seed") ?? 1), journal: journal)
+            case "copy":
+                let p = try f.text("copy")
+                origin = .copy(p)
+                defaultName = (p as NSString).lastPathComponent
+            default:
+                let p = try f.text("live")
+                origin = .live(p)
+                defaultName = (p as NSString).lastPathComponent
+            }
+            let name = try f.optionalText("name") ?? defaultName
+            let nameOK = !name.isEmpty && name.count <= 128 && name.unicodeScalars.allSatisfy {
+                CharacterSet.alphanumerics.contains($0) || "._-".unicodeScalars.contains($0)
+            }
+            guard nameOK else { throw fail(f.line("name"), "source name '\(name)' may contain only letters, digits, '.', '_' and '-'") }
+            let unit = try f.optionalText("rpo_unit") ?? "s"
+            guard unit == "s" || unit == "ms" else { throw fail(f.line("rpo_unit"), "rpo_unit must be s or ms (what the rpo_query's number counts since 1970)") }
+            return Scenario.Source(origin: origin, name: name, rpoQuery: try f.optionalText("rpo_query"), rpoUnitMilliseconds: unit == "ms")
+        }
+
+        package func repositories(_ node: YAMLNode) throws -> [Scenario.RepositorySpec] {
+            guard case .sequence(let items) = node.value, !items.isEmpty else {
+                throw fail(node.line, "repositories must be a list, e.g. '- {name: primary, location: scratch}'")
+            }
+            var out: [Scenario.RepositorySpec] = []
+            for item in items {
+                let f = try fields(item, "a repository", allowed: ["name", "location", "replica_of", "password_prefix"])
+                let name = try f.text("name")
+                if out.contains(where: { $0.name == name }) { throw fail(item.line, "repository name '\(name)' is used twice") }
+                let location = try f.text("location")
+                let prefix = try f.optionalText("password_prefix") ?? "LIFEBOAT"
+                guard !prefix.isEmpty, prefix.allSatisfy({ $0.isUppercase || $0.isNumber || $0 == "_" }) else {
+                    throw fail(f.line("password_prefix"), "password_prefix must be an environment variable prefix such as LIFEBOAT_OFFSITE")
+                }
+                out.append(.init(name: name, location: location == "scratch" ? nil : location,
+                                 replicaOf: try f.optionalText("replica_of"), passwordPrefix: prefix, line: item.line))
+            }
+            for r in out {
+                guard let of = r.replicaOf else { continue }
+                guard let primary = out.first(where: { $0.name == of }), primary.name != r.name else {
+                    throw fail(r.line, "replica_of: '\(of)' names no other repository of this scenario")
+                }
+                guard r.isScratch, primary.isScratch, primary.replicaOf == nil else {
+                    throw fail(r.line, "replica_of is for scratch repositories the drill fills itself; list an existing replica with its location and no replica_of")
+                }
+            }
+            return out
+        }
+
+        package func targets(_ node: YAMLNode) throws -> Scenario.Targets {
+            let f = try fields(node, "targets", allowed: ["rto", "rpo", "max_lost_transactions"])
+            let rto = try duration(try f.required("rto"))
+            let rpo = try duration(try f.required("rpo"))
+            return .init(rto: rto, rpo: rpo, maxLostTransactions: try f.optionalInt("max_lost_transactions"))
+        }
+
+        package func step(_ node: YAMLNode) throws -> Scenario.StepEntry {
+            let kinds = ["workload", "snapshot", "snapshot_schedule", "wait", "disaster", "restore", "verify"]
+            if case .scalar(let s, _) = node.value, s == "snapshot" {
+                return .init(step: .snapshot, line: node.line)
+            }
+            guard case .mapping(let entries) = node.value, entries.count == 1, let e = entries.first else {
+                throw fail(node.line, "each step is one of \(kinds.map { "'\($0): …'" }.joined(separator: ", "))")
+            }
+            guard kinds.contains(e.key) else {
+                let hint = Self.closest(e.key, kinds).map { " (did you mean '\($0)'?)" } ?? ""
+                throw fail(e.line, "unknown step '\(e.key)'\(hint); steps are: \(kinds.joined(separator: ", "))")
+            }
+            let v = e.value
+            let step: Scenario.Step
+            switch e.key {
+            case "workload":
+                let f = try fields(v, "workload", allowed: ["rate"])
+                let rate = try number(try f.required("rate"), "workload.rate", unitSuffix: "/s")
+                guard rate > 0, rate <= 10_000 else { throw fail(f.line("rate"), "workload.rate must be between 0 and 10000 commits per second") }
+                step = .workload(rate: rate)
+            case "snapshot":
+                if case .mapping(let m) = v.value, !m.isEmpty { throw fail(v.line, "snapshot takes no options: write '- snapshot'") }
+                step = .snapshot
+            case "snapshot_schedule":
+                let f = try fields(v, "snapshot_schedule", allowed: ["every"])
+                let every = try duration(try f.required("every"))
+                guard every >= 0.05 else { throw fail(f.line("every"), "snapshot_schedule.every must be at least 50ms") }
+                step = .snapshotSchedule(every: every)
+            case "wait":
+                step = .wait(try duration(v))
+            case "disaster":
+                step = .disaster(try disaster(v))
+            case "restore":
+                step = .restore(try restore(v))
+            default:
+                step = .verify(try verify(v))
+            }
+            return .init(step: step, line: e.line)
+        }
+
+        package func disaster(_ node: YAMLNode) throws -> Scenario.Disaster {
+            let kinds = Scenario.DisasterKind.allCases.map(\.rawValue)
+            var kindNode = node
+            var f: Fields?
+            if case .mapping = node.value {
+                let ff = try fields(node, "disaster", allowed: ["kind", "repository", "pages", "statement", "noticed_after", "seed"])
+                kindNode = try ff.required("kind")
+                f = ff
+            }
+            guard case .scalar(let k, _) = kindNode.value, let kind = Scenario.DisasterKind(rawValue: k) else {
+                throw fail(kindNode.line, "disaster kind must be one of: \(kinds.joined(separator: ", "))")
+            }
+            let pages = try f?.optionalInt("pages") ?? 8
+            guard pages >= 1 else { throw fail(f?.line("pages") ?? node.line, "pages must be at least 1") }
+            let statement = try f?.optionalText("statement")
+            if kind == .destructiveStatement && (statement ?? "").isEmpty {
+                throw fail(kindNode.line, "a destructive-statement disaster needs 'statement:', e.g. statement: DELETE FROM tasks")
+            }
+            if kind != .destructiveStatement, let f, f.has("statement") {
+                throw fail(f.line("statement"), "'statement' applies to destructive-statement disasters only")
+            }
+            let noticed = try f?.optional("noticed_after").map { try duration($0) } ?? 0
+            if kind != .destructiveStatement && noticed > 0, let f {
+                throw fail(f.line("noticed_after"), "'noticed_after' applies to destructive-statement disasters only (other disasters are noticed at once)")
+            }
+            return .init(kind: kind, repository: try f?.optionalText("repository"), pages: pages, statement: statement,
+                         noticedAfter: noticed, seed: UInt64(try f?.optionalInt("seed") ?? 1))
+        }
+
+        package func restore(_ node: YAMLNode) throws -> Scenario.Restore {
+            var snapshotText = "latest"
+            var from: String?
+            if case .scalar(let s, _) = node.value {
+                snapshotText = s.isEmpty ? "latest" : s
+            } else {
+                let f = try fields(node, "restore", allowed: ["snapshot", "from"])
+                snapshotText = try f.optionalText("snapshot") ?? "latest"
+                from = try f.optionalText("from")
+            }
+            let choice: Scenario.SnapshotChoice
+            switch snapshotText {
+            case "latest": choice = .latest
+            case "before-disaster": choice = .beforeDisaster
+            default:
+                guard snapshotText.count >= 4, snapshotText.allSatisfy(\.isHexDigit) else {
+                    throw fail(node.line, "restore snapshot must be latest, before-disaster or a snapshot id, not '\(snapshotText)'")
+                }
+                choice = .id(snapshotText.lowercased())
+            }
+            return .init(snapshot: choice, from: from)
+        }
+
+        package func verify(_ node: YAMLNode) throws -> Scenario.Verify {
+            let f = try fields(node, "verify", allowed: ["markers", "queries"])
+            var markers: Bool?
+            if let m = try f.optional("markers") { markers = try bool(m, "verify.markers") }
+            var queries: [Scenario.Query] = []
+            if let q = try f.optional("queries") {
+                guard case .sequence(let items) = q.value else {
+                    throw fail(q.line, "verify.queries must be a list of '- {name: …, sql: …, expect: …}'")
+                }
+                for item in items {
+                    let qf = try fields(item, "a verification query", allowed: ["name", "sql", "expect"])
+                    let sql = try qf.text("sql").trimmingCharacters(in: .whitespacesAndNewlines)
+                    let name = try qf.optionalText("name") ?? String(sql.prefix(60))
+                    queries.append(.init(name: name, sql: sql, expect: try expectation(try qf.required("expect")), line: item.line))
+                }
+            }
+            return .init(markers: markers, queries: queries)
+        }
+
+        package func expectation(_ node: YAMLNode) throws -> Scenario.Expectation {
+            guard case .scalar(let raw, let quoted) = node.value else {
+                throw fail(node.line, "expect must be a number, a comparison such as '>= 100', before-disaster, or a quoted text")
+            }
+            let s = raw.trimmingCharacters(in: .whitespaces)
+            if !quoted && s == "before-disaster" { return .beforeDisaster }
+            if let v = Double(s) { return .compare("=", v) }
+            for op in [">=", "<=", "!=", "=", ">", "<"] where s.hasPrefix(op) {
+                let rest = s.dropFirst(op.count).trimmingCharacters(in: .whitespaces)
+                guard let v = Double(rest) else { throw fail(node.line, "expect '\(s)': a comparison needs a number after '\(op)'") }
+                return .compare(op, v)
+            }
+            guard quoted else {
+                throw fail(node.line, "expect '\(s)' is neither a number, a comparison such as '>= 100', nor before-disaster; quote it to compare text")
+            }
+            return .text(raw)
+        }
+
+        // MARK: scalars
+
+        package func scalarText(_ node: YAMLNode, _ what: String) throws -> String {
+            guard case .scalar(let s, _) = node.value else { throw fail(node.line, "\(what) must be a single value, not \(node.kindName)") }
+            return s
+        }
+
+        package func duration(_ node: YAMLNode) throws -> Double {
+            let s = try scalarText(node, "a duration")
+            do { return try Units.parseDuration(s) } catch {
+                throw fail(node.line, "cannot read duration '\(s)': use e.g. 500ms, 5s, 2m, 1h30m")
+            }
+        }
+
+        package func bytes(_ node: YAMLNode) throws -> Int {
+            let s = try scalarText(node, "a size")
+            do { return try Units.parseBytes(s) } catch {
+                throw fail(node.line, "cannot read size '\(s)': use e.g. 4MiB or 1GiB")
+            }
+        }
+
+        package func number(_ node: YAMLNode, _ what: String, unitSuffix: String) throws -> Double {
+            var s = try scalarText(node, what).trimmingCharacters(in: .whitespaces)
+            if s.hasSuffix(unitSuffix) { s = String(s.dropLast(unitSuffix.count)).trimmingCharacters(in: .whitespaces) }
+            guard let v = Double(s) else { throw fail(node.line, "\(what) must be a number, not '\(s)'") }
+            return v
+        }
+
+        package func bool(_ node: YAMLNode, _ what: String) throws -> Bool {
+            switch try scalarText(node, what).lowercased() {
+            case "true", "yes", "on": return true
+            case "false", "no", "off": return false
+            case let s: throw fail(node.line, "\(what) must be true or false, not '\(s)'")
+            }
+        }
+
+        // MARK: whole-scenario rules
+
+        package func check(_ s: inout Scenario, stepsLine: Int) throws {
+            let disasters = s.steps.filter { if case .disaster = $0.step { return true }; return false }
+            let restores = s.steps.filter { if case .restore = $0.step { return true }; return false }
+            guard disasters.count == 1, let disasterStep = disasters.first, case .disaster(let disaster) = disasterStep.step else {
+                throw fail(disasters.dropFirst().first?.line ?? stepsLine, "a scenario has exactly one disaster step (found \(disasters.count))")
+            }
+            guard restores.count == 1, let restoreStep = restores.first, case .restore(let restore) = restoreStep.step else {
+                throw fail(restores.dropFirst().first?.line ?? stepsLine, "a scenario has exactly one restore step (found \(restores.count))")
+            }
+            let names = Set(s.repositories.map(\.name))
+            var seenDisaster = false, seenRestore = false
+            for entry in s.steps {
+                switch entry.step {
+                case .disaster: seenDisaster = true
+                case .restore:
+                    guard seenDisaster else { throw fail(entry.line, "the restore step must come after the disaster") }
+                    seenRestore = true
+                case .verify:
+                    guard seenRestore else { throw fail(entry.line, "verify must come after the restore") }
+                case .workload, .snapshot, .snapshotSchedule, .wait:
+                    guard !seenDisaster else {
+                        throw fail(entry.line, "\(entry.step.name) must come before the disaster (after it come restore and verify)")
+                    }
+                }
+                switch entry.step {
+                case .workload:
+                    guard s.source.isDrillOwned else {
+                        throw fail(entry.line, "a workload writes to the database, so it needs source generate or copy; a live database is never written by a drill")
+                    }
+                case .snapshot, .snapshotSchedule:
+                    guard !s.snapshotRepositories.isEmpty else {
+                        throw fail(entry.line, "snapshots are written only to scratch repositories (location: scratch); the drill never writes to an existing repository")
+                    }
+                default: break
+                }
+            }
+            if !s.source.isDrillOwned && [.corruptPages, .destructiveStatement, .ransomware].contains(disaster.kind) {
+                throw fail(disasterStep.line, "a \(disaster.kind.rawValue) disaster damages the database, so it needs source generate or copy; with a live database use delete-database or repository-lost (simulated: nothing is touched)")
+            }
+            if let r = disaster.repository, !names.contains(r) {
+                throw fail(disasterStep.line, "disaster repository '\(r)' is not one of the scenario's repositories (\(names.sorted().joined(separator: ", ")))")
+            }
+            if let r = restore.from, !names.contains(r) {
+                throw fail(restoreStep.line, "restore from '\(r)' is not one of the scenario's repositories (\(names.sorted().joined(separator: ", ")))")
+            }
+            if !s.source.isDrillOwned || s.snapshotRepositories.isEmpty {
+                // Nothing to snapshot into: the restore must find existing snapshots of the source.
+                if s.steps.contains(where: { if case .workload = $0.step { return true }; return false }) {
+                    throw fail(stepsLine, "a workload needs a scratch repository to snapshot it into")
+                }
+            }
+        }
+    }
+
+    /// A mapping's entries, looked up by key.
+    package struct Fields {
+        package let node: YAMLNode
+        package let entries: [(key: String, line: Int, value: YAMLNode)]
+        package let what: String
+
+        package func has(_ key: String) -> Bool { entries.contains { $0.key == key } }
+        package func line(_ key: String) -> Int { entries.first { $0.key == key }?.line ?? node.line }
+
+        package func optional(_ key: String) throws -> YAMLNode? { entries.first { $0.key == key }?.value }
+
+        package func required(_ key: String) throws -> YAMLNode {
+            guard let v = entries.first(where: { $0.key == key })?.value else {
+                throw YAMLError(line: node.line, message: "\(what) needs '\(key):'")
+            }
+            return v
+        }
+
+        package func text(_ key: String) throws -> String {
+            let v = try required(key)
+            guard case .scalar(let s, _) = v.value, !s.isEmpty else {
+                throw YAMLError(line: line(key), message: "'\(key)' in \(what) must be a non-empty value")
+            }
+            return s
+        }
+
+        package func optionalText(_ key: String) throws -> String? {
+            guard has(key) else { return nil }
+            return try text(key)
+        }
+
+        package func optionalInt(_ key: String) throws -> Int? {
+            guard let s = try optionalText(key) else { return nil }
+            guard let n = Int(s), n >= 0 else { throw YAMLError(line: line(key), message: "'\(key)' must be a whole number, not '\(s)'") }
+            return n
+        }
+    }
+}
