@@ -9,12 +9,6 @@ import LifeboatDrill
 
 struct CheckCommand: ParsableCommand {
     /// What the check found, for its audit record (failed when it found damage).
-    static func auditDetails(_ r: CheckReport) -> [String: AuditValue] {
-        ["ok": .int(r.ok ? 1 : 0), "errors": .int(r.errors.count), "damaged_snapshots": .int(r.damagedSnapshots.count),
-         "snapshots": .int(r.snapshots), "packs": .int(r.packs), "read_data": .int(r.readData ? 1 : 0)]
-    }
-
-
     static let configuration = CommandConfiguration(
         commandName: "check",
         abstract: "Verify the repository; with --read-data, download and verify every stored byte."
@@ -32,12 +26,7 @@ struct CheckCommand: ParsableCommand {
     func run() throws {
         try runReporting {
             let repository = try repo.open()
-            // A shared lock: a concurrent prune would make packs vanish under the check.
-            let lock = noLock ? nil : try RepositoryLock.acquire(repository, operation: "check", exclusive: false, options: try repo.lockOptions(wait: nil))
-            defer { lock?.release() }
-            var report = try audited(repository, "check", details: CheckCommand.auditDetails, result: { $0.ok ? .ok : .failed }) {
-                try Checker(repository: repository).run(readData: readData)
-            }
+            var report = try UseCase.check(repository, readData: readData, lock: noLock ? nil : try repo.lockOptions(wait: nil))
             report.objectLock = try ObjectLockReport.status(of: repository.backend)
             reportFallbacks(repository, quiet: output.quiet)
             if output.json {

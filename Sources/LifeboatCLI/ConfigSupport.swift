@@ -7,6 +7,9 @@ import LifeboatOperations
 import LifeboatWorkload
 import LifeboatDrill
 
+/// Configs already parsed in this process, by path.
+private let loadedConfigs = Locked<[String: LifeboatConfig]>([:])
+
 /// The config file behind the shared repository options. Precedence everywhere: command-line
 /// flags, then environment variables, then lifeboat.yml.
 extension RepositoryOptions {
@@ -15,9 +18,15 @@ extension RepositoryOptions {
         return ProcessInfo.environmentValue("LIFEBOAT_CONFIG")
     }
 
-    /// The parsed config, or nil when none is given.
+    /// The parsed config, or nil when none is given. Parsed once per run: a command asks for
+    /// it several times (locations, passphrase, lock options, sources), and two reads of a file
+    /// edited in between could disagree.
     func loadConfig() throws -> LifeboatConfig? {
-        try configFilePath.map { try ConfigLoader.load(path: $0) }
+        guard let path = configFilePath else { return nil }
+        if let loaded = loadedConfigs.withLock({ $0[path] }) { return loaded }
+        let config = try ConfigLoader.load(path: path)
+        loadedConfigs.withLock { $0[path] = config }
+        return config
     }
 
     func configuredRepositories() throws -> [String] {

@@ -53,17 +53,7 @@ struct ForgetCommand: ParsableCommand {
         return p
     }
 
-    struct Result: Encodable {
-        var dryRun: Bool
-        var groups: [Forgetter.Group]
-        var forgotten: Int
-        var prune: PruneReport?
-
-        enum CodingKeys: String, CodingKey {
-            case groups, forgotten, prune
-            case dryRun = "dry_run"
-        }
-    }
+    typealias Result = UseCase.ForgetOutcome
 
     func run() throws {
         try runReporting {
@@ -77,33 +67,14 @@ struct ForgetCommand: ParsableCommand {
                 applyObjectLock(ObjectLockRuntime(policy: repository.config.objectLock, bypassGovernance: true), to: repository.backend)
             }
             let lockOptions = try repo.lockOptions(wait: lockWait)
-            func forget(_ willRemove: ([String: AuditValue]) -> Void) throws -> Result {
-                try RepositoryLock.with(repository, operation: "forget", exclusive: false, options: lockOptions) { _ in
-                    let records = try repository.listSnapshots(source: source)
-                    let groups = Forgetter.plan(records, policy: { flags ?? config?.retention(for: $0) })
-                    let removed = groups.flatMap(\.remove).map(\.id)
-                    // Recorded before the manifests go (see auditedRemoval), so `audit verify`
-                    // accounts for every snapshot this run deletes.
-                    if !dryRun && !removed.isEmpty { willRemove(Self.auditDetails(removed)) }
-                    let n = dryRun ? 0 : try Forgetter.execute(repository, groups)
-                    return Result(dryRun: dryRun, groups: groups, forgotten: n, prune: nil)
-                }
-            }
-            // A dry run changes nothing, the audit trail included.
-            var result = dryRun ? try forget { _ in }
-                : try auditedRemoval(repository, "forget", source: source, details: { _ in Self.auditDetails([]) }, forget)
+            var result = try UseCase.forget(repository, source: source, policy: { flags ?? config?.retention(for: $0) },
+                                            dryRun: dryRun, lock: lockOptions)
             if !output.json && !output.quiet { print(result) }
             if prune && !dryRun {
                 result.prune = try PruneCommand.prune(repository, options: Pruner.Options(), lockOptions: lockOptions, output: output)
             }
             if output.json { try Output.json(result) }
         }
-    }
-
-    static func auditDetails(_ removed: [String]) -> [String: AuditValue] {
-        var d: [String: AuditValue] = ["forgotten": .int(removed.count)]
-        if !removed.isEmpty { d[AuditDetail.removedSnapshots] = .string(removed.joined(separator: ",")) }
-        return d
     }
 
     private func print(_ r: Result) {

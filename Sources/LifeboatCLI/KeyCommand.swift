@@ -119,7 +119,8 @@ struct KeyCommand: ParsableCommand {
         func run() throws {
             try runReporting {
                 let backend = try repo.backend()
-                let passphrase = try PassphraseSource.fromEnvironment()
+                // The same passphrase every other command uses: environment, else the config file's.
+                let passphrase = try repo.passphrase()
                 let repository = try Repository.open(backend: backend, passphrase: passphrase)
                 let result: RotationResult
                 do {

@@ -70,13 +70,7 @@ struct PruneCommand: ParsableCommand {
                 if done == total { FileHandle.standardError.write(Data("\n".utf8)) }
             }
         }
-        let run = {
-            try RepositoryLock.with(repository, operation: "prune", exclusive: true, options: lockOptions) { _ in
-                try Pruner(repository: repository, options: opts).run()
-            }
-        }
-        // A dry run changes nothing, the audit trail included.
-        let r = opts.dryRun ? try run() : try audited(repository, "prune", details: auditDetails, run)
+        let r = try UseCase.prune(repository, options: opts, lock: lockOptions)
         if !output.json && !output.quiet {
             let verb = r.dryRun ? "would " : ""
             Output.line("\(r.snapshots) snapshot(s) need \(r.blobsReferenced) blob(s) in \(r.packsBefore) pack(s)")
@@ -88,13 +82,5 @@ struct PruneCommand: ParsableCommand {
             if r.dryRun { Output.line("dry run: nothing was changed") }
         }
         return r
-    }
-
-    /// Prune removes no manifests (forget does); it deletes data: counts, no ids.
-    static func auditDetails(_ r: PruneReport) -> [String: AuditValue] {
-        ["snapshots": .int(r.snapshots), "blobs_removed": .int(r.blobsRemoved),
-         "bytes_deleted": .int(r.bytesDeleted), "packs_deleted": .int(r.packsDeleted),
-         "orphan_packs_deleted": .int(r.orphanPacksDeleted), "packs_repacked": .int(r.packsRepacked), "bytes_written": .int(r.bytesWritten),
-         "objects_retained": .int(r.objectsRetained)]
     }
 }

@@ -40,25 +40,10 @@ struct RestoreCommand: ParsableCommand {
     func run() throws {
         try runReporting {
             let repository = try repo.open()
-            let r = try audited(repository, "restore", source: source, details: {
-                ["snapshot": .string($0.snapshot), "snapshot_source": .string($0.source), "pages": .int($0.pages), "bytes": .int($0.bytes), "target": .string($0.target)]
-            }) {
-                let record: SnapshotRecord
-                do {
-                    if let at, let time = RFC3339.parse(at) {
-                        record = try repository.findSnapshot(at: time, source: try resolveSource(repository))
-                    } else {
-                        let spec = snapshot ?? "latest"
-                        record = try repository.findSnapshot(spec, source: spec == "latest" ? try resolveSource(repository) : source)
-                    }
-                } catch let e as LifeboatError where e.kind == .notFound {
-                    throw repository.explainingShred(e, source: source)
-                }
-                var opts = Restorer.Options()
-                opts.force = force
-                opts.progress = Output.progress(enabled: !output.quiet && !output.json, label: "restore")
-                return try Restorer(repository: repository, options: opts).restore(record, to: to)
-            }
+            var opts = Restorer.Options()
+            opts.force = force
+            opts.progress = Output.progress(enabled: !output.quiet && !output.json, label: "restore")
+            let r = try UseCase.restore(repository, spec: snapshot, at: at.flatMap(RFC3339.parse), source: source, to: to, options: opts)
             reportFallbacks(repository, quiet: output.quiet)
             if output.json {
                 try Output.json(r)
@@ -67,16 +52,5 @@ struct RestoreCommand: ParsableCommand {
                 Output.line("  \(r.pages) pages (\(Output.bytes(r.bytes))), every page verified, integrity_check ok, \(String(format: "%.2f", r.seconds)) s")
             }
         }
-    }
-
-    /// --source, or the only source in the repository.
-    func resolveSource(_ repository: Repository) throws -> String {
-        if let source { return source }
-        let sources = Set(try repository.listSnapshots().map(\.manifest.source))
-        guard sources.count == 1, let only = sources.first else {
-            if sources.isEmpty { throw LifeboatError(.notFound, "the repository has no snapshots") }
-            throw LifeboatError(.usage, "the repository holds several sources (\(sources.sorted().joined(separator: ", "))); pass --source")
-        }
-        return only
     }
 }

@@ -39,22 +39,10 @@ struct ShredCommand: ParsableCommand {
                 if output.json { try Output.json(report) } else if !output.quiet { print(report) }
                 throw LifeboatError(.usage, "shred cannot be undone: re-run with --yes to destroy the key of source '\(source)' and forget its \(plan.snapshots.count) snapshot(s)")
             }
-            // Exclusive: no snapshot of the source may be running with the key in memory.
-            let report = try auditedRemoval(repository, "shred", source: source, details: { Self.auditDetails($0.snapshotsForgotten, keys: $0.keysDestroyed.count) }) { willRemove in
-                try RepositoryLock.with(repository, operation: "shred", source: source, exclusive: true, options: lockOptions) { _ in
-                    let plan = try Shredder.plan(repository, source: source)
-                    return try Shredder.execute(repository, plan) { ids in willRemove(Self.auditDetails(ids, keys: plan.keys.count)) }
-                }
-            }
+            let report = try UseCase.shred(repository, source: source, lock: lockOptions)
             if output.json { return try Output.json(report) }
             if !output.quiet { print(report) }
         }
-    }
-
-    static func auditDetails(_ removed: [String], keys: Int) -> [String: AuditValue] {
-        var d: [String: AuditValue] = ["forgotten": .int(removed.count), "source_keys_destroyed": .int(keys)]
-        if !removed.isEmpty { d[AuditDetail.removedSnapshots] = .string(removed.joined(separator: ",")) }
-        return d
     }
 
     private func print(_ r: ShredReport) {

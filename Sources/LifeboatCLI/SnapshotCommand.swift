@@ -81,15 +81,10 @@ struct SnapshotCommand: ParsableCommand {
     }
 
     private func snapshot(_ job: SnapshotJobs.Job, repository: Repository, lockOptions: RepositoryLock.Options) throws -> SnapshotResult {
-        try RepositoryLock.with(repository, operation: "snapshot", source: job.source, exclusive: false, options: lockOptions) { lock in
-            var opts = Snapshotter.Options(source: job.source)
-            opts.compressionLevel = compressionLevel
-            opts.progress = Output.progress(enabled: !output.quiet && !output.json, label: "snapshot \(job.source)")
-            opts.beforeCommit = { try lock.verifyHeld() }
-            return try audited(repository, "snapshot", source: job.source, details: SnapshotCommand.auditDetails) {
-                try Snapshotter(repository: repository, options: opts).run(databasePath: job.path)
-            }
-        }
+        var opts = Snapshotter.Options(source: job.source)
+        opts.compressionLevel = compressionLevel
+        opts.progress = Output.progress(enabled: !output.quiet && !output.json, label: "snapshot \(job.source)")
+        return try UseCase.snapshot(repository, source: job.source, databasePath: job.path, options: opts, lock: lockOptions)
     }
 }
 
@@ -127,13 +122,6 @@ enum SnapshotJobs {
             throw LifeboatError(first.1.kind, "every snapshot failed (\(names)); see the lines above")
         }
         throw LifeboatError(.incomplete, "\(failures.count) of \(jobs) snapshots failed (\(names)); the others were stored")
-    }
-}
-
-extension SnapshotCommand {
-    static func auditDetails(_ r: SnapshotResult) -> [String: AuditValue] {
-        [AuditDetail.snapshot: .string(r.id), "pages": .int(r.pages), "pages_new": .int(r.pagesNew),
-         "bytes_added": .int(r.bytesAdded), "packs": .int(r.packs)]
     }
 }
 

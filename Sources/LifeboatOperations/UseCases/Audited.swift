@@ -2,14 +2,11 @@ import Foundation
 import LifeboatCore
 import LifeboatStorage
 import LifeboatRepository
-import LifeboatOperations
-import LifeboatWorkload
-import LifeboatDrill
 
 /// Runs an operation on an open repository and appends its audit record, ok or failed.
 /// Operations that fail before the repository opens (no repository, wrong passphrase) have
 /// no repository to record them in and are not audited.
-func audited<T>(_ repository: Repository, _ operation: String, source: String? = nil,
+package func audited<T>(_ repository: Repository, _ operation: String, source: String? = nil,
                 details: (T) -> [String: AuditValue] = { _ in [:] }, result: (T) -> AuditResult = { _ in .ok },
                 _ body: () throws -> T) throws -> T {
     let log = AuditLog(repository: repository)
@@ -33,7 +30,7 @@ func audited<T>(_ repository: Repository, _ operation: String, source: String? =
 /// until a re-run of forget deletes them — instead of removed manifests nothing accounts for,
 /// which no re-run could explain. A body that removes nothing (dry run, nothing to forget) is
 /// recorded at the end with `details`; a failure after `willRemove` adds a failed record.
-func auditedRemoval<T>(_ repository: Repository, _ operation: String, source: String? = nil, details: (T) -> [String: AuditValue],
+package func auditedRemoval<T>(_ repository: Repository, _ operation: String, source: String? = nil, details: (T) -> [String: AuditValue],
                        _ body: (_ willRemove: ([String: AuditValue]) -> Void) throws -> T) throws -> T {
     let log = AuditLog(repository: repository)
     var recorded = false
