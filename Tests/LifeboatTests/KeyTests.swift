@@ -125,6 +125,25 @@ final class KeyTests: XCTestCase {
         XCTAssertEqual(try FileIO.readFile(sb.path("a2.db")), bytesA)
     }
 
+    /// `key rotate` finds the passphrase where every other command does: with no
+    /// LIFEBOAT_PASSWORD* variable set, in the config file's `password` reference.
+    func testRotateTakesThePassphraseFromTheConfigFile() throws {
+        let sb = try Sandbox()
+        let db = sb.path("cfg.db")
+        try TestDB.create(db, journal: "wal", rows: 300)
+        XCTAssertEqual(try sb.lifeboat("init").status, 0)
+        let config = sb.path("lifeboat.yml")
+        try Data("repositories: [\(sb.repo)]\npassword:\n  file: \(sb.passwordFile)\n".utf8).write(to: URL(fileURLWithPath: config))
+        var e = sb.env(["LIFEBOAT_CONFIG": config])
+        e["LIFEBOAT_PASSWORD_FILE"] = nil
+        let rotate = try CLI.run(["key", "rotate", "--json"], env: e)
+        XCTAssertEqual(rotate.status, 0, rotate.stderr)
+        XCTAssertEqual(try rotate.json()["generation"] as? Int, 1)
+        let snap = try CLI.run(["snapshot", db, "--json"], env: e)
+        XCTAssertEqual(snap.status, 0, snap.stderr)
+        XCTAssertEqual(try sb.openRepository().keyring.current, 1)
+    }
+
     func testKeyringRoundTripAndVersionedKeyFiles() throws {
         var pw = Array("unit-pass".utf8)
         let pass = SecretBytes(consuming: &pw)
