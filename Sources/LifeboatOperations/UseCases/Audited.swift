@@ -14,12 +14,8 @@ package func audited<T>(_ repository: Repository, _ operation: String, source: S
         let value = try body()
         log.record(operation: operation, source: source, result: result(value), details: details(value))
         return value
-    } catch let e as LifeboatError {
-        log.record(operation: operation, source: source, result: .failed, error: e)
-        throw e
     } catch {
-        log.record(operation: operation, source: source, result: .failed, error: LifeboatError(.internalError, "\(type(of: error))"))
-        throw error
+        throw recordFailure(error, in: log, operation, source: source)
     }
 }
 
@@ -41,11 +37,15 @@ package func auditedRemoval<T>(_ repository: Repository, _ operation: String, so
         }
         if !recorded { log.record(operation: operation, source: source, result: .ok, details: details(value)) }
         return value
-    } catch let e as LifeboatError {
-        log.record(operation: operation, source: source, result: .failed, error: e)
-        throw e
     } catch {
-        log.record(operation: operation, source: source, result: .failed, error: LifeboatError(.internalError, "\(type(of: error))"))
-        throw error
+        throw recordFailure(error, in: log, operation, source: source)
     }
+}
+
+/// Appends the failed record (an error that is not a LifeboatError is named by its type only:
+/// its text might hold anything) and gives the error back to rethrow.
+private func recordFailure(_ error: Error, in log: AuditLog, _ operation: String, source: String?) -> Error {
+    let e = error as? LifeboatError ?? LifeboatError(.internalError, "\(type(of: error))")
+    log.record(operation: operation, source: source, result: .failed, error: e)
+    return error
 }
