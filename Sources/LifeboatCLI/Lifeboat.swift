@@ -22,6 +22,7 @@ struct LifeboatCommand: ParsableCommand {
             SnapshotCommand.self,
             SnapshotsCommand.self,
             RestoreCommand.self,
+            VerifyCommand.self,
             CheckCommand.self,
             SyncCommand.self,
             ForgetCommand.self,

@@ -11,7 +11,9 @@ struct RestoreCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "restore",
         abstract: "Restore a snapshot (by id, 'latest', or the state at --at TIME) to a new file.",
-        discussion: "The file is written beside the target, verified page by page and with PRAGMA integrity_check, then renamed into place."
+        discussion: """
+        The file is written beside the target, every page authenticated and the page list checked against the snapshot's image digest, then renamed into place. SQLite's PRAGMA integrity_check runs too unless 'lifeboat verify' already attested the image (--integrity-check auto, the default); an image whose verification failed is refused unless --force.
+        """
     )
 
     @OptionGroup var repo: RepositoryOptions
@@ -29,11 +31,15 @@ struct RestoreCommand: ParsableCommand {
     @Option(help: "Path of the restored database.")
     var to: String
 
-    @Flag(help: "Replace an existing file at --to (its -wal/-journal files are moved aside).")
+    @Flag(help: "Replace an existing file at --to (its -wal/-journal files are moved aside); also restore an image whose verification failed.")
     var force = false
+
+    @Option(help: ArgumentHelp("When to run PRAGMA integrity_check: auto (unless the image is attested by 'lifeboat verify'), always, never.", valueName: "when"))
+    var integrityCheck: String = "auto"
 
     func validate() throws {
         if snapshot != nil && at != nil { throw ValidationError("give either a snapshot id or --at, not both") }
+        guard UseCase.IntegrityMode(rawValue: integrityCheck) != nil else { throw ValidationError("--integrity-check takes auto, always or never, not '\(integrityCheck)'") }
         if let at, RFC3339.parse(at) == nil { throw ValidationError("--at takes an RFC 3339 time such as 2026-11-21T10:00:00Z, not '\(at)'") }
     }
 
@@ -43,13 +49,15 @@ struct RestoreCommand: ParsableCommand {
             var opts = Restorer.Options()
             opts.force = force
             opts.progress = Output.progress(enabled: !output.quiet && !output.json, label: "restore")
-            let r = try UseCase.restore(repository, spec: snapshot, at: at.flatMap(RFC3339.parse), source: source, to: to, options: opts)
+            let r = try UseCase.restore(repository, spec: snapshot, at: at.flatMap(RFC3339.parse), source: source, to: to, options: opts,
+                                        integrity: UseCase.IntegrityMode(rawValue: integrityCheck) ?? .auto)
             reportFallbacks(repository, quiet: output.quiet)
             if output.json {
                 try Output.json(r)
             } else if !output.quiet {
                 Output.line("restored snapshot \(r.snapshot.prefix(8)) of \(r.source) taken \(r.time) to \(r.target)")
-                Output.line("  \(r.pages) pages (\(Output.bytes(r.bytes))), every page verified, integrity_check ok, \(String(format: "%.2f", r.seconds)) s")
+                Output.line("  \(r.pages) pages (\(Output.bytes(r.bytes))), every page verified, \(String(format: "%.2f", r.seconds)) s")
+                Output.line("  integrity: \(r.integrityNote ?? r.integrity)")
             }
         }
     }

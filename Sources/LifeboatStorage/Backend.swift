@@ -12,6 +12,8 @@ public enum ObjectKind: String, CaseIterable, Sendable {
     case audit
     /// Per-source keys and shred records (crypto-shredding), see SourceKeys.swift.
     case sourceKeys = "sourcekeys"
+    /// Results of `lifeboat verify`: SQLite's checks of a snapshot's image, bound to it.
+    case attestations
 }
 
 /// Where one object lives in a backend: its kind and its name (hex id, or "config").

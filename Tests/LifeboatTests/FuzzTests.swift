@@ -101,6 +101,18 @@ final class FuzzTests: XCTestCase {
         f.run(seeds: [seed]) { _ = try Manifest.decode($0, id: "fuzz") }
     }
 
+    func testAttestationJSON() throws {
+        let a = Attestation(snapshot: String(repeating: "ab", count: 32), source: "bpm", imageDigest: String(repeating: "cd", count: 32),
+                            outcome: .failed, problems: ["row 3 missing from index t_a"], foreignKeys: "ok",
+                            checkedAtMs: 1_700_000_000_000, seconds: 1.5, toolVersion: "0.1.0", host: "h")
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.sortedKeys]
+        let seed = [UInt8](try enc.encode(a))
+        XCTAssertEqual(try Attestation.decode(seed), a)
+        var f = Fuzzer("attestation", seed: 1)
+        f.run(seeds: [seed]) { _ = try Attestation.decode($0) }
+    }
+
     func testWholeObjectEnvelopeAndCompressedBody() throws {
         let sb = try Sandbox()
         var pw = Array("fuzz".utf8)

@@ -70,6 +70,9 @@ public final class Checker {
             }
         }
 
+        // Attestations too: one that does not is no proof, and a restore ignores it.
+        _ = try repo.listAttestations { name, e in errors.append("attestation \(name.prefix(8)): \(e.message)") }
+
         // Source keys must authenticate; shred records name the packs no key opens any more.
         let sourceKeys = try repo.sourceKeyDirectory()
         for bad in sourceKeys.damaged { errors.append("source key \(bad.id.prefix(8)): \(bad.error.message)") }

@@ -25,12 +25,15 @@ public struct PruneReport: Codable, Sendable {
     /// Objects S3 Object Lock keeps until their retain-until date (left in place, not errors),
     /// and packs kept because a retained index file still lists them.
     public var objectsRetained: Int = 0
+    /// Attestations of snapshots that are gone (forgotten or shredded).
+    public var attestationsDeleted: Int = 0
     public var retainedUntilEarliest: String?
     public var retainedUntilLatest: String?
 
     package enum CodingKeys: String, CodingKey {
         case snapshots, seconds
         case dryRun = "dry_run"
+        case attestationsDeleted = "attestations_deleted"
         case blobsReferenced = "blobs_referenced"
         case packsBefore = "packs_before"
         case packsKept = "packs_kept"
@@ -219,10 +222,16 @@ public final class Pruner {
             if let until = try deleteIfPresent(ObjectKey(.data, name)) { retainedUntil.append(until) }
             options.progress?("deleting packs", n + 1, doomed.count)
         }
+        // 3d. Attestations of snapshots that are gone: they prove nothing any more. One that
+        // does not authenticate is left for `check` to report.
+        let live = Set(records.map(\.id))
+        for a in try repo.listAttestations(damaged: { _, _ in }) where !live.contains(a.attestation.snapshot) {
+            if let until = try deleteIfPresent(ObjectKey(.attestations, a.name)) { retainedUntil.append(until) } else { report.attestationsDeleted += 1 }
+        }
         report.objectsRetained += retainedUntil.count
         report.retainedUntilEarliest = retainedUntil.min().map { RFC3339.format($0) }
         report.retainedUntilLatest = retainedUntil.max().map { RFC3339.format($0) }
-        // 3d. Temporary files of interrupted uploads hold encrypted pack data too.
+        // 3e. Temporary files of interrupted uploads hold encrypted pack data too.
         report.temporaryBytesRemoved = try maintenance?.removeTemporaryFiles(olderThan: options.orphanGrace) ?? 0
         report.seconds = Date().timeIntervalSince(started)
         return report

@@ -54,7 +54,8 @@ public enum IAMPolicy {
         ]
         // sourcekeys/: a source with its own key gets a new one at its first snapshot after
         // `key rotate` or `shred` (PUT never overwrites; only admin deletes, which is shred).
-        let newData = ["data/*", "index/*", "snapshots/*", "locks/*", "audit/*", "sourcekeys/*"]
+        // attestations/: `lifeboat verify` records its result (backup role, as it runs nightly).
+        let newData = ["data/*", "index/*", "snapshots/*", "locks/*", "audit/*", "sourcekeys/*", "attestations/*"]
         switch role {
         case .backup:
             statements.append(Statement(Sid: "WriteNewObjects", Action: ["s3:PutObject"], Resource: objects(newData)))
@@ -62,7 +63,7 @@ public enum IAMPolicy {
         case .prune:
             statements.append(Statement(Sid: "WriteNewObjects", Action: ["s3:PutObject"], Resource: objects(newData)))
             statements.append(Statement(Sid: "DeleteExpiredObjects", Action: ["s3:DeleteObject"],
-                                        Resource: objects(["data/*", "index/*", "snapshots/*", "locks/*"])))
+                                        Resource: objects(["data/*", "index/*", "snapshots/*", "locks/*", "attestations/*"])))
         case .restore:
             statements.append(Statement(Sid: "WriteAuditRecords", Action: ["s3:PutObject"], Resource: objects(["audit/*"])))
         case .admin:
@@ -92,7 +93,7 @@ public enum IAMPolicy {
         case .prune:
             out.append(Statement(Sid: "LockNewObjects", Action: ["s3:PutObjectRetention"], Resource: objects(newData)))
             out.append(Statement(Sid: "DeleteExpiredVersions", Action: ["s3:DeleteObjectVersion"],
-                                 Resource: objects(["data/*", "index/*", "snapshots/*", "locks/*"])))
+                                 Resource: objects(["data/*", "index/*", "snapshots/*", "locks/*", "attestations/*"])))
         case .restore:
             break
         case .admin:

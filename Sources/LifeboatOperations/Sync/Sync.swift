@@ -18,7 +18,7 @@ public struct SyncResult: Codable, Sendable {
 public enum Sync {
     /// Object kinds in the order that keeps the target consistent at every moment: a snapshot
     /// arrives only after the index files and packs it needs.
-    package static let order: [ObjectKind] = [.keys, .sourceKeys, .data, .index, .audit, .snapshots]
+    package static let order: [ObjectKind] = [.keys, .sourceKeys, .data, .index, .audit, .snapshots, .attestations]
 
     public static func run(from source: any Backend, to target: any Backend, workers: Int = 4,
                            progress: (@Sendable (String) -> Void)? = nil) throws -> SyncResult {

@@ -78,4 +78,6 @@ public enum AuditDetail {
     public static let snapshot = "snapshot"
     /// Comma-separated full ids of the snapshots a `forget`/`prune`/`shred` removed.
     public static let removedSnapshots = "removed_snapshots"
+    /// The object name of the attestation a `verify` stored.
+    public static let attestation = "attestation"
 }

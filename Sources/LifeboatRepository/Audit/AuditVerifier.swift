@@ -128,6 +128,7 @@ public struct AuditVerifier {
 
         // 4. Snapshots against the trail.
         problems += try checkSnapshots(records: repoRecords + localRecords)
+        problems += try checkAttestations(records: repoRecords + localRecords)
 
         return AuditVerification(ok: problems.isEmpty, localPath: log.path, localRecords: local.count,
                                  repositoryRecords: stored.count, chains: chains.count, problems: problems)
@@ -157,5 +158,18 @@ public struct AuditVerifier {
             }
         }
         return problems
+    }
+
+    /// Every attestation in the repository must be one a `verify` recorded: one that is not was
+    /// planted, or rewritten and renamed (a restore would skip SQLite's check on its word).
+    private func checkAttestations(records: [AuditRecord]) throws -> [AuditProblem] {
+        var recorded = Set<String>()
+        for r in records where r.operation == "verify" {
+            if let name = r.details[AuditDetail.attestation]?.stringValue { recorded.insert(name) }
+        }
+        return try log.repository.backend.list(.attestations).map(\.key.name).sorted().filter { !recorded.contains($0) }.map { name in
+            AuditProblem(place: "attestations", chain: nil, seq: nil,
+                         message: "attestation \(name.prefix(8)) is in the repository but no 'lifeboat verify' recorded it (planted, or rewritten): delete it, then run 'lifeboat verify' on its snapshot again", record: nil)
+        }
     }
 }
