@@ -45,6 +45,15 @@ struct StatusCommand: ParsableCommand {
             } else if !output.quiet {
                 print(report)
             }
+            // Worst first: data proven damaged, then targets missed, then copies behind.
+            if report.verificationFailed {
+                let names = report.sources.filter { $0.verification == "failed" }.map(\.source).joined(separator: ", ")
+                throw LifeboatError(.corrupt, "the newest snapshot of \(names) failed 'lifeboat verify': restores of it are refused without --force; see 'lifeboat snapshots'")
+            }
+            if report.verifyOverdue {
+                let names = report.sources.filter(\.verifyOverdue).map(\.source).joined(separator: ", ")
+                throw LifeboatError(.targetMissed, "the newest snapshot of \(names) is unverified for longer than verify_within: run 'lifeboat verify --unverified'")
+            }
             if report.rpoBreached {
                 let names = report.sources.filter(\.rpoBreached).map(\.source).joined(separator: ", ")
                 throw LifeboatError(.targetMissed, "RPO target breached for: \(names)")
@@ -67,7 +76,8 @@ struct StatusCommand: ParsableCommand {
     private func print(_ r: StatusReport) {
         Output.line("SOURCE               SNAPSHOTS  NEWEST (UTC)           AGE        RPO        STATE")
         for s in r.sources {
-            let state = s.rpoBreached ? "BREACHED" : (s.rpoSeconds == nil ? "no target" : "ok")
+            var state = s.rpoBreached ? "BREACHED" : (s.rpoSeconds == nil ? "no target" : "ok")
+            if s.verification == "failed" { state += ", VERIFY FAILED" } else if s.verifyOverdue { state += ", VERIFY OVERDUE" } else if let v = s.verification { state += ", \(v)" }
             let cols = [s.source.padding(toLength: 20, withPad: " ", startingAt: 0),
                         String(s.snapshots).padding(toLength: 10, withPad: " ", startingAt: 0),
                         (s.lastTime ?? "never").padding(toLength: 22, withPad: " ", startingAt: 0),

@@ -183,3 +183,46 @@ final class VerifyTests: XCTestCase {
         XCTAssertEqual(try sb.lifeboat("check").status, 0)
     }
 }
+
+extension VerifyTests {
+    /// `status` names a source whose newest snapshot failed verification (exit 13) or waited
+    /// longer than `verify_within` for one (exit 20), and its metrics say so.
+    func testStatusReportsFailedAndOverdueVerification() throws {
+        let sb = try Sandbox()
+        let good = sb.path("good.db"), bad = sb.path("bad.db")
+        try TestDB.create(good, journal: "wal", rows: 200)
+        try makeDamagedDatabase(bad)
+        let config = sb.path("lifeboat.yml")
+        let metrics = sb.path("lifeboat.prom")
+        try Data("""
+            repositories: [\(sb.repo)]
+            defaults: { verify_within: 1ms }
+            metrics_file: \(metrics)
+            sources:
+              - { name: good, path: \(good) }
+              - { name: bad, path: \(bad), verify_within: 30d }
+            """.utf8).write(to: URL(fileURLWithPath: config))
+        let env = ["LIFEBOAT_CONFIG": config]
+        XCTAssertEqual(try sb.lifeboat("init", env: env).status, 0)
+        XCTAssertEqual(try sb.lifeboat("snapshot", env: env).status, 0)
+        // By now the good source's newest snapshot is older than its 1 ms verify_within.
+
+        let overdue = try sb.lifeboat("status", "--json", env: env)
+        XCTAssertEqual(overdue.status, 20, overdue.stderr)
+        XCTAssertTrue(overdue.stderr.contains("good"), overdue.stderr)
+        XCTAssertFalse(overdue.stderr.contains("bad"), "30d has not passed for 'bad': \(overdue.stderr)")
+        let sources = try XCTUnwrap(try overdue.json()["sources"] as? [[String: Any]])
+        XCTAssertEqual(sources.first { $0["source"] as? String == "good" }?["verify_overdue"] as? Bool, true)
+
+        XCTAssertEqual(try sb.lifeboat("verify", "--source", "good", env: env).status, 0)
+        XCTAssertEqual(try sb.lifeboat("status", env: env).status, 0)
+        XCTAssertEqual(try sb.lifeboat("verify", "--source", "bad", env: env).status, 13)
+        let failed = try sb.lifeboat("status", env: env)
+        XCTAssertEqual(failed.status, 13, failed.stderr)
+        XCTAssertTrue(failed.stderr.contains("bad"), failed.stderr)
+        XCTAssertTrue(failed.stdout.contains("VERIFY FAILED"), failed.stdout)
+        let prom = String(decoding: try FileIO.readFile(metrics), as: UTF8.self)
+        XCTAssertTrue(prom.contains("lifeboat_newest_snapshot_verified{source=\"bad\"} -1"), prom)
+        XCTAssertTrue(prom.contains("lifeboat_newest_snapshot_verified{source=\"good\"} 1"), prom)
+    }
+}

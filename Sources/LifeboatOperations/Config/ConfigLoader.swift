@@ -14,7 +14,7 @@ import LifeboatRepository
 ///   - s3://backups-eu/lifeboat
 /// password:                    # a reference: file, command or env — never the passphrase
 ///   file: /etc/lifeboat/passphrase
-/// defaults: { rpo: 25h, rto: 30m }
+/// defaults: { rpo: 25h, rto: 30m, verify_within: 2d }
 /// retention: { keep_daily: 14, keep_weekly: 8, keep_monthly: 12, keep_yearly: 3 }
 /// metrics_file: /var/lib/prometheus/node-exporter/lifeboat.prom
 /// lock: { stale_after: 30m }
@@ -62,7 +62,8 @@ public enum ConfigLoader {
                     switch try r.key(k) {
                     case "rpo": config.rpo = try r.duration(v, "rpo")
                     case "rto": config.rto = try r.duration(v, "rto")
-                    case let other: throw r.unknown(k, other, in: "defaults", known: ["rpo", "rto"])
+                    case "verify_within": config.verifyWithin = try r.duration(v, "verify_within")
+                    case let other: throw r.unknown(k, other, in: "defaults", known: ["rpo", "rto", "verify_within"])
                     }
                 }
             case "rpo": config.rpo = try r.duration(value, key)
@@ -232,8 +233,9 @@ public enum ConfigLoader {
                 case "path": dbPath = try string(v, "path")
                 case "rpo": s.rpo = try duration(v, "rpo")
                 case "rto": s.rto = try duration(v, "rto")
+                case "verify_within": s.verifyWithin = try duration(v, "verify_within")
                 case "retention": s.retention = try retention(v)
-                case let other: throw unknown(k, other, in: "a source", known: ["name", "path", "rpo", "rto", "retention"])
+                case let other: throw unknown(k, other, in: "a source", known: ["name", "path", "rpo", "rto", "verify_within", "retention"])
                 }
             }
             guard let dbPath else { throw error(node, "a source needs 'path' (the SQLite database file)") }

@@ -21,6 +21,8 @@ public struct LifeboatConfig: Sendable {
         /// Seconds; nil means "use the defaults" (and then, no target).
         public var rpo: Double?
         public var rto: Double?
+        /// How long the newest snapshot may stay without a `lifeboat verify` (seconds).
+        public var verifyWithin: Double?
         public var retention: RetentionPolicy?
         /// Line of the entry in the file, for messages.
         public var line: Int
@@ -36,6 +38,7 @@ public struct LifeboatConfig: Sendable {
     public var retention: RetentionPolicy?
     public var rpo: Double?
     public var rto: Double?
+    public var verifyWithin: Double?
     public var metricsFile: String?
     /// S3 Object Lock for init and snapshots (flags override it; it overrides the repository's).
     public var objectLock: ObjectLockPolicy?
@@ -49,6 +52,7 @@ public struct LifeboatConfig: Sendable {
     /// RPO target of a source: its own, else the default.
     public func rpo(for source: String) -> Double? { self.source(named: source)?.rpo ?? rpo }
     public func rto(for source: String) -> Double? { self.source(named: source)?.rto ?? rto }
+    public func verifyWithin(for source: String) -> Double? { self.source(named: source)?.verifyWithin ?? verifyWithin }
     public func retention(for source: String) -> RetentionPolicy? { self.source(named: source)?.retention ?? retention }
 }
 

@@ -42,6 +42,8 @@ public struct MetricsFile {
         "lifeboat_rpo_target_seconds": "RPO target of the source.",
         "lifeboat_rpo_breached": "1 if the newest snapshot of the source is older than its RPO target.",
         "lifeboat_replica_in_step": "1 if the repository has the newest snapshot of every source the primary has.",
+        "lifeboat_newest_snapshot_verified": "1 if lifeboat verify passed on the newest snapshot of the source, 0 if it has not run, -1 if it failed.",
+        "lifeboat_verify_overdue": "1 if the newest snapshot of the source is unverified for longer than its verify_within.",
     ]
 
     public let path: String
@@ -131,6 +133,11 @@ extension MetricsFile {
             if let age = src.ageSeconds { s.append(Sample("lifeboat_snapshot_age_seconds", l, age.rounded())) }
             if let rpo = src.rpoSeconds { s.append(Sample("lifeboat_rpo_target_seconds", l, rpo)) }
             s.append(Sample("lifeboat_rpo_breached", l, src.rpoBreached ? 1 : 0))
+            // 1 passed, 0 not verified yet, -1 failed: an alert on < 0 is an alert on damage.
+            if let v = src.verification {
+                s.append(Sample("lifeboat_newest_snapshot_verified", l, v == "passed" ? 1 : v == "failed" ? -1 : 0))
+                s.append(Sample("lifeboat_verify_overdue", l, src.verifyOverdue ? 1 : 0))
+            }
         }
         for r in report.repositories {
             s.append(Sample("lifeboat_replica_in_step", [("repository", r.location)], r.inStep ? 1 : 0))

@@ -16,9 +16,19 @@ public struct StatusReport: Codable, Sendable {
         public var rpoSeconds: Double?
         public var rpoBreached: Bool
         public var lastBytesAdded: Int?
+        /// The newest snapshot's `lifeboat verify`: "passed", "failed" or "unverified" (nil: no snapshot).
+        public var verification: String?
+        /// Since when the newest snapshot has waited for a verification (seconds; nil once verified).
+        public var unverifiedSeconds: Double?
+        public var verifyWithinSeconds: Double?
+        /// The newest snapshot stayed unverified past the source's `verify_within`.
+        public var verifyOverdue: Bool = false
 
         package enum CodingKeys: String, CodingKey {
-            case source, configured, snapshots
+            case source, configured, snapshots, verification
+            case unverifiedSeconds = "unverified_seconds"
+            case verifyWithinSeconds = "verify_within_seconds"
+            case verifyOverdue = "verify_overdue"
             case lastSnapshot = "last_snapshot"
             case lastTime = "last_time"
             case ageSeconds = "age_seconds"
@@ -49,14 +59,19 @@ public struct StatusReport: Codable, Sendable {
     public var repositories: [RepositoryStatus]
     public var rpoBreached: Bool
     public var replicasBehind: Bool
+    /// Some source's newest snapshot failed `lifeboat verify`.
+    public var verificationFailed: Bool = false
+    public var verifyOverdue: Bool = false
 
     package enum CodingKeys: String, CodingKey {
         case time, sources, repositories
         case rpoBreached = "rpo_breached"
+        case verificationFailed = "verification_failed"
+        case verifyOverdue = "verify_overdue"
         case replicasBehind = "replicas_behind"
     }
 
-    public var ok: Bool { !rpoBreached && !replicasBehind }
+    public var ok: Bool { !rpoBreached && !replicasBehind && !verificationFailed && !verifyOverdue }
 
     /// Builds the report. `replicas` are opened by the caller (a replica that cannot be opened
     /// is passed as an error, and reported as unreachable).
@@ -67,6 +82,7 @@ public struct StatusReport: Codable, Sendable {
         var names = Set(bySource.keys)
         for s in config?.sources ?? [] where source == nil || s.name == source { names.insert(s.name) }
 
+        let attestations = try primary.listAttestations(damaged: { _, _ in })
         var sources: [SourceStatus] = []
         for name in names.sorted() {
             let list = bySource[name] ?? []
@@ -79,6 +95,16 @@ public struct StatusReport: Codable, Sendable {
                                   lastSnapshot: last?.id, lastTime: last.map { RFC3339.format($0.manifest.time) },
                                   ageSeconds: age, rpoSeconds: rpo, rpoBreached: breached,
                                   lastBytesAdded: last?.manifest.bytesAdded))
+            if let last {
+                let verified = try primary.attestation(for: last, among: attestations)
+                let within = config?.verifyWithin(for: name)
+                var s = sources[sources.count - 1]
+                s.verification = verified?.outcome.rawValue ?? "unverified"
+                s.unverifiedSeconds = verified == nil ? age : nil
+                s.verifyWithinSeconds = within
+                s.verifyOverdue = verified == nil && within.map { limit in (age ?? 0) > limit } ?? false
+                sources[sources.count - 1] = s
+            }
         }
 
         var repos = [RepositoryStatus(location: primary.backend.location, primary: true, reachable: true, inStep: true,
@@ -108,6 +134,8 @@ public struct StatusReport: Codable, Sendable {
         }
         return StatusReport(time: RFC3339.format(now), sources: sources, repositories: repos,
                             rpoBreached: sources.contains { $0.rpoBreached },
-                            replicasBehind: repos.contains { !$0.inStep })
+                            replicasBehind: repos.contains { !$0.inStep },
+                            verificationFailed: sources.contains { $0.verification == "failed" },
+                            verifyOverdue: sources.contains { $0.verifyOverdue })
     }
 }
