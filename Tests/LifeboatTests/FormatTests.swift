@@ -129,7 +129,7 @@ final class FormatTests: XCTestCase {
         let ids = pages.map { codec.hasher.id($0) }
         let all = pages.flatMap { $0 }
         var sealed = [UInt8](repeating: 0, count: BlobCodec.frameBound(pages: 5, pageSize: pageSize))
-        let n = try all.withUnsafeBytes { p in try sealed.withUnsafeMutableBytes { try codec.sealFrame(p, count: 5, into: $0) } }
+        let n = try all.withUnsafeBytes { p in try sealed.withUnsafeMutableBytes { try codec.sealFrame(p, ids: ids, count: 5, into: $0) } }
         sealed.removeSubrange(n...)
         XCTAssertLessThan(n, all.count, "the text pages compress")
         let reader = try BlobCodec(keys: keys)
@@ -177,5 +177,55 @@ final class RFC3339Tests: XCTestCase {
                     "2026-12-01T22:15:16+0100", "２０２６-12-01T22:15:16Z"] {
             XCTAssertNil(RFC3339.parse(bad), bad)
         }
+    }
+
+    /// A frame stores its pages' ids inside what it authenticates: a restore compares the id the
+    /// index expects with the frame's own, without hashing the page. A frame in the place of
+    /// another (ids swapped between frames) is caught that way; a frame whose own ids lie (only
+    /// a holder of the key could seal one) is caught by `recomputeIDs`, as check --read-data does.
+    func testFrameIDsProveEachPageAndRecomputingCatchesALyingFrame() throws {
+        let keys = try MasterKeys.generate()
+        let codec = try BlobCodec(keys: keys)
+        let pageSize = 4096
+        let pages: [[UInt8]] = (0..<4).map { i in Array(String(repeating: "task \(i) assigned to the approver ", count: 150).utf8.prefix(pageSize)) }
+        let ids = pages.map { codec.hasher.id($0) }
+        func frame(_ pages: [[UInt8]], ids: [BlobID]) throws -> [UInt8] {
+            let all = pages.flatMap { $0 }
+            var sealed = [UInt8](repeating: 0, count: BlobCodec.frameBound(pages: pages.count, pageSize: pageSize))
+            let n = try all.withUnsafeBytes { p in try sealed.withUnsafeMutableBytes { try codec.sealFrame(p, ids: ids, count: pages.count, into: $0) } }
+            return Array(sealed[0..<n])
+        }
+        let first = try frame(Array(pages[0..<2]), ids: Array(ids[0..<2]))
+        let second = try frame(Array(pages[2..<4]), ids: Array(ids[2..<4]))
+        let reader = try BlobCodec(keys: keys)
+        XCTAssertEqual(try reader.open(second, type: .framedPage, slot: 1, id: ids[3], rawLength: pageSize), pages[3])
+        XCTAssertThrowsError(try reader.open(second, type: .framedPage, slot: 0, id: ids[0], rawLength: pageSize), "a frame in another's place")
+        XCTAssertThrowsError(try reader.open(first, type: .framedPage, slot: 1, id: ids[3], rawLength: pageSize), "a frame in another's place")
+
+        // Sealed with its two ids swapped: the ids agree with the index, the pages do not.
+        let lying = try frame(Array(pages[0..<2]), ids: [ids[1], ids[0]])
+        XCTAssertEqual(try reader.open(lying, type: .framedPage, slot: 0, id: ids[1], rawLength: pageSize), pages[0], "the fast path trusts the frame's word")
+        let checker = try BlobCodec(keys: keys)
+        checker.recomputeIDs = true
+        XCTAssertThrowsError(try checker.open(lying, type: .framedPage, slot: 0, id: ids[1], rawLength: pageSize))
+        XCTAssertEqual(try checker.open(first, type: .framedPage, slot: 1, id: ids[1], rawLength: pageSize), pages[1])
+    }
+
+    /// Frames written before frames held their ids (no id list, flag without `flagWithIDs`)
+    /// still open, and each page is hashed and checked as it always was.
+    func testFramesWithoutIDsStillOpenAndAreHashed() throws {
+        let keys = try MasterKeys.generate()
+        let pageSize = 4096
+        let pages: [[UInt8]] = (0..<3).map { i in Array(String(repeating: "comment \(i) on request 42 ", count: 200).utf8.prefix(pageSize)) }
+        let codec = try BlobCodec(keys: keys)
+        let ids = pages.map { codec.hasher.id($0) }
+        // The old layout, sealed by hand: flag ‖ count ‖ zstd(pages), type framedPage and a zero id as AAD.
+        let body = try ZstdCompressor(level: 1).compress(pages.flatMap { $0 })
+        let aad = [BlobType.framedPage.rawValue] + [UInt8](repeating: 0, count: 16)
+        let old = try AEADContext(key: keys.encryption).seal([BlobCodec.flagZstd, 3] + body, aad: aad)
+        for k in 0..<3 {
+            XCTAssertEqual(try codec.open(old, type: .framedPage, slot: UInt8(k), id: ids[k], rawLength: pageSize, frameKey: 1), pages[k])
+        }
+        XCTAssertThrowsError(try codec.open(old, type: .framedPage, slot: 0, id: ids[1], rawLength: pageSize, frameKey: 1), "hashed: the wrong page is caught")
     }
 }

@@ -276,7 +276,7 @@ public final class Pruner {
             throw LifeboatError(.corrupt, "\(err.message); prune stopped before deleting anything: run 'lifeboat check'")
         }
         var sealed = [UInt8](repeating: 0, count: BlobCodec.frameBound(pages: group.count, pageSize: pageSize))
-        let n = try pages.withUnsafeBytes { p in try sealed.withUnsafeMutableBytes { try codec.sealFrame(p, count: group.count, into: $0) } }
+        let n = try pages.withUnsafeBytes { p in try sealed.withUnsafeMutableBytes { try codec.sealFrame(p, ids: group.map(\.id), count: group.count, into: $0) } }
         SecretBytes.wipe(&pages)
         sealed.withUnsafeBytes { builder.addFrame(ids: group.map(\.id), sealed: UnsafeRawBufferPointer(rebasing: $0[0..<n]), pageSize: pageSize) }
     }

@@ -137,7 +137,7 @@ final class PageBatchPipeline {
                 if i < parentHas && parentIDs[i] == id && known.mayContain(id) { fresh[i] = false } else { fresh[i] = try !known.contains(id) }
                 allNew = allNew && fresh[i]
             }
-            lengths[c] = !allNew ? 0 : try codecs[w].sealFrame(UnsafeRawBufferPointer(rebasing: pages[(lo * pageSize)..<(hi * pageSize)]), count: hi - lo,
+            lengths[c] = !allNew ? 0 : try codecs[w].sealFrame(UnsafeRawBufferPointer(rebasing: pages[(lo * pageSize)..<(hi * pageSize)]), ids: ids[lo..<hi], count: hi - lo,
                                                                into: UnsafeMutableRawBufferPointer(rebasing: slots[(c * slotSize)..<((c + 1) * slotSize)]))
         }
     }
@@ -173,9 +173,9 @@ final class PageBatchPipeline {
     private func sealScattered(_ pages: UnsafeMutableRawBufferPointer, newCount: Int, frames: Int) throws {
         guard frames > 0 else { return }
         let (pageSize, framePages, slotSize) = (pageSize, framePages, slotSize)
-        let shared = UnsafeTransfer((pages, sealedSlots, newPages, sealedLengths, gathers, codecs))
+        let shared = UnsafeTransfer((pages, sealedSlots, newPages, sealedLengths, gathers, codecs, ids))
         try Parallel.forEach(count: frames, workers: workers) { w, f in
-            let (pages, slots, newPages, lengths, gathers, codecs) = shared.value
+            let (pages, slots, newPages, lengths, gathers, codecs, ids) = shared.value
             let lo = f * framePages, count = min(newCount, lo + framePages) - lo
             let firstPage = newPages[lo]
             var input = UnsafeRawBufferPointer(rebasing: pages[(firstPage * pageSize)..<((firstPage + count) * pageSize)])
@@ -185,7 +185,7 @@ final class PageBatchPipeline {
                 }
                 input = UnsafeRawBufferPointer(rebasing: gathers[w][0..<(count * pageSize)])
             }
-            lengths[f] = try codecs[w].sealFrame(input, count: count, into: UnsafeMutableRawBufferPointer(rebasing: slots[(f * slotSize)..<((f + 1) * slotSize)]))
+            lengths[f] = try codecs[w].sealFrame(input, ids: (lo..<(lo + count)).lazy.map { ids[newPages[$0]] }, count: count, into: UnsafeMutableRawBufferPointer(rebasing: slots[(f * slotSize)..<((f + 1) * slotSize)]))
         }
     }
 

@@ -6,14 +6,19 @@ import LifeboatStorage
 /// blob type and id as authenticated data. Opening checks the tag, decompresses, and checks
 /// the plaintext against its id again, so a blob swapped for another valid one is caught.
 ///
-/// A frame holds several pages: AES-256-GCM(flag ‖ count ‖ zstd(page ‖ page ‖ …)), with the
-/// type `framedPage` and a zero id as authenticated data. Each page keeps its own keyed id
-/// (one index entry per page, with its slot), and opening a page checks it against that id,
-/// so a frame moved or swapped is caught just the same.
+/// A frame holds several pages: AES-256-GCM(flag ‖ count ‖ id ‖ id ‖ … ‖ zstd(page ‖ page ‖ …)),
+/// with the type `framedPage` and a zero id as authenticated data. Each page keeps its own
+/// keyed id (one index entry per page, with its slot). The frame carries its pages' ids inside
+/// what it authenticates, so opening a page compares the id the index expects with the one the
+/// frame was sealed with: a frame moved or swapped is caught without hashing the page again
+/// (`recomputeIDs`, for `check --read-data`, hashes it too). Frames written before the ids
+/// were stored (no `flagWithIDs` bit) are checked by hashing, as they always were.
 /// Owns its scratch buffers: no allocation per page on the hot path.
 public final class BlobCodec {
     public static let flagStored: UInt8 = 0
     public static let flagZstd: UInt8 = 1
+    /// Set in a frame's flag byte when its header lists its pages' ids.
+    public static let flagWithIDs: UInt8 = 0x80
 
     public let hasher: KeyedHash
     /// The keys it was made with, so another thread can get a codec of its own.
@@ -28,6 +33,10 @@ public final class BlobCodec {
     private var frame = UnsafeMutableRawBufferPointer.allocate(byteCount: 0, alignment: 16)
     private var frameKey: UInt64?
     private var frameCount = 0
+    /// The opened frame's page ids, when it stores them (else empty: pages are hashed).
+    private var frameIDs: [BlobID] = []
+    /// Hash every opened page again even when its frame proves its id (check --read-data).
+    public var recomputeIDs = false
 
     /// Most pages one frame may hold (a bound for reading, so a forged count cannot demand memory).
     public static let maxFramePages = 64
@@ -67,15 +76,16 @@ public final class BlobCodec {
 
     /// Compresses `plain` after the `headerBytes` already in `scratch` (the flag goes in byte
     /// 0), or stores it as is when that saves under 1/32, and seals the whole into `out`.
-    private func sealBody(_ plain: UnsafeRawBufferPointer, headerBytes: Int, aad: UnsafeRawBufferPointer, into out: UnsafeMutableRawBufferPointer) throws -> Int {
+    private func sealBody(_ plain: UnsafeRawBufferPointer, headerBytes: Int, aad: UnsafeRawBufferPointer, into out: UnsafeMutableRawBufferPointer,
+                          flagBits: UInt8 = 0) throws -> Int {
         var bodyLength: Int
         let body = UnsafeMutableRawBufferPointer(rebasing: scratch[headerBytes...])
         if let n = compressor.compress(plain, into: body), n < plain.count - plain.count / 32 {
-            scratch[0] = Self.flagZstd
+            scratch[0] = Self.flagZstd | flagBits
             bodyLength = n
         } else {
             // Incompressible (attachments, encrypted columns): store as is, skip the work on open.
-            scratch[0] = Self.flagStored
+            scratch[0] = Self.flagStored | flagBits
             if let src = plain.baseAddress, let dst = body.baseAddress { dst.copyMemory(from: src, byteCount: plain.count) }
             bodyLength = plain.count
         }
@@ -91,15 +101,25 @@ public final class BlobCodec {
     }
 
     /// Upper bound of a sealed frame of `count` pages of `pageSize` bytes.
-    public static func frameBound(pages count: Int, pageSize: Int) -> Int { sealedBound(count * pageSize) + 1 }
+    public static func frameBound(pages count: Int, pageSize: Int) -> Int { sealedBound(count * pageSize) + 1 + 16 * count }
 
-    /// Seals `count` pages (`pages` holds them back to back) as one frame into `out` (at least
-    /// `frameBound` bytes); returns the size. The pages' ids are recorded by the caller.
-    public func sealFrame(_ pages: UnsafeRawBufferPointer, count: Int, into out: UnsafeMutableRawBufferPointer) throws -> Int {
+    /// Seals `count` pages (`pages` holds them back to back, `ids` their keyed ids in the same
+    /// order) as one frame into `out` (at least `frameBound` bytes); returns the size.
+    public func sealFrame(_ pages: UnsafeRawBufferPointer, ids: some Sequence<BlobID>, count: Int, into out: UnsafeMutableRawBufferPointer) throws -> Int {
         precondition(count >= 1 && count <= Self.maxFramePages)
-        ensureScratch(pages.count)
+        ensureScratch(pages.count + 16 * count)
         scratch[1] = UInt8(count)
-        return try sealBody(pages, headerBytes: 2, aad: fillAAD(type: .framedPage, id: .zero), into: out)
+        var at = 2
+        for id in ids.prefix(count) {
+            // Storage order, as in index files (BlobID.bytes).
+            withUnsafeBytes(of: (id.hi, id.lo)) { b in
+                for i in 0..<16 { scratch[at + i] = b[i] }
+            }
+            at += 16
+        }
+        precondition(at == 2 + 16 * count, "a frame needs one id per page")
+        let n = try sealBody(pages, headerBytes: at, aad: fillAAD(type: .framedPage, id: .zero), into: out, flagBits: Self.flagWithIDs)
+        return n
     }
 
     /// Opens the blob at a location into `out` (exactly its raw length) and verifies its id.
@@ -119,7 +139,11 @@ public final class BlobCodec {
             throw Self.damaged(id)
         }
         dst.copyMemory(from: src + s * n, byteCount: n)
-        guard hasher.id(UnsafeRawBufferPointer(out)) == id else {
+        // The frame's own word for the page's id (authenticated with it); else, or when asked
+        // to, the page hashed again.
+        var good = frameIDs.isEmpty || frameIDs[s] == id
+        if good && (frameIDs.isEmpty || recomputeIDs) { good = hasher.id(UnsafeRawBufferPointer(out)) == id }
+        guard good else {
             // Never reuse a frame that held a wrong page: a retry from another copy must decrypt anew.
             self.frameKey = nil
             throw Self.damaged(id)
@@ -140,9 +164,20 @@ public final class BlobCodec {
             frame.deallocate()
             frame = .allocate(byteCount: raw, alignment: 16)
         }
-        let body = UnsafeRawBufferPointer(rebasing: scratch[2..<n])
+        var header = 2
+        frameIDs.removeAll(keepingCapacity: true)
+        if scratch[0] & Self.flagWithIDs != 0 {
+            header += 16 * count
+            guard n >= header else { throw Self.damaged(id) }
+            for k in 0..<count {
+                let at = 2 + 16 * k
+                frameIDs.append(BlobID(scratch.loadUnaligned(fromByteOffset: at, as: UInt64.self),
+                                       scratch.loadUnaligned(fromByteOffset: at + 8, as: UInt64.self)))
+            }
+        }
+        let body = UnsafeRawBufferPointer(rebasing: scratch[header..<n])
         let out = UnsafeMutableRawBufferPointer(rebasing: frame[0..<raw])
-        switch scratch[0] {
+        switch scratch[0] & ~Self.flagWithIDs {
         case Self.flagZstd:
             guard decompressor.decompress(body, into: out) == raw else { throw Self.damaged(id) }
         case Self.flagStored:
