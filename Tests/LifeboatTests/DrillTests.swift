@@ -244,8 +244,9 @@ final class DrillTests: XCTestCase {
         XCTAssertFalse(FileIO.fileExists(sb.path("reports/history.jsonl")), "nothing ran, nothing recorded")
     }
 
-    func testYAMLSubset() throws {
-        let node = try YAML.parse("""
+    /// Scenarios are read with Yams, through the YAML helper the config file uses too.
+    func testScenarioYAMLThroughTheSharedReader() throws {
+        let doc = try YAMLDocument("""
             # comment
             a: plain text # trailing comment
             b: "quoted: # not a comment"
@@ -262,25 +263,26 @@ final class DrillTests: XCTestCase {
               - one
               - k: v
                 m: n
-            """)
-        guard case .mapping(let entries) = node.value else { return XCTFail("not a mapping") }
-        func text(_ key: String) -> String? {
-            guard case .scalar(let s, _)? = entries.first(where: { $0.key == key })?.value.value else { return nil }
-            return s
-        }
+            """, path: "t.yml")
+        let entries = try doc.entries(try XCTUnwrap(doc.root?.mapping, "not a mapping"))
+        func text(_ key: String) -> String? { entries.first { $0.key == key }?.value.scalar?.string }
         XCTAssertEqual(text("a"), "plain text")
         XCTAssertEqual(text("b"), "quoted: # not a comment")
         XCTAssertEqual(text("c"), "it's")
         XCTAssertEqual(text("e"), "line one\n  indented\nline three\n")
         XCTAssertEqual(text("f"), "folded text\n")
-        XCTAssertEqual(entries.first { $0.key == "g" }?.line, 13)
-        guard case .sequence(let g)? = entries.first(where: { $0.key == "g" })?.value.value, g.count == 2,
-              case .mapping(let item) = g[1].value else { return XCTFail("g is not a list of two") }
-        XCTAssertEqual(item.map(\.key), ["k", "m"])
-        XCTAssertEqual(g[1].line, 15)
-        guard case .mapping(let d)? = entries.first(where: { $0.key == "d" })?.value.value,
-              case .sequence(let y) = d[1].value.value else { return XCTFail("d") }
-        XCTAssertEqual(y.count, 2)
+        XCTAssertEqual(entries.first { $0.key == "g" }.map { YAMLDocument.line($0.keyNode) }, 13)
+        let g = try XCTUnwrap(entries.first { $0.key == "g" }?.value.sequence, "g is not a list")
+        XCTAssertEqual(g.count, 2)
+        XCTAssertEqual(try doc.entries(try XCTUnwrap(g[1].mapping)).map(\.key), ["k", "m"])
+        XCTAssertEqual(YAMLDocument.line(g[1]), 15)
+        let d = try doc.entries(try XCTUnwrap(entries.first { $0.key == "d" }?.value.mapping, "d"))
+        XCTAssertEqual(d[1].value.sequence?.count, 2)
+
+        // What YAML allows and a scenario must not: a key given twice, which one would win being a guess.
+        XCTAssertTrue(parseError(Self.valid.replacingOccurrences(of: "name: ok", with: "name: ok\nname: other"))
+            .hasPrefix("s.yml line 2: 'name' is set twice (first at line 1)"))
+        XCTAssertTrue(parseError("").hasPrefix("s.yml line 1: the file is empty"))
     }
 
     // MARK: existing repositories are only read
