@@ -285,6 +285,32 @@ final class DrillTests: XCTestCase {
         XCTAssertTrue(parseError("").hasPrefix("s.yml line 1: the file is empty"))
     }
 
+    // MARK: scratch replicas
+
+    /// A drill fills its replicas as `lifeboat sync` does: an object whose bytes do not match
+    /// its name is reported, not copied, so a replica never inherits damage silently.
+    func testReplicaCopiesAreCheckedAgainstTheirNames() throws {
+        let sb = try Sandbox()
+        let scenario = try ScenarioLoader.parse(Self.valid, file: "s.yml")
+        let runner = DrillRunner(scenario: scenario, options: .init(scratchParent: sb.path("")))
+        func scratch(_ name: String, replicaOf: String?) -> DrillRepository {
+            DrillRepository(spec: .init(name: name, location: nil, replicaOf: replicaOf, passwordPrefix: "LIFEBOAT", line: 1),
+                            backend: DrillBackend(LocalBackend(path: sb.path(name)), readOnly: false), directory: sb.path(name))
+        }
+        let primary = scratch("primary", replicaOf: nil), replica = scratch("offsite", replicaOf: "primary")
+        _ = try Repository.initialize(backend: primary.backend, passphrase: try SecretBytes.random(count: 32))
+        try runner.replicate(primary, to: replica)
+        XCTAssertEqual(try replica.backend.get(.config), try primary.backend.get(.config), "a sound repository is copied whole")
+
+        let damaged = ObjectKey(.data, String(repeating: "ab", count: 32))
+        try primary.backend.put(damaged, [1, 2, 3])
+        XCTAssertThrowsError(try runner.replicate(primary, to: replica)) { error in
+            XCTAssertEqual((error as? LifeboatError)?.kind, .corrupt)
+            XCTAssertTrue((error as? LifeboatError)?.message.contains(damaged.path) == true, "\(error)")
+        }
+        XCTAssertNil(try replica.backend.stat(damaged), "the damaged object was not copied")
+    }
+
     // MARK: existing repositories are only read
 
     func testDrillAgainstExistingRepositoriesNeverWritesToThemOrTheLiveDatabase() throws {
