@@ -8,7 +8,7 @@ import LifeboatWorkload
 /// The backend a drill uses for each repository. Existing repositories are wrapped read-only,
 /// so no step of a drill can write to or delete from the backups it is testing; a repository
 /// the scenario declares lost is made unreachable for the rest of the drill (simulated loss).
-package final class DrillBackend: Backend, @unchecked Sendable {
+package final class DrillBackend: Backend {
     package let inner: any Backend
     package let readOnly: Bool
     private let lost = Locked(false)
@@ -48,38 +48,15 @@ package final class DrillBackend: Backend, @unchecked Sendable {
     package func stat(_ key: ObjectKey) throws -> Int? { try reachable(); return try inner.stat(key) }
     package func list(_ kind: ObjectKind) throws -> [ObjectInfo] { try reachable(); return try inner.list(kind) }
     package func delete(_ key: ObjectKey) throws { try writable("delete \(key.path)"); try inner.delete(key) }
-}
 
-/// Copies the objects one repository has and another lacks: how a drill fills a scratch replica
-/// after each snapshot. Objects are content-named and never overwritten, so a copy is a replica.
-package enum ObjectReplicator {
-    /// Kinds worth replicating (locks are per-repository and short-lived).
-    package static let kinds: [ObjectKind] = [.config, .keys, .sourceKeys, .data, .index, .snapshots, .audit]
-
-    /// Returns objects and bytes copied. Manifests go last, as in a snapshot: a replica never
-    /// lists a snapshot whose data it does not have yet.
-    @discardableResult
-    package static func sync(from source: any Backend, to target: any Backend) throws -> (objects: Int, bytes: Int) {
-        var objects = 0, bytes = 0
-        for kind in kinds.filter({ $0 != .snapshots }) + [.snapshots] {
-            let have = Set(try target.list(kind).map(\.key))
-            for info in try source.list(kind) where !have.contains(info.key) {
-                let data = try source.get(info.key)
-                do { try target.put(info.key, data) } catch let e as LifeboatError where e.kind == .exists { continue }
-                objects += 1
-                bytes += data.count
-            }
-        }
-        return (objects, bytes)
-    }
-
-    /// Deletes every object of a repository through its backend, as an attacker holding
-    /// delete rights would. Only ever called on a drill's own scratch repository.
-    package static func deleteAll(_ backend: any Backend) throws -> Int {
+    /// Deletes every object through the storage API, as an attacker holding delete rights
+    /// would; returns how many. Only ever called on a drill's own scratch repository (an
+    /// existing one is read-only and refuses).
+    package func deleteEverything() throws -> Int {
         var n = 0
         for kind in ObjectKind.allCases {
-            for info in try backend.list(kind) {
-                try backend.delete(info.key)
+            for info in try list(kind) {
+                try delete(info.key)
                 n += 1
             }
         }

@@ -8,7 +8,15 @@ import LifeboatWorkload
 /// The disaster step: record what was committed just before, do the damage (to the drill's own
 /// copies only), and declare the disaster, which starts the RTO clock.
 extension DrillRunner {
-    package func strike(_ d: Scenario.Disaster) throws {
+    /// What one kind of damage did, and when it was done.
+    package struct Damage {
+        package var details: [String]
+        package var struckAtMs: Int64
+        /// The last transaction committed before the damage, when the damage itself read it.
+        package var lastCommitted: (seq: Int64, ms: Int64)?
+    }
+
+    package func strike(_ d: Scenario.Disaster, setup: DrillSetup, _ background: inout DrillBackground) throws -> DrillDisasterResult {
         let start = now
         var details: [String] = []
         say("disaster: \(d.kind.summary)")
@@ -19,61 +27,79 @@ extension DrillRunner {
 
         // Every disaster but a mistaken statement stops the world at once: snapshots (one in
         // flight completes), then the load, whose last commit is the last one before the damage.
+        var lastCommitted: (seq: Int64, ms: Int64)?
         if d.kind != .destructiveStatement {
-            try stopSchedule()
-            if let r = try stopWorkload(), r.commits > 0 { lastBeforeDisaster = (r.lastSeq, r.lastCommittedAtMs) }
+            try stopSchedule(&background)
+            if let r = try stopWorkload(&background), r.commits > 0 { lastCommitted = (r.lastSeq, r.lastCommittedAtMs) }
         }
-        try recordBeforeDisaster()
+        let before = try recordBeforeDisaster(setup.databasePath)
 
+        let path = setup.databasePath
         let owned = scenario.source.isDrillOwned
+        var struckAtMs: Int64?
+        var repositoryStates: [String: String] = [:]
+        func damage(_ done: Damage) {
+            note(done.details)
+            struckAtMs = struckAtMs ?? done.struckAtMs
+        }
+        func lose(_ name: String?, ransomware: Bool) throws {
+            let loss = try loseRepository(name, setup.repositories, ransomware: ransomware)
+            note([loss.detail])
+            repositoryStates[loss.repository] = loss.state
+        }
         switch d.kind {
         case .deleteDatabase:
-            note([owned ? try deleteDatabaseFiles() : "simulated: the live database \(databasePath) was not touched; the drill recovers as if it were gone"])
+            if owned { damage(try deleteDatabaseFiles(path)) } else {
+                note(["simulated: the live database \(path) was not touched; the drill recovers as if it were gone"])
+            }
         case .corruptPages:
-            note(try corruptPages(count: d.pages, seed: d.seed))
+            damage(try corruptPages(path, count: d.pages, seed: d.seed))
         case .destructiveStatement:
-            note(try runStatement(d.statement ?? ""))
+            let done = try runStatement(path, d.statement ?? "")
+            damage(done)
+            if let committed = done.lastCommitted { lastCommitted = committed }
             if d.noticedAfter > 0 {
                 say("the mistake goes unnoticed for \(DrillFormat.seconds(d.noticedAfter)); load and snapshots go on")
                 try sleep(d.noticedAfter)
             }
-            try stopSchedule()
-            if let r = try stopWorkload(), let before = lastBeforeDisaster, r.lastSeq > before.seq {
+            try stopSchedule(&background)
+            if let r = try stopWorkload(&background), let before = lastCommitted, r.lastSeq > before.seq {
                 note(["\(r.lastSeq - before.seq) transactions were committed after the statement, before it was noticed"])
             }
         case .repositoryLost:
-            note([owned ? try deleteDatabaseFiles() : "simulated: the live database \(databasePath) was not touched"])
-            note([try loseRepository(d.repository, ransomware: false)])
+            if owned { damage(try deleteDatabaseFiles(path)) } else { note(["simulated: the live database \(path) was not touched"]) }
+            try lose(d.repository, ransomware: false)
         case .ransomware:
-            note([owned ? try encryptDatabase(seed: d.seed) : "simulated: the live database was not touched"])
-            note([try loseRepository(d.repository, ransomware: true)])
+            if owned { damage(try encryptDatabase(path, seed: d.seed)) } else { note(["simulated: the live database was not touched"]) }
+            try lose(d.repository, ransomware: true)
         }
-        if struckAtMs == 0 { struckAtMs = Clock.wallMilliseconds() }
-        declaredAt = now
+        let struck = struckAtMs ?? Clock.wallMilliseconds()
+        let declaredAt = now
         event("disaster: \(d.kind.rawValue)", "disaster", from: start)
         say("disaster declared: RTO clock started")
-        disasterRecord = .init(kind: d.kind.rawValue, description: d.kind.summary,
-                               struckAt: RFC3339.format(Date(unixMilliseconds: struckAtMs), fractional: true),
-                               declaredAt: RFC3339.format(Date(), fractional: true), details: details)
+        let record = DrillReport.DisasterRecord(kind: d.kind.rawValue, description: d.kind.summary,
+                                                struckAt: RFC3339.format(Date(unixMilliseconds: struck), fractional: true),
+                                                declaredAt: RFC3339.format(Date(), fractional: true), details: details)
+        return DrillDisasterResult(record: record, struckAtMs: struck, declaredAt: declaredAt, lastCommitted: lastCommitted,
+                                   beforeDisasterValues: before.values, liveNewestMs: before.liveNewestMs, repositoryStates: repositoryStates)
     }
 
     /// Results of `expect: before-disaster` queries, and the live newest-transaction time.
-    package func recordBeforeDisaster() throws {
+    package func recordBeforeDisaster(_ databasePath: String) throws -> (values: [Int: SQLiteValue], liveNewestMs: Int64?) {
         let queries = scenario.steps.flatMap { entry -> [Scenario.Query] in
             if case .verify(let v) = entry.step { return v.queries }
             return []
         }
         let needed = queries.enumerated().filter { if case .beforeDisaster = $0.element.expect { return true }; return false }
-        guard !needed.isEmpty || scenario.source.rpoQuery != nil else { return }
+        guard !needed.isEmpty || scenario.source.rpoQuery != nil else { return ([:], nil) }
         let db = try SQLiteConnection(path: databasePath, mode: .readOnly)
+        var values: [Int: SQLiteValue] = [:]
         for (k, q) in needed {
-            do { beforeDisasterValues[k] = try db.query(q.sql).first?.first ?? .null } catch let e as LifeboatError {
+            do { values[k] = try db.query(q.sql).first?.first ?? .null } catch let e as LifeboatError {
                 throw LifeboatError(.usage, "\(scenario.file) line \(q.line): query '\(q.name)' fails on the database before the disaster: \(e.message)")
             }
         }
-        if let rq = scenario.source.rpoQuery {
-            liveNewestMs = try newestTransactionMs(db, rq)
-        }
+        return (values, try scenario.source.rpoQuery.flatMap { try newestTransactionMs(db, $0) })
     }
 
     package func newestTransactionMs(_ db: SQLiteConnection, _ sql: String) throws -> Int64? {
@@ -93,19 +119,18 @@ extension DrillRunner {
         }
     }
 
-    package func deleteDatabaseFiles() throws -> String {
+    package func deleteDatabaseFiles(_ databasePath: String) throws -> Damage {
         var removed: [String] = []
         for suffix in ["", "-wal", "-shm", "-journal"] where FileIO.fileExists(databasePath + suffix) {
             if unlink(databasePath + suffix) != 0 { throw LifeboatError.posix(errno, "cannot delete", path: databasePath + suffix) }
             removed.append((databasePath as NSString).lastPathComponent + suffix)
         }
-        struckAtMs = Clock.wallMilliseconds()
-        return "deleted \(removed.joined(separator: ", ")) from the drill's copy"
+        return Damage(details: ["deleted \(removed.joined(separator: ", ")) from the drill's copy"], struckAtMs: Clock.wallMilliseconds())
     }
 
     /// Overwrites pages of the main file (after a checkpoint, so the WAL cannot mask them),
     /// then asks SQLite whether it notices: a drill also shows whether damage is detected.
-    package func corruptPages(count: Int, seed: UInt64) throws -> [String] {
+    package func corruptPages(_ databasePath: String, count: Int, seed: UInt64) throws -> Damage {
         try SQLiteConnection(path: databasePath).execute("PRAGMA wal_checkpoint(TRUNCATE)")
         guard let size = try FileIO.status(databasePath)?.size, size >= 8192 else {
             throw LifeboatError(.database, "the drill database is too small to corrupt")
@@ -124,36 +149,38 @@ extension DrillRunner {
             try garbage.withUnsafeBytes { try FileIO.pwriteAll(fd: fd, $0, offset: p * pageSize, path: databasePath) }
         }
         fsync(fd)
-        struckAtMs = Clock.wallMilliseconds()
+        let struckAtMs = Clock.wallMilliseconds()
         var out = ["overwrote \(chosen.count) of \(pages) pages with random bytes (pages \(chosen.sorted().prefix(12).map { String($0 + 1) }.joined(separator: ", "))\(chosen.count > 12 ? ", …" : ""))"]
         do {
             let problems = try SQLiteConnection(path: databasePath, mode: .readOnly).integrityCheck()
             out.append(problems == ["ok"]
                 ? "PRAGMA integrity_check on the damaged file still says ok: this damage is silent"
                 : "PRAGMA integrity_check on the damaged file reports \(problems.count) problem(s): the damage is detected")
-            if problems == ["ok"] { findings.append("Corrupting \(chosen.count) pages went unnoticed by PRAGMA integrity_check; only a restore compared with known data shows such damage.") }
+            if problems == ["ok"] { recorder.finding("Corrupting \(chosen.count) pages went unnoticed by PRAGMA integrity_check; only a restore compared with known data shows such damage.") }
         } catch {
             out.append("SQLite refuses the damaged file: the damage is detected")
         }
-        return out
+        return Damage(details: out, struckAtMs: struckAtMs)
     }
 
     /// Runs the mistaken statement in its own transaction, reading the newest committed marker
     /// inside it: exactly the last transaction before the disaster, even while the load runs.
-    package func runStatement(_ sql: String) throws -> [String] {
+    package func runStatement(_ databasePath: String, _ sql: String) throws -> Damage {
         let db = try SQLiteConnection(path: databasePath, busyTimeoutMilliseconds: 30_000)
         try db.execute("BEGIN IMMEDIATE")
         do {
+            var lastCommitted: (seq: Int64, ms: Int64)?
             if try db.scalar("SELECT count(*) FROM sqlite_schema WHERE name = 'lifeboat_markers'")?.integer == 1,
                let row = try db.query("SELECT seq, committed_at_ms FROM lifeboat_markers ORDER BY seq DESC LIMIT 1").first,
                let seq = row.first?.integer, row.count > 1, let ms = row[1].integer {
-                lastBeforeDisaster = (seq, ms)
+                lastCommitted = (seq, ms)
             }
             try db.execute(sql)
             let changed = db.changes
-            struckAtMs = Clock.wallMilliseconds()
+            let struckAtMs = Clock.wallMilliseconds()
             try db.execute("COMMIT")
-            return ["ran \(sql.split(separator: "\n").joined(separator: " ")) (\(changed) row\(changed == 1 ? "" : "s") changed) and committed it at \(RFC3339.format(Date(unixMilliseconds: struckAtMs), fractional: true))"]
+            return Damage(details: ["ran \(sql.split(separator: "\n").joined(separator: " ")) (\(changed) row\(changed == 1 ? "" : "s") changed) and committed it at \(RFC3339.format(Date(unixMilliseconds: struckAtMs), fractional: true))"],
+                          struckAtMs: struckAtMs, lastCommitted: lastCommitted)
         } catch {
             try? db.execute("ROLLBACK")
             throw error
@@ -161,7 +188,7 @@ extension DrillRunner {
     }
 
     /// Ransomware: the file is replaced by bytes that look like ciphertext, same size.
-    package func encryptDatabase(seed: UInt64) throws -> String {
+    package func encryptDatabase(_ databasePath: String, seed: UInt64) throws -> Damage {
         try? SQLiteConnection(path: databasePath).execute("PRAGMA wal_checkpoint(TRUNCATE)")
         let size = try FileIO.status(databasePath)?.size ?? 0
         var rng = SeededGenerator(seed: seed ^ 0x5EED)
@@ -173,30 +200,31 @@ extension DrillRunner {
         try FileIO.writeAll(fd: fd, bytes, path: databasePath)
         fsync(fd)
         for suffix in ["-wal", "-shm"] { unlink(databasePath + suffix) }
-        struckAtMs = Clock.wallMilliseconds()
-        return "overwrote the drill's copy of the database (\(Units.formatBytes(size))) with random bytes, as ransomware encrypting it would"
+        return Damage(details: ["overwrote the drill's copy of the database (\(Units.formatBytes(size))) with random bytes, as ransomware encrypting it would"],
+                      struckAtMs: Clock.wallMilliseconds())
     }
 
     /// Loses a repository: a scratch one is really destroyed; an existing one is only made
     /// unreachable to the drill (nothing is deleted from backups that protect real data).
-    package func loseRepository(_ name: String?, ransomware: Bool) throws -> String {
+    /// Returns what was done, the repository's name and the state it was left in.
+    package func loseRepository(_ name: String?, _ repositories: [DrillRepository], ransomware: Bool) throws -> (detail: String, repository: String, state: String) {
         guard let r = repositories.first(where: { $0.spec.name == (name ?? scenario.repositories.first?.name) }) else {
             throw LifeboatError(.usage, "\(scenario.file): the disaster names no repository")
         }
+        let name = r.spec.name
         if let dir = r.directory {
             if ransomware {
-                let n = try ObjectReplicator.deleteAll(r.backend)
-                r.state = "all \(n) objects deleted (ransomware, scratch repository)"
-                findings.append("Ransomware could delete repository '\(r.spec.name)' because the host held delete rights. Run backups with write-only credentials (no DELETE; see least privilege) and keep an immutable or offline replica.")
-                return "deleted all \(n) objects of scratch repository '\(r.spec.name)' through the storage API, as an attacker with the backup host's credentials would"
+                let n = try r.backend.deleteEverything()
+                recorder.finding("Ransomware could delete repository '\(name)' because the host held delete rights. Run backups with write-only credentials (no DELETE; see least privilege) and keep an immutable or offline replica.")
+                return ("deleted all \(n) objects of scratch repository '\(name)' through the storage API, as an attacker with the backup host's credentials would",
+                        name, "all \(n) objects deleted (ransomware, scratch repository)")
             }
             try FileManager.default.removeItem(atPath: dir)
-            r.state = "destroyed (scratch repository deleted from disk)"
-            return "destroyed scratch repository '\(r.spec.name)' (the whole directory)"
+            return ("destroyed scratch repository '\(name)' (the whole directory)", name, "destroyed (scratch repository deleted from disk)")
         }
         r.backend.markLost()
-        r.state = "unreachable (simulated; nothing was deleted)"
-        findings.append("Repository '\(r.spec.name)' was lost by simulation only: the drill stopped using it and deleted nothing, so its own failure modes were not exercised.")
-        return "simulated the loss of existing repository '\(r.spec.name)' (\(r.backend.location)): the drill no longer reaches it; nothing was deleted"
+        recorder.finding("Repository '\(name)' was lost by simulation only: the drill stopped using it and deleted nothing, so its own failure modes were not exercised.")
+        return ("simulated the loss of existing repository '\(name)' (\(r.backend.location)): the drill no longer reaches it; nothing was deleted",
+                name, "unreachable (simulated; nothing was deleted)")
     }
 }

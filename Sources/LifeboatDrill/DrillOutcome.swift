@@ -7,8 +7,8 @@ import LifeboatWorkload
 
 /// Turns what the drill measured into targets met or missed, findings and the report.
 extension DrillRunner {
-    package func measureRPO() -> DrillReport.RPORecord {
-        guard let restored else {
+    package func measureRPO(_ state: DrillState) -> DrillReport.RPORecord {
+        guard let restored = state.recovery.restored else {
             return .init(method: "none", achievedSeconds: nil, lostTransactions: nil, lastCommittedBeforeDisaster: nil,
                          newestRestored: nil, detail: "nothing was restored, so no data was recovered")
         }
@@ -18,34 +18,36 @@ extension DrillRunner {
                 return .init(method: "markers", achievedSeconds: nil, lostTransactions: nil, lastCommittedBeforeDisaster: nil,
                              newestRestored: nil, detail: "the restored database's markers cannot be read")
             }
-            guard let before = lastBeforeDisaster else {
+            guard let before = state.disaster?.lastCommitted else {
                 return .init(method: "markers", achievedSeconds: 0, lostTransactions: 0, lastCommittedBeforeDisaster: nil,
                              newestRestored: m.count > 0 ? iso(m.lastCommittedAtMs) : nil,
                              detail: "the write load committed nothing before the disaster")
             }
             let lost = Int(max(0, before.seq - m.lastSeq))
             // With no marker restored at all, everything since the load began is lost.
-            let newest = m.count > 0 ? m.lastCommittedAtMs : loadStartedMs
+            let newest = m.count > 0 ? m.lastCommittedAtMs : state.background.loadStartedMs
             let rpo = Double(max(0, before.ms - newest)) / 1000
             return .init(method: "markers", achievedSeconds: rpo, lostTransactions: lost,
                          lastCommittedBeforeDisaster: iso(before.ms), newestRestored: m.count > 0 ? iso(m.lastCommittedAtMs) : nil,
                          detail: "last transaction committed before the disaster (seq \(before.seq)) minus the newest one in the restored database (seq \(m.lastSeq)); \(lost) committed transaction\(lost == 1 ? "" : "s") lost")
         }
-        if let live = liveNewestMs, let sql = scenario.source.rpoQuery {
+        if let live = state.disaster?.liveNewestMs, let sql = scenario.source.rpoQuery {
             if let db = try? SQLiteConnection(path: restored.path, immutable: true), let r = try? newestTransactionMs(db, sql) {
                 return .init(method: "rpo_query", achievedSeconds: Double(max(0, live - r)) / 1000, lostTransactions: nil,
                              lastCommittedBeforeDisaster: iso(live), newestRestored: iso(r),
                              detail: "rpo_query on the database before the disaster minus the same query on the restored copy")
             }
         }
-        let age = Double(max(0, struckAtMs - restored.snapshotTimeMs)) / 1000
+        let age = Double(max(0, (state.disaster?.struckAtMs ?? 0) - restored.snapshotTimeMs)) / 1000
         return .init(method: "snapshot_age", achievedSeconds: age, lostTransactions: nil, lastCommittedBeforeDisaster: nil,
                      newestRestored: iso(restored.snapshotTimeMs),
                      detail: "time of the disaster minus the time of the restored snapshot: an upper bound, as no marker load or rpo_query measured the data itself")
     }
 
-    package func makeReport(failure: Error?, rpo: DrillReport.RPORecord, cleanup: String) -> DrillReport {
-        let rto = restored != nil ? verifiedAt.flatMap { v in declaredAt.map { v - $0 } } : nil
+    package func makeReport(_ state: DrillState, failure: Error?, rpo: DrillReport.RPORecord, cleanup: String) -> DrillReport {
+        let restored = state.recovery.restored
+        let verifications = state.checks
+        let rto = restored != nil ? state.verifiedAt.flatMap { v in state.disaster.map { v - $0.declaredAt } } : nil
         let allVerified = restored != nil && !verifications.isEmpty && verifications.allSatisfy(\.passed)
         let t = scenario.targets
         var targets: [DrillReport.TargetResult] = []
@@ -73,8 +75,8 @@ extension DrillRunner {
 
         var outcome: DrillReport.Outcome = targets.allSatisfy(\.met) ? .passed : .targetMissed
         if failure != nil { outcome = .failed }
-        var findings = self.findings
-        findings += derivedFindings(rto: rto, rpo: rpo, targets: targets)
+        var findings = recorder.findings
+        findings += derivedFindings(state, rto: rto, rpo: rpo, targets: targets)
         if let failure { findings.insert("The drill could not complete: \(Self.message(failure)). No verdict on the targets.", at: 0) }
 
         let summary: String
@@ -88,14 +90,14 @@ extension DrillRunner {
         }
 
         let finished = Date()
-        let repos = repositories.map { r in
+        let repos = state.setup.repositories.map { r in
             DrillReport.RepositoryRecord(name: r.spec.name,
                                          location: r.spec.isScratch ? "scratch (created and deleted by the drill)" : r.backend.location,
                                          role: r.spec.replicaOf.map { "replica of \($0)" } ?? (r.spec.isScratch ? "primary" : "existing repository (read only)"),
-                                         stateAfterDisaster: r.state)
+                                         stateAfterDisaster: state.disaster?.repositoryStates[r.spec.name] ?? "intact")
         }
-        let workload = loadResult.map {
-            DrillReport.WorkloadRecord(commitsPerSecondTarget: loadRate, commits: $0.commits, firstSeq: $0.firstSeq, lastSeq: $0.lastSeq, seconds: $0.seconds)
+        let workload = state.background.loadResult.map {
+            DrillReport.WorkloadRecord(commitsPerSecondTarget: state.background.loadRate, commits: $0.commits, firstSeq: $0.firstSeq, lastSeq: $0.lastSeq, seconds: $0.seconds)
         }
         var size: Int?
         if let r = restored { size = r.result.bytes } else if scenario.source.isDrillOwned { size = nil }
@@ -104,27 +106,28 @@ extension DrillRunner {
             startedAt: RFC3339.format(startedAt, fractional: true), finishedAt: RFC3339.format(finished, fractional: true),
             durationSeconds: finished.timeIntervalSince(startedAt), initiator: options.initiator,
             scenario: .init(name: scenario.name, description: scenario.description, file: scenario.file, fileSha256: scenario.fileSHA256),
-            scope: .init(source: scenario.source.name, database: databaseDescription, databaseBytes: size, journalMode: journalMode,
-                         repositories: repos, snapshots: snapshots.current, workload: workload),
-            disaster: disasterRecord ?? .init(kind: scenario.disaster?.kind.rawValue ?? "", description: "the drill stopped before the disaster", struckAt: "", declaredAt: "", details: []),
+            scope: .init(source: scenario.source.name, database: state.setup.databaseDescription, databaseBytes: size, journalMode: state.setup.journalMode,
+                         repositories: repos, snapshots: recorder.snapshots, workload: workload),
+            disaster: state.disaster?.record ?? .init(kind: scenario.disaster?.kind.rawValue ?? "", description: "the drill stopped before the disaster", struckAt: "", declaredAt: "", details: []),
             targets: targets,
-            rto: .init(achievedSeconds: allVerified ? rto : nil, phases: rtoPhases,
+            rto: .init(achievedSeconds: allVerified ? rto : nil, phases: state.rtoPhases,
                        restoreWorkerSeconds: (restored?.result.workerSeconds ?? [:]).sorted { $0.key < $1.key }.map { .init(name: $0.key, seconds: $0.value) },
-                       restoreWorkers: restoreWorkers),
-            rpo: rpo, restoreAttempts: attempts, verifications: verifications, findings: findings,
-            timeline: timeline.current.sorted { $0.start < $1.start }, cleanup: cleanup, signOff: DrillReport.blankSignOff)
+                       restoreWorkers: state.recovery.workers),
+            rpo: rpo, restoreAttempts: state.recovery.attempts, verifications: verifications, findings: findings,
+            timeline: recorder.timeline.sorted { $0.start < $1.start }, cleanup: cleanup, signOff: DrillReport.blankSignOff)
     }
 
-    package func derivedFindings(rto: Double?, rpo: DrillReport.RPORecord, targets: [DrillReport.TargetResult]) -> [String] {
+    package func derivedFindings(_ state: DrillState, rto: Double?, rpo: DrillReport.RPORecord, targets: [DrillReport.TargetResult]) -> [String] {
         var out: [String] = []
+        let attempts = state.recovery.attempts
         let failed = attempts.filter { !$0.ok }
-        if let r = restored, !failed.isEmpty {
+        if let r = state.recovery.restored, !failed.isEmpty {
             out.append("Restore from \(failed.map { "'\($0.repository)'" }.joined(separator: ", ")) failed (\(failed.compactMap(\.error).first ?? "")); the database was recovered from '\(r.repository)'. Keep that replica in a separate failure domain (3-2-1).")
         }
-        if restored == nil && !attempts.isEmpty {
+        if state.recovery.restored == nil && !attempts.isEmpty {
             out.append("No repository could restore the database: \(attempts.map { "'\($0.repository)': \($0.error ?? "")" }.joined(separator: "; ")). Add a replica outside the primary's failure domain.")
         }
-        for v in verifications where !v.passed {
+        for v in state.checks where !v.passed {
             out.append("Verification '\(v.name)' failed: expected \(v.expected), got \(v.actual).")
         }
         if let rpoTarget = targets.first(where: { $0.measure == "RPO" }), !rpoTarget.met, let achieved = rpo.achievedSeconds {
@@ -133,10 +136,10 @@ extension DrillRunner {
             out.append("RPO target missed by \(DrillFormat.seconds(achieved - scenario.targets.rpo)): \(hint)snapshot more often, or use continuous replication (roadmap) for sub-second RPO.")
         }
         if let rtoTarget = targets.first(where: { $0.measure == "RTO" }), !rtoTarget.met, let rto,
-           let slow = rtoPhases.max(by: { $0.seconds < $1.seconds }) {
+           let slow = state.rtoPhases.max(by: { $0.seconds < $1.seconds }) {
             out.append("RTO target missed: the slowest phase was \(slow.name) (\(DrillFormat.seconds(slow.seconds)) of \(DrillFormat.seconds(rto))).")
         }
-        if scenario.disaster?.kind == .destructiveStatement, let r = loadResult, let before = lastBeforeDisaster, r.lastSeq > before.seq {
+        if scenario.disaster?.kind == .destructiveStatement, let r = state.background.loadResult, let before = state.disaster?.lastCommitted, r.lastSeq > before.seq {
             out.append("The point-in-time restore to just before the statement also rolls back the \(r.lastSeq - before.seq) transactions committed after it; re-apply them from the platform's own logs where needed.")
         }
         if rpo.method == "snapshot_age" {

@@ -9,11 +9,12 @@ import LifeboatWorkload
 extension DrillRunner {
     /// Tries the repositories in order (or only `from`) until one restores; each failure is
     /// recorded with its reason and its time counts in the RTO, as it would in a real incident.
-    package func recover(_ step: Scenario.Restore) {
+    package func recover(_ step: Scenario.Restore, setup: DrillSetup, struckAtMs: Int64) -> DrillRecoveryResult {
+        var recovery = DrillRecoveryResult()
         let order = step.from.map { [$0] } ?? scenario.repositories.map(\.name)
         let target = scratch + "/restored/" + scenario.source.name
         for name in order {
-            guard let r = repositories.first(where: { $0.spec.name == name }) else { continue }
+            guard let r = setup.repositories.first(where: { $0.spec.name == name }) else { continue }
             let start = now
             say("restore from '\(name)' (\(r.spec.isScratch ? "scratch repository" : r.backend.location))")
             var phases: [DrillReport.Phase] = []
@@ -26,7 +27,7 @@ extension DrillRunner {
             }
             do {
                 let passphrase: SecretBytes
-                if r.spec.isScratch, let p = scratchPassphrase {
+                if r.spec.isScratch, let p = setup.scratchPassphrase {
                     passphrase = p
                 } else {
                     passphrase = try PassphraseSource.fromEnvironment(prefix: r.spec.passwordPrefix, purpose: "passphrase for repository '\(name)'")
@@ -44,26 +45,27 @@ extension DrillRunner {
                 }
                 phase("find snapshot")
                 var options = Restorer.Options()
-                restoreWorkers = max(1, options.workers, 2 * r.backend.preferredConcurrency)  // as the restorer sizes it
                 options.force = true
-                let result = try Restorer(repository: repository, options: options).restore(record, to: target)
+                let restorer = Restorer(repository: repository, options: options)
+                recovery.workers = restorer.workers
+                let result = try restorer.restore(record, to: target)
                 appendRestorePhases(result, from: mark, into: &phases)
-                mark = now
-                attempts.append(.init(repository: name, ok: true, snapshot: record.id, snapshotTime: RFC3339.format(record.manifest.time, fractional: true),
-                                      seconds: now - start, error: nil))
-                restored = (target, result, name, record.manifest.timeMs)
-                rtoPhases += phases
+                recovery.attempts.append(.init(repository: name, ok: true, snapshot: record.id, snapshotTime: RFC3339.format(record.manifest.time, fractional: true),
+                                               seconds: now - start, error: nil))
+                recovery.restored = .init(path: target, result: result, repository: name, snapshotTimeMs: record.manifest.timeMs)
+                recovery.phases += phases
                 say("restored snapshot \(record.shortID) (taken \(RFC3339.format(record.manifest.time, fractional: true))) from '\(name)': \(result.pages) pages, integrity_check ok, \(DrillFormat.seconds(now - start))")
-                return
+                return recovery
             } catch {
                 let message = Self.message(error)
-                attempts.append(.init(repository: name, ok: false, snapshot: nil, snapshotTime: nil, seconds: now - start, error: message))
-                rtoPhases.append(.init(name: "failed attempt: \(name)", seconds: now - start))
+                recovery.attempts.append(.init(repository: name, ok: false, snapshot: nil, snapshotTime: nil, seconds: now - start, error: message))
+                recovery.phases.append(.init(name: "failed attempt: \(name)", seconds: now - start))
                 event("failed: \(name)", "failed", from: start)
                 say("restore from '\(name)' failed: \(message)")
             }
         }
         say("recovery failed: no repository could restore the database")
+        return recovery
     }
 
     /// The restorer's wall-clock phases on the timeline; fetch, decrypt+decompress and write run
@@ -89,12 +91,14 @@ extension DrillRunner {
         }
     }
 
-    package func verify(_ v: Scenario.Verify) throws {
-        guard let restored else {
+    /// Returns nil when nothing was restored.
+    package func verify(_ v: Scenario.Verify, _ state: DrillState) throws -> DrillVerificationResult? {
+        guard let restored = state.recovery.restored else {
             say("nothing to verify: the database was not restored")
-            return
+            return nil
         }
         let start = now
+        var verifications: [DrillReport.Verification] = []
         verifications.append(.init(name: "SQLite integrity", check: "PRAGMA integrity_check (run by the restore before the file was put in place)",
                                    expected: "ok", actual: restored.result.integrity, passed: restored.result.integrity == "ok"))
         verifications.append(.init(name: "Page checksums", check: "every page's keyed hash matched the snapshot's authenticated page table",
@@ -117,13 +121,14 @@ extension DrillRunner {
         }
         for q in v.queries {
             let k = queries.firstIndex { $0.line == q.line } ?? 0
-            verifications.append(check(q, index: k, db: db))
+            verifications.append(check(q, index: k, db: db, before: state.disaster?.beforeDisasterValues ?? [:]))
         }
-        verifiedAt = now
-        let passed = verifications.filter(\.passed).count
-        rtoPhases.append(.init(name: "verification queries", seconds: now - start))
+        let verifiedAt = now
+        let all = state.checks + verifications
+        let phase = DrillReport.Phase(name: "verification queries", seconds: now - start)
         event("verification", "verify", from: start)
-        say("verified: \(passed) of \(verifications.count) checks passed")
+        say("verified: \(all.filter(\.passed).count) of \(all.count) checks passed")
+        return DrillVerificationResult(checks: verifications, verifiedAt: verifiedAt, phase: phase)
     }
 
     /// The drill markers of the restored file (immutable: a restored WAL-mode file has no -shm,
@@ -137,7 +142,7 @@ extension DrillRunner {
 
     /// Runs one verification query. Only numbers are copied into the report: text results
     /// could be database content, so they are compared and reported as matched or not.
-    package func check(_ q: Scenario.Query, index: Int, db: SQLiteConnection) -> DrillReport.Verification {
+    package func check(_ q: Scenario.Query, index: Int, db: SQLiteConnection, before beforeDisaster: [Int: SQLiteValue]) -> DrillReport.Verification {
         let value: SQLiteValue
         do { value = try db.query(q.sql).first?.first ?? .null } catch {
             return .init(name: q.name, check: q.sql, expected: q.expect.description, actual: "query failed: \(Self.message(error))", passed: false)
@@ -167,7 +172,7 @@ extension DrillRunner {
             passed = value.text == want
             return .init(name: q.name, check: q.sql, expected: "the quoted text in the scenario", actual: passed ? "matched" : "did not match", passed: passed)
         case .beforeDisaster:
-            let before = beforeDisasterValues[index] ?? .null
+            let before = beforeDisaster[index] ?? .null
             passed = before == value
             let beforeShown: String
             switch before {

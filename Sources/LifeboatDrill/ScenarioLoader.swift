@@ -1,4 +1,5 @@
 import Foundation
+import Yams
 import LifeboatCore
 import LifeboatStorage
 import LifeboatRepository
@@ -20,45 +21,41 @@ public enum ScenarioLoader {
     }
 
     public static func parse(_ text: String, file: String, sha256: String? = nil) throws -> Scenario {
-        do {
-            let root = try YAML.parse(text)
-            return try Decoder(file: file).scenario(root, sha256: sha256 ?? SHA256.hex(Array(text.utf8)))
-        } catch let e as YAMLError {
-            throw LifeboatError(.usage, "\(file) line \(e.line): \(e.message)")
-        }
+        let document = try YAMLDocument(text, path: file)
+        guard let root = document.root else { throw document.error(line: 1, "the file is empty") }
+        return try Decoder(document: document).scenario(root, sha256: sha256 ?? SHA256.hex(Array(text.utf8)))
     }
 
-    /// Keys that would put a secret into a scenario file; refused with a pointer to the right place.
-    package static let secretKeys: Set<String> = ["password", "passphrase", "secret", "secret_key", "access_key", "token", "credentials", "key"]
-
     package struct Decoder {
-        package let file: String
+        package let document: YAMLDocument
 
-        package func fail(_ line: Int, _ message: String) -> YAMLError { YAMLError(line: line, message: message) }
+        package func fail(_ node: Node, _ message: String) -> LifeboatError { document.error(node, message) }
+        package func fail(_ line: Int, _ message: String) -> LifeboatError { document.error(line: line, message) }
+
+        package static func kindName(_ node: Node) -> String {
+            switch node {
+            case .scalar: return "a value"
+            case .mapping: return "a mapping (key: value lines)"
+            case .sequence: return "a list (- item lines)"
+            }
+        }
 
         /// A mapping's entries with the keys checked against the allowed set.
-        package func fields(_ node: YAMLNode, _ what: String, allowed: [String]) throws -> Fields {
-            guard case .mapping(let entries) = node.value else {
-                throw fail(node.line, "\(what) must be \(YAMLNode(value: .mapping([]), line: 0).kindName), not \(node.kindName)")
+        package func fields(_ node: Node, _ what: String, allowed: [String]) throws -> Fields {
+            guard let mapping = node.mapping else {
+                throw fail(node, "\(what) must be a mapping (key: value lines), not \(Self.kindName(node))")
             }
+            let entries = try document.entries(mapping)
             for e in entries {
-                if ScenarioLoader.secretKeys.contains(e.key.lowercased()) {
-                    throw fail(e.line, "'\(e.key)': secrets never go in scenario files; give password_prefix and set PREFIX_PASSWORD_FILE or PREFIX_PASSWORD_COMMAND in the environment")
+                if SecretScan.secretNames.contains(SecretScan.normalize(e.key)) {
+                    throw fail(e.keyNode, "'\(e.key)': secrets never go in scenario files; give password_prefix and set PREFIX_PASSWORD_FILE or PREFIX_PASSWORD_COMMAND in the environment")
                 }
-                guard allowed.contains(e.key) else {
-                    let hint = Self.closest(e.key, allowed).map { " (did you mean '\($0)'?)" } ?? ""
-                    throw fail(e.line, "unknown key '\(e.key)' in \(what)\(hint); expected one of: \(allowed.joined(separator: ", "))")
-                }
+                guard allowed.contains(e.key) else { throw document.unknownKey(e.keyNode, e.key, in: what, known: allowed) }
             }
-            return Fields(node: node, entries: entries, what: what)
+            return Fields(document: document, node: node, entries: entries, what: what)
         }
 
-        package static func closest(_ key: String, _ options: [String]) -> String? {
-            let k = key.lowercased().replacingOccurrences(of: "-", with: "_")
-            return options.first { $0 == k } ?? options.first { $0.hasPrefix(String(k.prefix(3))) && abs($0.count - k.count) <= 3 }
-        }
-
-        package func scenario(_ root: YAMLNode, sha256: String) throws -> Scenario {
+        package func scenario(_ root: Node, sha256: String) throws -> Scenario {
             let f = try fields(root, "the scenario", allowed: ["name", "description", "source", "repositories", "targets", "steps"])
             let name = try f.text("name")
             let description = try f.optionalText("description") ?? ""
@@ -66,23 +63,23 @@ public enum ScenarioLoader {
             let repositories = try self.repositories(try f.required("repositories"))
             let targets = try self.targets(try f.required("targets"))
             let stepsNode = try f.required("steps")
-            guard case .sequence(let items) = stepsNode.value, !items.isEmpty else {
-                throw fail(stepsNode.line, "steps must be a list of '- step: …' lines (workload, snapshot, snapshot_schedule, wait, disaster, restore, verify)")
+            guard let items = stepsNode.sequence, !items.isEmpty else {
+                throw fail(stepsNode, "steps must be a list of '- step: …' lines (workload, snapshot, snapshot_schedule, wait, disaster, restore, verify)")
             }
             let steps = try items.map { try step($0) }
             var s = Scenario(name: name.trimmingCharacters(in: .whitespacesAndNewlines),
                              description: description.trimmingCharacters(in: .whitespacesAndNewlines),
-                             file: file, fileSHA256: sha256, source: source, repositories: repositories,
+                             file: document.path, fileSHA256: sha256, source: source, repositories: repositories,
                              targets: targets, steps: steps)
-            try check(&s, stepsLine: stepsNode.line)
+            try check(&s, stepsLine: YAMLDocument.line(stepsNode))
             return s
         }
 
-        package func source(_ node: YAMLNode) throws -> Scenario.Source {
+        package func source(_ node: Node) throws -> Scenario.Source {
             let f = try fields(node, "source", allowed: ["name", "generate", "copy", "live", "rpo_query", "rpo_unit"])
             let given = ["generate", "copy", "live"].filter { f.has($0) }
             guard given.count == 1 else {
-                throw fail(node.line, "source needs exactly one of generate (a process database the drill creates), copy: PATH (a consistent copy of your database) or live: PATH (read only)")
+                throw fail(node, "source needs exactly one of generate (a process database the drill creates), copy: PATH (a consistent copy of your database) or live: PATH (read only)")
             }
             var origin: Scenario.Source.Origin
             var defaultName = "process.db"
@@ -91,7 +88,7 @@ public enum ScenarioLoader {
                 let g = try f.required("generate")
                 let gf = try fields(g, "source.generate", allowed: ["size", "seed", "journal"])
                 let size = try gf.optional("size").map { try bytes($0) } ?? 8 << 20
-                guard size >= 64 << 10 else { throw fail(g.line, "source.generate.size must be at least 64KiB") }
+                guard size >= 64 << 10 else { throw fail(g, "source.generate.size must be at least 64KiB") }
                 let journalText = try gf.optionalText("journal") ?? "wal"
                 guard let journal = JournalMode(rawValue: journalText.lowercased()) else {
                     throw fail(gf.line("journal"), "journal must be wal or delete, not '\(journalText)'")
@@ -116,22 +113,22 @@ public enum ScenarioLoader {
             return Scenario.Source(origin: origin, name: name, rpoQuery: try f.optionalText("rpo_query"), rpoUnitMilliseconds: unit == "ms")
         }
 
-        package func repositories(_ node: YAMLNode) throws -> [Scenario.RepositorySpec] {
-            guard case .sequence(let items) = node.value, !items.isEmpty else {
-                throw fail(node.line, "repositories must be a list, e.g. '- {name: primary, location: scratch}'")
+        package func repositories(_ node: Node) throws -> [Scenario.RepositorySpec] {
+            guard let items = node.sequence, !items.isEmpty else {
+                throw fail(node, "repositories must be a list, e.g. '- {name: primary, location: scratch}'")
             }
             var out: [Scenario.RepositorySpec] = []
             for item in items {
                 let f = try fields(item, "a repository", allowed: ["name", "location", "replica_of", "password_prefix"])
                 let name = try f.text("name")
-                if out.contains(where: { $0.name == name }) { throw fail(item.line, "repository name '\(name)' is used twice") }
+                if out.contains(where: { $0.name == name }) { throw fail(item, "repository name '\(name)' is used twice") }
                 let location = try f.text("location")
                 let prefix = try f.optionalText("password_prefix") ?? "LIFEBOAT"
                 guard !prefix.isEmpty, prefix.allSatisfy({ $0.isUppercase || $0.isNumber || $0 == "_" }) else {
                     throw fail(f.line("password_prefix"), "password_prefix must be an environment variable prefix such as LIFEBOAT_OFFSITE")
                 }
                 out.append(.init(name: name, location: location == "scratch" ? nil : location,
-                                 replicaOf: try f.optionalText("replica_of"), passwordPrefix: prefix, line: item.line))
+                                 replicaOf: try f.optionalText("replica_of"), passwordPrefix: prefix, line: YAMLDocument.line(item)))
             }
             for r in out {
                 guard let of = r.replicaOf else { continue }
@@ -145,24 +142,24 @@ public enum ScenarioLoader {
             return out
         }
 
-        package func targets(_ node: YAMLNode) throws -> Scenario.Targets {
+        package func targets(_ node: Node) throws -> Scenario.Targets {
             let f = try fields(node, "targets", allowed: ["rto", "rpo", "max_lost_transactions"])
             let rto = try duration(try f.required("rto"))
             let rpo = try duration(try f.required("rpo"))
             return .init(rto: rto, rpo: rpo, maxLostTransactions: try f.optionalInt("max_lost_transactions"))
         }
 
-        package func step(_ node: YAMLNode) throws -> Scenario.StepEntry {
+        package func step(_ node: Node) throws -> Scenario.StepEntry {
             let kinds = ["workload", "snapshot", "snapshot_schedule", "wait", "disaster", "restore", "verify"]
-            if case .scalar(let s, _) = node.value, s == "snapshot" {
-                return .init(step: .snapshot, line: node.line)
+            if node.scalar?.string == "snapshot" {
+                return .init(step: .snapshot, line: YAMLDocument.line(node))
             }
-            guard case .mapping(let entries) = node.value, entries.count == 1, let e = entries.first else {
-                throw fail(node.line, "each step is one of \(kinds.map { "'\($0): …'" }.joined(separator: ", "))")
+            guard let mapping = node.mapping, mapping.count == 1, let e = try document.entries(mapping).first else {
+                throw fail(node, "each step is one of \(kinds.map { "'\($0): …'" }.joined(separator: ", "))")
             }
             guard kinds.contains(e.key) else {
-                let hint = Self.closest(e.key, kinds).map { " (did you mean '\($0)'?)" } ?? ""
-                throw fail(e.line, "unknown step '\(e.key)'\(hint); steps are: \(kinds.joined(separator: ", "))")
+                let hint = YAMLDocument.closest(e.key, kinds).map { " (did you mean '\($0)'?)" } ?? ""
+                throw fail(e.keyNode, "unknown step '\(e.key)'\(hint); steps are: \(kinds.joined(separator: ", "))")
             }
             let v = e.value
             let step: Scenario.Step
@@ -173,7 +170,7 @@ public enum ScenarioLoader {
                 guard rate > 0, rate <= 10_000 else { throw fail(f.line("rate"), "workload.rate must be between 0 and 10000 commits per second") }
                 step = .workload(rate: rate)
             case "snapshot":
-                if case .mapping(let m) = v.value, !m.isEmpty { throw fail(v.line, "snapshot takes no options: write '- snapshot'") }
+                if let m = v.mapping, !m.isEmpty { throw fail(v, "snapshot takes no options: write '- snapshot'") }
                 step = .snapshot
             case "snapshot_schedule":
                 let f = try fields(v, "snapshot_schedule", allowed: ["every"])
@@ -189,26 +186,26 @@ public enum ScenarioLoader {
             default:
                 step = .verify(try verify(v))
             }
-            return .init(step: step, line: e.line)
+            return .init(step: step, line: YAMLDocument.line(e.keyNode))
         }
 
-        package func disaster(_ node: YAMLNode) throws -> Scenario.Disaster {
+        package func disaster(_ node: Node) throws -> Scenario.Disaster {
             let kinds = Scenario.DisasterKind.allCases.map(\.rawValue)
             var kindNode = node
             var f: Fields?
-            if case .mapping = node.value {
+            if node.mapping != nil {
                 let ff = try fields(node, "disaster", allowed: ["kind", "repository", "pages", "statement", "noticed_after", "seed"])
                 kindNode = try ff.required("kind")
                 f = ff
             }
-            guard case .scalar(let k, _) = kindNode.value, let kind = Scenario.DisasterKind(rawValue: k) else {
-                throw fail(kindNode.line, "disaster kind must be one of: \(kinds.joined(separator: ", "))")
+            guard let k = kindNode.scalar?.string, let kind = Scenario.DisasterKind(rawValue: k) else {
+                throw fail(kindNode, "disaster kind must be one of: \(kinds.joined(separator: ", "))")
             }
             let pages = try f?.optionalInt("pages") ?? 8
-            guard pages >= 1 else { throw fail(f?.line("pages") ?? node.line, "pages must be at least 1") }
+            guard pages >= 1 else { throw fail(f?.line("pages") ?? YAMLDocument.line(node), "pages must be at least 1") }
             let statement = try f?.optionalText("statement")
             if kind == .destructiveStatement && (statement ?? "").isEmpty {
-                throw fail(kindNode.line, "a destructive-statement disaster needs 'statement:', e.g. statement: DELETE FROM tasks")
+                throw fail(kindNode, "a destructive-statement disaster needs 'statement:', e.g. statement: DELETE FROM tasks")
             }
             if kind != .destructiveStatement, let f, f.has("statement") {
                 throw fail(f.line("statement"), "'statement' applies to destructive-statement disasters only")
@@ -221,10 +218,10 @@ public enum ScenarioLoader {
                          noticedAfter: noticed, seed: UInt64(try f?.optionalInt("seed") ?? 1))
         }
 
-        package func restore(_ node: YAMLNode) throws -> Scenario.Restore {
+        package func restore(_ node: Node) throws -> Scenario.Restore {
             var snapshotText = "latest"
             var from: String?
-            if case .scalar(let s, _) = node.value {
+            if let s = node.scalar?.string {
                 snapshotText = s.isEmpty ? "latest" : s
             } else {
                 let f = try fields(node, "restore", allowed: ["snapshot", "from"])
@@ -237,83 +234,84 @@ public enum ScenarioLoader {
             case "before-disaster": choice = .beforeDisaster
             default:
                 guard snapshotText.count >= 4, snapshotText.allSatisfy(\.isHexDigit) else {
-                    throw fail(node.line, "restore snapshot must be latest, before-disaster or a snapshot id, not '\(snapshotText)'")
+                    throw fail(node, "restore snapshot must be latest, before-disaster or a snapshot id, not '\(snapshotText)'")
                 }
                 choice = .id(snapshotText.lowercased())
             }
             return .init(snapshot: choice, from: from)
         }
 
-        package func verify(_ node: YAMLNode) throws -> Scenario.Verify {
+        package func verify(_ node: Node) throws -> Scenario.Verify {
             let f = try fields(node, "verify", allowed: ["markers", "queries"])
             var markers: Bool?
             if let m = try f.optional("markers") { markers = try bool(m, "verify.markers") }
             var queries: [Scenario.Query] = []
             if let q = try f.optional("queries") {
-                guard case .sequence(let items) = q.value else {
-                    throw fail(q.line, "verify.queries must be a list of '- {name: …, sql: …, expect: …}'")
+                guard let items = q.sequence else {
+                    throw fail(q, "verify.queries must be a list of '- {name: …, sql: …, expect: …}'")
                 }
                 for item in items {
                     let qf = try fields(item, "a verification query", allowed: ["name", "sql", "expect"])
                     let sql = try qf.text("sql").trimmingCharacters(in: .whitespacesAndNewlines)
                     let name = try qf.optionalText("name") ?? String(sql.prefix(60))
-                    queries.append(.init(name: name, sql: sql, expect: try expectation(try qf.required("expect")), line: item.line))
+                    queries.append(.init(name: name, sql: sql, expect: try expectation(try qf.required("expect")), line: YAMLDocument.line(item)))
                 }
             }
             return .init(markers: markers, queries: queries)
         }
 
-        package func expectation(_ node: YAMLNode) throws -> Scenario.Expectation {
-            guard case .scalar(let raw, let quoted) = node.value else {
-                throw fail(node.line, "expect must be a number, a comparison such as '>= 100', before-disaster, or a quoted text")
+        package func expectation(_ node: Node) throws -> Scenario.Expectation {
+            guard let scalar = node.scalar else {
+                throw fail(node, "expect must be a number, a comparison such as '>= 100', before-disaster, or a quoted text")
             }
+            let raw = scalar.string, quoted = scalar.style != .plain
             let s = raw.trimmingCharacters(in: .whitespaces)
             if !quoted && s == "before-disaster" { return .beforeDisaster }
             if let v = Double(s) { return .compare("=", v) }
             for op in [">=", "<=", "!=", "=", ">", "<"] where s.hasPrefix(op) {
                 let rest = s.dropFirst(op.count).trimmingCharacters(in: .whitespaces)
-                guard let v = Double(rest) else { throw fail(node.line, "expect '\(s)': a comparison needs a number after '\(op)'") }
+                guard let v = Double(rest) else { throw fail(node, "expect '\(s)': a comparison needs a number after '\(op)'") }
                 return .compare(op, v)
             }
             guard quoted else {
-                throw fail(node.line, "expect '\(s)' is neither a number, a comparison such as '>= 100', nor before-disaster; quote it to compare text")
+                throw fail(node, "expect '\(s)' is neither a number, a comparison such as '>= 100', nor before-disaster; quote it to compare text")
             }
             return .text(raw)
         }
 
         // MARK: scalars
 
-        package func scalarText(_ node: YAMLNode, _ what: String) throws -> String {
-            guard case .scalar(let s, _) = node.value else { throw fail(node.line, "\(what) must be a single value, not \(node.kindName)") }
+        package func scalarText(_ node: Node, _ what: String) throws -> String {
+            guard let s = node.scalar?.string else { throw fail(node, "\(what) must be a single value, not \(Self.kindName(node))") }
             return s
         }
 
-        package func duration(_ node: YAMLNode) throws -> Double {
+        package func duration(_ node: Node) throws -> Double {
             let s = try scalarText(node, "a duration")
             do { return try Units.parseDuration(s) } catch {
-                throw fail(node.line, "cannot read duration '\(s)': use e.g. 500ms, 5s, 2m, 1h30m")
+                throw fail(node, "cannot read duration '\(s)': use e.g. 500ms, 5s, 2m, 1h30m")
             }
         }
 
-        package func bytes(_ node: YAMLNode) throws -> Int {
+        package func bytes(_ node: Node) throws -> Int {
             let s = try scalarText(node, "a size")
             do { return try Units.parseBytes(s) } catch {
-                throw fail(node.line, "cannot read size '\(s)': use e.g. 4MiB or 1GiB")
+                throw fail(node, "cannot read size '\(s)': use e.g. 4MiB or 1GiB")
             }
         }
 
-        package func number(_ node: YAMLNode, _ what: String, unitSuffix: String) throws -> Double {
+        package func number(_ node: Node, _ what: String, unitSuffix: String) throws -> Double {
             var s = try scalarText(node, what).trimmingCharacters(in: .whitespaces)
             if s.hasSuffix(unitSuffix) { s = String(s.dropLast(unitSuffix.count)).trimmingCharacters(in: .whitespaces) }
-            guard let v = Double(s) else { throw fail(node.line, "\(what) must be a number, not '\(s)'") }
+            guard let v = Double(s) else { throw fail(node, "\(what) must be a number, not '\(s)'") }
             return v
         }
 
-        package func bool(_ node: YAMLNode, _ what: String) throws -> Bool {
+        package func bool(_ node: Node, _ what: String) throws -> Bool {
             switch try scalarText(node, what).lowercased() {
             case "true", "yes", "on": return true
             case "false", "no", "off": return false
-            case let s: throw fail(node.line, "\(what) must be true or false, not '\(s)'")
+            case let s: throw fail(node, "\(what) must be true or false, not '\(s)'")
             }
         }
 
@@ -375,26 +373,26 @@ public enum ScenarioLoader {
 
     /// A mapping's entries, looked up by key.
     package struct Fields {
-        package let node: YAMLNode
-        package let entries: [(key: String, line: Int, value: YAMLNode)]
+        package let document: YAMLDocument
+        package let node: Node
+        package let entries: [(key: String, keyNode: Node, value: Node)]
         package let what: String
 
         package func has(_ key: String) -> Bool { entries.contains { $0.key == key } }
-        package func line(_ key: String) -> Int { entries.first { $0.key == key }?.line ?? node.line }
+        package func line(_ key: String) -> Int { YAMLDocument.line(entries.first { $0.key == key }?.keyNode ?? node) }
 
-        package func optional(_ key: String) throws -> YAMLNode? { entries.first { $0.key == key }?.value }
+        package func optional(_ key: String) throws -> Node? { entries.first { $0.key == key }?.value }
 
-        package func required(_ key: String) throws -> YAMLNode {
+        package func required(_ key: String) throws -> Node {
             guard let v = entries.first(where: { $0.key == key })?.value else {
-                throw YAMLError(line: node.line, message: "\(what) needs '\(key):'")
+                throw document.error(node, "\(what) needs '\(key):'")
             }
             return v
         }
 
         package func text(_ key: String) throws -> String {
-            let v = try required(key)
-            guard case .scalar(let s, _) = v.value, !s.isEmpty else {
-                throw YAMLError(line: line(key), message: "'\(key)' in \(what) must be a non-empty value")
+            guard let s = try required(key).scalar?.string, !s.isEmpty else {
+                throw document.error(line: line(key), "'\(key)' in \(what) must be a non-empty value")
             }
             return s
         }
@@ -406,7 +404,7 @@ public enum ScenarioLoader {
 
         package func optionalInt(_ key: String) throws -> Int? {
             guard let s = try optionalText(key) else { return nil }
-            guard let n = Int(s), n >= 0 else { throw YAMLError(line: line(key), message: "'\(key)' must be a whole number, not '\(s)'") }
+            guard let n = Int(s), n >= 0 else { throw document.error(line: line(key), "'\(key)' must be a whole number, not '\(s)'") }
             return n
         }
     }

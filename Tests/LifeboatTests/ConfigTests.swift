@@ -92,6 +92,7 @@ final class ConfigTests: XCTestCase {
         XCTAssertTrue(refusal("repositories: [/a\n").contains("line "), "YAML syntax error")
         XCTAssertTrue(refusal("password:\n  file: /a\n  env: B\n").contains("line 2"), "two references at once")
         XCTAssertTrue(refusal("retention:\n  keep_daily: 7\nrpo: 1h\nretention:\n  keep_last: 1\n").contains("line 4: 'retention' is set twice (first at line 1)"))
+        XCTAssertTrue(refusal("retention:\n  keep_dayly: 3\n").contains("line 2: unknown setting 'keep_dayly' in retention (did you mean 'keep_daily'?)"), "a typo gets the nearest setting")
     }
 
     func testSecretsAreRefusedWithoutBeingQuoted() {

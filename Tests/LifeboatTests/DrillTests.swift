@@ -244,8 +244,9 @@ final class DrillTests: XCTestCase {
         XCTAssertFalse(FileIO.fileExists(sb.path("reports/history.jsonl")), "nothing ran, nothing recorded")
     }
 
-    func testYAMLSubset() throws {
-        let node = try YAML.parse("""
+    /// Scenarios are read with Yams, through the YAML helper the config file uses too.
+    func testScenarioYAMLThroughTheSharedReader() throws {
+        let doc = try YAMLDocument("""
             # comment
             a: plain text # trailing comment
             b: "quoted: # not a comment"
@@ -262,25 +263,52 @@ final class DrillTests: XCTestCase {
               - one
               - k: v
                 m: n
-            """)
-        guard case .mapping(let entries) = node.value else { return XCTFail("not a mapping") }
-        func text(_ key: String) -> String? {
-            guard case .scalar(let s, _)? = entries.first(where: { $0.key == key })?.value.value else { return nil }
-            return s
-        }
+            """, path: "t.yml")
+        let entries = try doc.entries(try XCTUnwrap(doc.root?.mapping, "not a mapping"))
+        func text(_ key: String) -> String? { entries.first { $0.key == key }?.value.scalar?.string }
         XCTAssertEqual(text("a"), "plain text")
         XCTAssertEqual(text("b"), "quoted: # not a comment")
         XCTAssertEqual(text("c"), "it's")
         XCTAssertEqual(text("e"), "line one\n  indented\nline three\n")
         XCTAssertEqual(text("f"), "folded text\n")
-        XCTAssertEqual(entries.first { $0.key == "g" }?.line, 13)
-        guard case .sequence(let g)? = entries.first(where: { $0.key == "g" })?.value.value, g.count == 2,
-              case .mapping(let item) = g[1].value else { return XCTFail("g is not a list of two") }
-        XCTAssertEqual(item.map(\.key), ["k", "m"])
-        XCTAssertEqual(g[1].line, 15)
-        guard case .mapping(let d)? = entries.first(where: { $0.key == "d" })?.value.value,
-              case .sequence(let y) = d[1].value.value else { return XCTFail("d") }
-        XCTAssertEqual(y.count, 2)
+        XCTAssertEqual(entries.first { $0.key == "g" }.map { YAMLDocument.line($0.keyNode) }, 13)
+        let g = try XCTUnwrap(entries.first { $0.key == "g" }?.value.sequence, "g is not a list")
+        XCTAssertEqual(g.count, 2)
+        XCTAssertEqual(try doc.entries(try XCTUnwrap(g[1].mapping)).map(\.key), ["k", "m"])
+        XCTAssertEqual(YAMLDocument.line(g[1]), 15)
+        let d = try doc.entries(try XCTUnwrap(entries.first { $0.key == "d" }?.value.mapping, "d"))
+        XCTAssertEqual(d[1].value.sequence?.count, 2)
+
+        // What YAML allows and a scenario must not: a key given twice, which one would win being a guess.
+        XCTAssertTrue(parseError(Self.valid.replacingOccurrences(of: "name: ok", with: "name: ok\nname: other"))
+            .hasPrefix("s.yml line 2: 'name' is set twice (first at line 1)"))
+        XCTAssertTrue(parseError("").hasPrefix("s.yml line 1: the file is empty"))
+    }
+
+    // MARK: scratch replicas
+
+    /// A drill fills its replicas as `lifeboat sync` does: an object whose bytes do not match
+    /// its name is reported, not copied, so a replica never inherits damage silently.
+    func testReplicaCopiesAreCheckedAgainstTheirNames() throws {
+        let sb = try Sandbox()
+        let scenario = try ScenarioLoader.parse(Self.valid, file: "s.yml")
+        let runner = DrillRunner(scenario: scenario, options: .init(scratchParent: sb.path("")))
+        func scratch(_ name: String, replicaOf: String?) -> DrillRepository {
+            DrillRepository(spec: .init(name: name, location: nil, replicaOf: replicaOf, passwordPrefix: "LIFEBOAT", line: 1),
+                            backend: DrillBackend(LocalBackend(path: sb.path(name)), readOnly: false), directory: sb.path(name))
+        }
+        let primary = scratch("primary", replicaOf: nil), replica = scratch("offsite", replicaOf: "primary")
+        _ = try Repository.initialize(backend: primary.backend, passphrase: try SecretBytes.random(count: 32))
+        try runner.replicate(primary, to: replica)
+        XCTAssertEqual(try replica.backend.get(.config), try primary.backend.get(.config), "a sound repository is copied whole")
+
+        let damaged = ObjectKey(.data, String(repeating: "ab", count: 32))
+        try primary.backend.put(damaged, [1, 2, 3])
+        XCTAssertThrowsError(try runner.replicate(primary, to: replica)) { error in
+            XCTAssertEqual((error as? LifeboatError)?.kind, .corrupt)
+            XCTAssertTrue((error as? LifeboatError)?.message.contains(damaged.path) == true, "\(error)")
+        }
+        XCTAssertNil(try replica.backend.stat(damaged), "the damaged object was not copied")
     }
 
     // MARK: existing repositories are only read

@@ -37,15 +37,10 @@ public enum ConfigLoader {
     }
 
     public static func parse(_ text: String, path: String) throws -> LifeboatConfig {
-        let node: Node?
-        do {
-            node = try Yams.compose(yaml: text)
-        } catch let e as YamlError {
-            throw syntaxError(e, path: path)
-        }
+        let document = try YAMLDocument(text, path: path)
         var config = LifeboatConfig(path: path)
-        guard let root = node else { return config }
-        let r = Reader(path: path)
+        guard let root = document.root else { return config }
+        let r = Reader(document: document)
         // Secrets first: a config holding one is refused whatever else is wrong with it.
         try SecretScan.check(root, reader: r)
         let top = try r.mapping(root, "the config file")
@@ -107,30 +102,16 @@ public enum ConfigLoader {
         return config
     }
 
-    /// Yams' own messages quote the offending line; ours give only its position.
-    package static func syntaxError(_ e: YamlError, path: String) -> LifeboatError {
-        switch e {
-        case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _), .composer(_, let problem, let mark, _):
-            return LifeboatError(.usage, "\(path) line \(mark.line), column \(mark.column): YAML syntax error: \(problem)")
-        case .reader(let problem, _, _, _):
-            return LifeboatError(.usage, "\(path): cannot be read as YAML: \(problem)")
-        default:
-            return LifeboatError(.usage, "\(path): cannot be read as YAML")
-        }
-    }
-
     /// Typed access to nodes, with errors that point at lines.
     package struct Reader {
-        package let path: String
+        package let document: YAMLDocument
 
-        package func line(_ node: Node) -> Int { node.mark?.line ?? 0 }
+        package func line(_ node: Node) -> Int { YAMLDocument.line(node) }
 
-        package func error(_ node: Node, _ problem: String) -> LifeboatError {
-            LifeboatError(.usage, "\(path) line \(line(node)): \(problem)")
-        }
+        package func error(_ node: Node, _ problem: String) -> LifeboatError { document.error(node, problem) }
 
         package func unknown(_ node: Node, _ key: String, in context: String, known: [String]) -> LifeboatError {
-            error(node, "unknown setting '\(key)' in \(context); expected one of: \(known.joined(separator: ", "))")
+            document.unknownKey(node, key, in: context, known: known, noun: "setting")
         }
 
         package func key(_ node: Node) throws -> String {
@@ -140,14 +121,7 @@ public enum ConfigLoader {
 
         package func mapping(_ node: Node, _ what: String) throws -> [(Node, Node)] {
             guard let m = node.mapping else { throw error(node, "'\(what)' must be a mapping of settings (key: value)") }
-            // YAML parsers keep both copies of a repeated key; which one wins would be a guess.
-            var seen: [String: Int] = [:]
-            for pair in m {
-                guard let k = pair.key.scalar?.string else { continue }
-                if let first = seen[k] { throw error(pair.key, "'\(k)' is set twice (first at line \(first))") }
-                seen[k] = line(pair.key)
-            }
-            return m.map { ($0.key, $0.value) }
+            return try document.entries(m).map { ($0.keyNode, $0.value) }
         }
 
         package func sequence(_ node: Node, _ what: String) throws -> [Node] {

@@ -54,6 +54,10 @@ public final class Restorer {
         self.options = options
     }
 
+    /// Worker threads of this restore (drills report it). Network stores get more fetchers in
+    /// flight; each also decrypts what it fetched.
+    public var workers: Int { max(1, options.workers, 2 * repo.backend.preferredConcurrency) }
+
     /// One page to fetch (20 bytes: a million pages cost 20 MB); its id is `ids[page]`.
     package struct Piece {
         package var pack: UInt32
@@ -160,8 +164,7 @@ public final class Restorer {
     package var rangeBytes: Int { repo.backend is LocalBackend ? 4 << 20 : 2 << 20 }
 
     package func fetchAndWrite(jobs: [Job], pieces: [Piece], ids: [BlobID], firstPage: Int, totalPages: Int, packs: [String], keys: MasterKeys, pageSize: Int, fd: Int32, path: String, stages: Locked<[Double]>? = nil) throws -> Int {
-        // Network stores get more fetchers in flight; each also decrypts what it fetched.
-        let workers = max(1, options.workers, 2 * repo.backend.preferredConcurrency)
+        let workers = self.workers
         let codecs = UnsafeTransfer(try (0..<workers).map { _ in try BlobCodec(keys: keys, maxBlobSize: max(pageSize, 1 << 16)) })
         // Each worker assembles runs of consecutive pages and writes a run with one pwrite.
         let runPages = 64

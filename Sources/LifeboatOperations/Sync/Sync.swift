@@ -15,6 +15,15 @@ public struct SyncResult: Codable, Sendable {
     public var seconds: Double
 }
 
+extension SyncResult {
+    /// Source objects found damaged (and not copied), as one line saying what to do; nil when
+    /// every object was sound.
+    public func damageError(source: String) -> LifeboatError? {
+        guard !damaged.isEmpty else { return nil }
+        return LifeboatError(.corrupt, "\(damaged.count) object(s) in \(source) are damaged and were not copied (\(damaged.prefix(3).joined(separator: ", "))); run 'lifeboat check' on it")
+    }
+}
+
 public enum Sync {
     /// Object kinds in the order that keeps the target consistent at every moment: a snapshot
     /// arrives only after the index files and packs it needs.

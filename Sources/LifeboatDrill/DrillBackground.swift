@@ -1,0 +1,104 @@
+import Foundation
+import LifeboatCore
+import LifeboatStorage
+import LifeboatRepository
+import LifeboatOperations
+import LifeboatWorkload
+
+/// The write load and the snapshots (one now, or a schedule in the background), and the copy
+/// of each snapshot to the scratch replicas.
+extension DrillRunner {
+    package func startWorkload(rate: Double, setup: DrillSetup, _ background: inout DrillBackground) throws {
+        guard background.load == nil else {
+            throw LifeboatError(.usage, "\(scenario.file): only one workload step per scenario")
+        }
+        let l = try WriteLoad(path: setup.databasePath, options: .init(commitsPerSecond: rate))
+        background.loadRate = rate
+        background.loadStartedMs = Clock.wallMilliseconds()
+        background.loadStart = now
+        l.start()
+        background.load = l
+        say("write load started: \(Int(rate)) marker transactions per second")
+    }
+
+    /// Stops the load and returns the last transaction it committed.
+    @discardableResult
+    package func stopWorkload(_ background: inout DrillBackground) throws -> WriteLoad.Result? {
+        guard let l = background.load else { return background.loadResult }
+        background.load = nil
+        l.stop()
+        let r = try l.wait()
+        background.loadResult = r
+        event("write load (\(r.commits) transactions)", "load", from: background.loadStart)
+        return r
+    }
+
+    package func takeSnapshot(_ setup: DrillSetup) throws {
+        try snapshotting.withLock { _ in
+            for r in setup.repositories where r.spec.isScratch && r.spec.replicaOf == nil {
+                guard let repository = r.repository else { continue }
+                let start = now
+                let s = try snapshot(repository, databasePath: setup.databasePath)
+                var replicated: [String] = []
+                for replica in setup.repositories where replica.spec.replicaOf == r.spec.name {
+                    try replicate(r, to: replica)
+                    replicated.append(replica.spec.name)
+                }
+                recorder.snapshot(.init(id: s.id, time: s.time, seconds: s.seconds, pagesNew: s.pagesNew, bytesAdded: s.bytesAdded, replicatedTo: replicated))
+                event("snapshot \(s.id.prefix(8))", "snapshot", from: start)
+                say("snapshot \(s.id.prefix(8)) into \(r.spec.name): \(s.pagesNew) new pages, \(Units.formatBytes(s.bytesAdded)) added\(replicated.isEmpty ? "" : ", copied to \(replicated.joined(separator: ", "))")")
+            }
+        }
+    }
+
+    /// The one call that writes a snapshot of the drill's database.
+    package func snapshot(_ repository: Repository, databasePath: String) throws -> SnapshotResult {
+        try Snapshotter(repository: repository, options: .init(source: scenario.source.name)).run(databasePath: databasePath)
+    }
+
+    /// Copies to a scratch replica what its primary has and it lacks, as `lifeboat sync` does:
+    /// every object checked against its name, snapshots last, the config once complete.
+    package func replicate(_ primary: DrillRepository, to replica: DrillRepository) throws {
+        let result = try Sync.run(from: primary.backend, to: replica.backend)
+        if let damage = result.damageError(source: primary.backend.location) { throw damage }
+    }
+
+    package func startSchedule(every: Double, setup: DrillSetup, _ background: inout DrillBackground) {
+        guard background.schedule == nil else { return }
+        let schedule = DrillBackground.Schedule()
+        background.schedule = schedule
+        say("snapshot schedule started: every \(DrillFormat.seconds(every))")
+        let thread = Thread { [self] in
+            var next = Clock.monotonic() + every
+            while !schedule.stop.current {
+                if Clock.monotonic() < next {
+                    Clock.sleep(seconds: min(0.01, next - Clock.monotonic()))
+                    continue
+                }
+                do { try takeSnapshot(setup) } catch {
+                    schedule.failure.withLock { $0 = error }
+                    break
+                }
+                next = max(next + every, Clock.monotonic())
+            }
+            schedule.done.signal()
+        }
+        thread.name = "lifeboat-drill-schedule"
+        thread.start()
+    }
+
+    /// Stops the schedule (an in-flight snapshot completes) and reports its error, if any.
+    package func stopSchedule(_ background: inout DrillBackground) throws {
+        guard let s = background.schedule else { return }
+        background.schedule = nil
+        s.stop.withLock { $0 = true }
+        s.done.wait()
+        if let e = s.failure.current { throw e }
+    }
+
+    /// Stops whatever still runs in the background (on errors and interrupts).
+    package func stopBackground(_ background: inout DrillBackground) {
+        try? stopSchedule(&background)
+        _ = try? stopWorkload(&background)
+    }
+}
