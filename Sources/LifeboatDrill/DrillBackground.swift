@@ -51,9 +51,12 @@ extension DrillRunner {
         }
     }
 
-    /// The one call that writes a snapshot of the drill's database.
+    /// The one call that writes a snapshot of the drill's database: the same use case as
+    /// `lifeboat snapshot` (its lock, its audit record), the local trail kept in the scratch space.
     package func snapshot(_ repository: Repository, databasePath: String) throws -> SnapshotResult {
-        try Snapshotter(repository: repository, options: .init(source: scenario.source.name)).run(databasePath: databasePath)
+        try UseCase.snapshot(repository, source: scenario.source.name, databasePath: databasePath,
+                             options: .init(source: scenario.source.name), lock: RepositoryLock.Options(),
+                             auditDirectory: scratch + "/audit")
     }
 
     /// Copies to a scratch replica what its primary has and it lacks, as `lifeboat sync` does:

@@ -6,10 +6,12 @@ import LifeboatRepository
 /// Runs an operation on an open repository and appends its audit record, ok or failed.
 /// Operations that fail before the repository opens (no repository, wrong passphrase) have
 /// no repository to record them in and are not audited.
-package func audited<T>(_ repository: Repository, _ operation: String, source: String? = nil,
+/// `auditDirectory` moves the local copy of the trail (a drill's scratch repository keeps its
+/// records in its own scratch space, not beside the operator's real trails).
+package func audited<T>(_ repository: Repository, _ operation: String, source: String? = nil, auditDirectory: String? = nil,
                 details: (T) -> [String: AuditValue] = { _ in [:] }, result: (T) -> AuditResult = { _ in .ok },
                 _ body: () throws -> T) throws -> T {
-    let log = AuditLog(repository: repository)
+    let log = AuditLog(repository: repository, directory: auditDirectory)
     do {
         let value = try body()
         log.record(operation: operation, source: source, result: result(value), details: details(value))

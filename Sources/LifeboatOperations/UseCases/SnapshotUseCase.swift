@@ -6,7 +6,8 @@ extension UseCase {
     /// once; prune and shred may not), audited. The lock is checked again right before the
     /// manifest commits, so a snapshot whose lock was broken as stale never commits.
     package static func snapshot(_ repository: Repository, source: String, databasePath: String,
-                                 options: Snapshotter.Options, lock lockOptions: RepositoryLock.Options) throws -> SnapshotResult {
+                                 options: Snapshotter.Options, lock lockOptions: RepositoryLock.Options,
+                                 auditDirectory: String? = nil) throws -> SnapshotResult {
         try RepositoryLock.with(repository, operation: "snapshot", source: source, exclusive: false, options: lockOptions) { lock in
             var opts = options
             opts.source = source
@@ -15,7 +16,7 @@ extension UseCase {
                 try lock.verifyHeld()
                 try before?()
             }
-            return try audited(repository, "snapshot", source: source, details: snapshotAuditDetails) {
+            return try audited(repository, "snapshot", source: source, auditDirectory: auditDirectory, details: snapshotAuditDetails) {
                 try Snapshotter(repository: repository, options: opts).run(databasePath: databasePath)
             }
         }
