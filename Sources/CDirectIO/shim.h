@@ -1,6 +1,7 @@
 #ifndef LIFEBOAT_CDIRECTIO_SHIM_H
 #define LIFEBOAT_CDIRECTIO_SHIM_H
-// O_DIRECT, which Swift's Glibc module does not expose (glibc defines it only with _GNU_SOURCE).
+// O_DIRECT and sync_file_range, which Swift's Glibc module does not expose (glibc defines them
+// only with _GNU_SOURCE).
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -15,6 +16,17 @@ static inline int lb_o_direct(void) {
 #elif defined(__linux__) && (defined(__aarch64__) || defined(__arm__))
     return 0200000;
 #else
+    return 0;
+#endif
+}
+
+/// Starts writeback of the file's dirty pages without waiting for it (0, or -1 with errno);
+/// where sync_file_range is missing, does nothing.
+static inline int lb_start_writeback(int fd) {
+#if defined(__linux__) && defined(SYNC_FILE_RANGE_WRITE)
+    return sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+#else
+    (void)fd;
     return 0;
 #endif
 }

@@ -20,6 +20,13 @@ public enum FileIO {
         }
     }
 
+    /// Asks the kernel to start writing the file's dirty pages now, without waiting (Linux's
+    /// sync_file_range): a large file written this way as it goes leaves little for its final
+    /// fsync, which otherwise waits for every byte at once. Best effort: failures are ignored.
+    public static func startWriteback(fd: Int32) {
+        _ = lb_start_writeback(fd)
+    }
+
     public static func pwriteAll(fd: Int32, _ buffer: UnsafeRawBufferPointer, offset: Int, path: String) throws {
         guard let base = buffer.baseAddress else { return }
         var done = 0

@@ -172,6 +172,7 @@ public final class Restorer {
         defer { buffers.value.forEach { $0.deallocate() } }
         let fetched = Locked(0)
         let done = Locked(0)
+        let unflushed = Locked(0)
         let backend = repo.backend
         let progress = options.progress
         let shared = UnsafeTransfer((jobs, pieces, ids))
@@ -218,6 +219,15 @@ public final class Restorer {
                     copy += 1
                 }
             }
+            // Writeback starts every 64 MiB, so the fsync before the rename finds little left
+            // to write (with an attested image nothing else overlaps it).
+            let startWriteback = unflushed.withLock { bytes -> Bool in
+                bytes += job.members.count * pageSize
+                guard bytes >= 64 << 20 else { return false }
+                bytes = 0
+                return true
+            }
+            if startWriteback { FileIO.startWriteback(fd: fd) }
             if let progress {
                 let n = done.withLock { $0 += job.members.count; return $0 }
                 progress(firstPage + n, totalPages)
