@@ -12,6 +12,8 @@ public enum ObjectKind: String, CaseIterable, Sendable {
     case audit
     /// Per-source keys and shred records (crypto-shredding), see SourceKeys.swift.
     case sourceKeys = "sourcekeys"
+    /// Records of packs found damaged or missing, and of packs found whole again (see DamageLedger.swift).
+    case damaged
 }
 
 /// Where one object lives in a backend: its kind and its name (hex id, or "config").

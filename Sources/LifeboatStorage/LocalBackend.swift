@@ -33,8 +33,8 @@ public struct LocalBackend: Backend {
     public func put(_ key: ObjectKey, _ bytes: [UInt8]) throws {
         let target = fullPath(key)
         let dir = (target as NSString).deletingLastPathComponent
-        // sourcekeys/ is newer than the repository format: made on first use.
-        if key.kind == .data || key.kind == .sourceKeys { try makeDirectory(dir) }
+        // sourcekeys/ and damaged/ are newer than the repository format: made on first use.
+        if key.kind == .data || key.kind == .sourceKeys || key.kind == .damaged { try makeDirectory(dir) }
         let tmpDir = root + "/tmp"
         try makeDirectory(tmpDir)
         let tmp = tmpDir + "/" + key.name + "." + UUID().uuidString + ".tmp"
