@@ -40,6 +40,9 @@ public final class Restorer {
 
     package let repo: Repository
     package let options: Options
+    /// Packs no copy could serve (missing, or failing authentication), with why: recorded in
+    /// the repository when the restore ends (see RestoreDamage.swift).
+    package let damageFound = Locked<[String: String]>([:])
 
     public init(repository: Repository, options: Options = Options()) {
         self.repo = repository
@@ -80,6 +83,7 @@ public final class Restorer {
         let temp = try TargetFile.createTemporary(near: target, size: m.pageCount * m.pageSize)
         var keep = false
         defer { if !keep { temp.discard() } }
+        defer { recordDamageFound() }
 
         let stages = Locked([0.0, 0.0, 0.0])
         var fetched = 0
@@ -163,6 +167,7 @@ public final class Restorer {
         let done = Locked(0)
         let backend = repo.backend
         let progress = options.progress
+        let damageFound = self.damageFound
         let shared = UnsafeTransfer((jobs, pieces, ids))
         let replicated = backend as? ReplicatedBackend
         let copies = replicated?.replicas.count ?? 1
@@ -205,6 +210,8 @@ public final class Restorer {
                     break
                 } catch let e as LifeboatError where copy + 1 < copies && [.corrupt, .notFound, .network, .io, .auth].contains(e.kind) {
                     copy += 1
+                } catch let e as LifeboatError where e.kind == .corrupt || e.kind == .notFound {
+                    throw Self.noteDamagedPack(key.name, e, in: damageFound)
                 }
             }
             if let progress {
