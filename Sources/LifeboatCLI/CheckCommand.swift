@@ -33,10 +33,10 @@ struct CheckCommand: ParsableCommand {
         try runReporting {
             let repository = try repo.open()
             // A shared lock: a concurrent prune would make packs vanish under the check.
-            let lock = noLock ? nil : try RepositoryLock.acquire(repository, operation: "check", exclusive: false, options: try repo.lockOptions(wait: nil))
+            let (lock, readOnly) = noLock ? (nil, false) : try lockOrReadOnly(repository)
             defer { lock?.release() }
-            var report = try audited(repository, "check", details: CheckCommand.auditDetails, result: { $0.ok ? .ok : .failed }) {
-                try Checker(repository: repository).run(readData: readData)
+            var report = try audited(repository, "check", readOnly: readOnly, details: CheckCommand.auditDetails, result: { $0.ok ? .ok : .failed }) {
+                try Checker(repository: repository, record: !readOnly).run(readData: readData)
             }
             report.objectLock = try ObjectLockReport.status(of: repository.backend)
             reportFallbacks(repository, quiet: output.quiet)
@@ -47,6 +47,9 @@ struct CheckCommand: ParsableCommand {
                 for d in report.damagedSnapshots {
                     Output.line("damaged snapshot \(d.id.prefix(8))\(d.source.map { " (\($0) \(d.time ?? ""))" } ?? ""): \(d.problem)")
                 }
+                if let n = report.supersededPacks {
+                    Output.line("\(n) damaged or missing pack(s) are no longer needed (their blobs are stored again elsewhere); 'lifeboat prune' deletes them")
+                }
                 if let n = report.shreddedPacks {
                     Output.line("\(n) pack(s) of shredded sources are undecryptable on purpose (not checked); 'lifeboat prune' deletes them")
                 }
@@ -55,9 +58,24 @@ struct CheckCommand: ParsableCommand {
                     Output.line("no errors: \(report.snapshots) snapshot(s), \(report.packs) pack(s), \(report.blobs) blob(s)\(readData ? ", \(Output.bytes(report.bytesRead)) read and verified" : "")")
                 }
             }
-            if !report.ok {
-                throw LifeboatError(.corrupt, "check found \(report.errors.count) error(s) and \(report.damagedSnapshots.count) damaged snapshot(s)")
+            if report.damageRecorded == false && !readOnly {
+                Warnings.emit("the damaged packs found could not be recorded in the repository; later snapshots still find missing or truncated packs themselves")
             }
+            if !report.ok {
+                let fix = report.damagedPacks.isEmpty ? "" : "; 'lifeboat repair' stores the lost pages again from the live database or another copy"
+                throw LifeboatError(.corrupt, "check found \(report.errors.count) error(s) and \(report.damagedSnapshots.count) damaged snapshot(s)\(fix)")
+            }
+        }
+    }
+
+    /// The shared lock, or none when the repository cannot be written (a read-only mount or
+    /// read-only credentials, common after a disaster): the check then reads only, and says so.
+    private func lockOrReadOnly(_ repository: Repository) throws -> (RepositoryLock?, Bool) {
+        do {
+            return (try RepositoryLock.acquire(repository, operation: "check", exclusive: false, options: try repo.lockOptions(wait: nil)), false)
+        } catch let e as LifeboatError where [.io, .auth, .diskFull].contains(e.kind) {
+            Warnings.emit("cannot write to \(repository.backend.location) (\(e.message)): checking it read-only, without a lock (a prune running meanwhile could cause false alarms); findings and the audit record are kept out of the repository (the audit record goes to the local log)")
+            return (nil, true)
         }
     }
 }
