@@ -40,6 +40,10 @@ struct RestoreCommand: ParsableCommand {
     func run() throws {
         try runReporting {
             let repository = try repo.open()
+            // Ctrl-C or a service stop removes the temporary copy at once (SIGKILL cannot: the
+            // next restore of the target removes it).
+            let interrupts = exitOnInterrupt { TargetFile.removeLive() }
+            defer { interrupts.forEach { $0.cancel() } }
             let r = try audited(repository, "restore", source: source, details: {
                 ["snapshot": .string($0.snapshot), "snapshot_source": .string($0.source), "pages": .int($0.pages), "bytes": .int($0.bytes), "target": .string($0.target)]
             }) {

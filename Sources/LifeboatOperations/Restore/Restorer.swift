@@ -80,6 +80,11 @@ public final class Restorer {
         var window = try locator.next(options.windowPages)
         phase("locate")
 
+        // Temporary files of restores of this target that were killed hold a full-size copy each.
+        let stale = TargetFile.removeStale(near: target)
+        if stale.count > 0 {
+            Warnings.emit("removed \(stale.count) temporary file(s) (\(Units.formatBytes(stale.bytes))) left beside \(target) by restores that were killed")
+        }
         let temp = try TargetFile.createTemporary(near: target, size: m.pageCount * m.pageSize)
         var keep = false
         defer { if !keep { temp.discard() } }
