@@ -106,6 +106,9 @@ public final class Pruner {
         let started = Date()
         // 1. Read everything; change nothing yet.
         var index = BlobIndex()
+        // Tables are read from packs not recorded damaged whenever another copy exists.
+        let ledger = try repo.loadDamageLedger()
+        index.distrust(ledger.damaged.keys)
         var packs: [String: PackInfo] = [:]
         let indexInfos = try repo.backend.list(.index)
         for info in indexInfos {
@@ -131,7 +134,7 @@ public final class Pruner {
         // interrupted prune (or by concurrent snapshots storing the same page) are dropped.
         // Damaged packs last: a blob stored again elsewhere (by a snapshot or `repair`) has its
         // home there, and a damaged pack nothing else needs is deleted.
-        let damaged = try damagedPacks(present: present, indexed: packs.mapValues(\.size))
+        let damaged = damagedPacks(ledger, present: present, indexed: packs.mapValues(\.size))
         let order = packs.values.filter(\.present)
             .map { p in (p, damaged.contains(p.name) ? 2 : p.entries.allSatisfy { used[$0.id] != nil } ? 0 : 1) }
             .sorted { ($0.1, $0.0.name) < ($1.1, $1.0.name) }
@@ -232,8 +235,8 @@ public final class Pruner {
     }
 
     /// Packs the damage ledger calls damaged, or whose size differs from their index's.
-    private func damagedPacks(present: [String: Int], indexed: [String: Int]) throws -> Set<String> {
-        var out = Set(try repo.loadDamageLedger().damaged.keys)
+    private func damagedPacks(_ ledger: DamageLedger, present: [String: Int], indexed: [String: Int]) -> Set<String> {
+        var out = Set(ledger.damaged.keys)
         for (name, size) in indexed where present[name].map({ $0 != size }) ?? false { out.insert(name) }
         return out
     }
