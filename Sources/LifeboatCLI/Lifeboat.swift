@@ -23,6 +23,7 @@ struct LifeboatCommand: ParsableCommand {
             SnapshotsCommand.self,
             RestoreCommand.self,
             CheckCommand.self,
+            RepairCommand.self,
             SyncCommand.self,
             ForgetCommand.self,
             PruneCommand.self,
