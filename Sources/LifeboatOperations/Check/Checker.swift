@@ -116,14 +116,16 @@ public final class Checker {
             if let found = trust.found[name] {
                 problems[UInt32(n)] = found
                 badPacks.insert(UInt32(n))
-            } else if let recorded = trust.ledger.damaged[name] {
+            } else if trust.distrusted.contains(name), let recorded = trust.ledger.damaged[name] {
                 problems[UInt32(n)] = recorded + " (recorded by \(trust.ledger.packs[name]?.operation ?? "an earlier run"))"
                 recordedOnly.insert(UInt32(n))
             }
         }
 
         var bytesRead = 0
-        var whole = Set<String>()
+        // Packs the ledger calls damaged that are now seen whole: by this listing (when the
+        // ledger had only a listing's word) or by reading them.
+        var whole = trust.healed
         var garbled = Set<UInt32>()
         var dataErrors: [String] = []
         if readData {
@@ -211,13 +213,13 @@ public final class Checker {
         report.damagedPacks = damagedPacks
         report.supersededPacks = superseded > 0 ? superseded : nil
         report.damagedObjects = damagedObjects
-        report.damageRecorded = recordFindings(badPacks: badPacks, problems: problems, whole: whole, index: index, ledger: trust.ledger)
+        report.damageRecorded = recordFindings(badPacks: badPacks, problems: problems, listed: Set(trust.found.keys), whole: whole, index: index, ledger: trust.ledger)
         return report
     }
 
     /// New findings into the damage ledger: bad packs it does not know yet, and packs it calls
     /// damaged that were just read whole. Nil when there is nothing new.
-    private func recordFindings(badPacks: Set<UInt32>, problems: [UInt32: String], whole: Set<String>, index: BlobIndex, ledger: DamageLedger) -> Bool? {
+    private func recordFindings(badPacks: Set<UInt32>, problems: [UInt32: String], listed: Set<String>, whole: Set<String>, index: BlobIndex, ledger: DamageLedger) -> Bool? {
         var damaged: [String: String] = [:]
         for n in badPacks { damaged[index.packs[Int(n)]] = problems[n] ?? "damaged" }
         let fresh = damaged.keys.filter { !ledger.isDamaged($0) }
@@ -225,7 +227,8 @@ public final class Checker {
         guard !fresh.isEmpty || !healed.isEmpty else { return nil }
         guard record else { return false }
         do {
-            try repo.recordPackStates(damaged: damaged, whole: whole, operation: "check", ledger: ledger)
+            let evidence = Dictionary(uniqueKeysWithValues: listed.map { ($0, DamageRecord.Evidence.listing) })
+            try repo.recordPackStates(damaged: damaged, evidence: evidence, whole: whole, operation: "check", ledger: ledger)
             return true
         } catch {
             return false

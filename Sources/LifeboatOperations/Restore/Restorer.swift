@@ -42,7 +42,7 @@ public final class Restorer {
     package let options: Options
     /// Packs no copy could serve (missing, or failing authentication), with why: recorded in
     /// the repository when the restore ends (see RestoreDamage.swift).
-    package let damageFound = Locked<[String: String]>([:])
+    package let damageFound = Locked<[String: (problem: String, evidence: DamageRecord.Evidence)]>([:])
 
     public init(repository: Repository, options: Options = Options()) {
         self.repo = repository

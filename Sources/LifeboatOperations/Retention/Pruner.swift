@@ -236,7 +236,8 @@ public final class Pruner {
 
     /// Packs the damage ledger calls damaged, or whose size differs from their index's.
     private func damagedPacks(_ ledger: DamageLedger, present: [String: Int], indexed: [String: Int]) -> Set<String> {
-        var out = Set(ledger.damaged.keys)
+        // Damage seen only in a listing is judged by this one.
+        var out = Set(ledger.packs.filter { $0.value.state == .damaged && $0.value.evidence == .content }.keys)
         for (name, size) in indexed where present[name].map({ $0 != size }) ?? false { out.insert(name) }
         return out
     }

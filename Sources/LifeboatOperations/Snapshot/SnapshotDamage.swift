@@ -9,7 +9,7 @@ extension Snapshotter {
     package func reportDamageFound(_ known: KnownBlobs) {
         let found = known.damageFound
         guard !found.isEmpty else { return }
-        repo.recordPackStatesOrWarn(damaged: found, operation: "snapshot")
+        repo.recordPackStatesOrWarn(damaged: found, evidence: found.mapValues { _ in .listing }, operation: "snapshot")
         let shown = found.values.sorted().prefix(3).joined(separator: "; ")
         Warnings.emit("\(found.count) pack(s) are damaged or missing (\(shown)\(found.count > 3 ? "; …" : "")): this snapshot stores their pages again; older snapshots that need them stay damaged until 'lifeboat repair' (see 'lifeboat check')")
     }

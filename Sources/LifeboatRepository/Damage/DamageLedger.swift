@@ -18,12 +18,24 @@ public struct DamageRecord: Codable, Sendable, Equatable {
         public var state: State
         /// Why, for a damaged pack (a Lifeboat message: sizes, not content).
         public var problem: String?
+        /// How the damage was seen (nil: content).
+        public var evidence: Evidence?
 
-        public init(pack: String, state: State, problem: String? = nil) {
+        public init(pack: String, state: State, problem: String? = nil, evidence: Evidence? = nil) {
             self.pack = pack
             self.state = state
             self.problem = problem
+            self.evidence = evidence
         }
+    }
+
+    /// `listing`: missing from a listing of data/, or of another size than its index says; a
+    /// later listing that shows it present with the right size clears it, as that is all a
+    /// pack never found damaged is held to. `content`: its bytes were read and are wrong; only
+    /// reading them whole again (or putting back a verified copy) clears it.
+    public enum Evidence: String, Codable, Sendable {
+        case listing
+        case content
     }
 
     public enum State: String, Codable, Sendable {
@@ -78,6 +90,7 @@ public struct DamageLedger: Sendable {
     public struct Observation: Sendable, Equatable {
         public var state: DamageRecord.State
         public var problem: String?
+        public var evidence: DamageRecord.Evidence
         public var timeMs: Int64
         public var operation: String
     }
@@ -100,7 +113,7 @@ public struct DamageLedger: Sendable {
     /// Adds a record's observations; at equal times damage wins (the cautious reading).
     package mutating func add(_ r: DamageRecord) {
         for p in r.packs {
-            let o = Observation(state: p.state, problem: p.problem, timeMs: r.timeMs, operation: r.operation)
+            let o = Observation(state: p.state, problem: p.problem, evidence: p.evidence ?? .content, timeMs: r.timeMs, operation: r.operation)
             if let old = packs[p.pack], old.timeMs > o.timeMs || (old.timeMs == o.timeMs && old.state == .damaged) { continue }
             packs[p.pack] = o
         }
@@ -125,15 +138,15 @@ extension Repository {
     }
 
     /// Stores what an operation observed, leaving out what the ledger already says (so a
-    /// check that finds nothing new writes nothing). Returns the record's key, or nil when
-    /// there was nothing new.
+    /// check that finds nothing new writes nothing). `evidence`: per damaged pack, how it was
+    /// seen (default: content). Returns the record's key, or nil when there was nothing new.
     @discardableResult
-    public func recordPackStates(damaged: [String: String], whole: Set<String> = [], operation: String,
-                                 ledger: DamageLedger? = nil) throws -> ObjectKey? {
+    public func recordPackStates(damaged: [String: String], evidence: [String: DamageRecord.Evidence] = [:], whole: Set<String> = [],
+                                 operation: String, ledger: DamageLedger? = nil) throws -> ObjectKey? {
         let known = try ledger ?? loadDamageLedger()
         var packs: [DamageRecord.Pack] = []
         for (name, problem) in damaged.sorted(by: { $0.key < $1.key }) where !known.isDamaged(name) {
-            packs.append(.init(pack: name, state: .damaged, problem: String(problem.prefix(1024))))
+            packs.append(.init(pack: name, state: .damaged, problem: String(problem.prefix(1024)), evidence: evidence[name] ?? .content))
         }
         for name in whole.sorted() where known.isDamaged(name) && damaged[name] == nil {
             packs.append(.init(pack: name, state: .whole))
@@ -145,9 +158,10 @@ extension Repository {
 
     /// `recordPackStates` for runs whose main work must not fail because the record could not
     /// be written (a read-only repository, restore credentials): a warning says so instead.
-    public func recordPackStatesOrWarn(damaged: [String: String], whole: Set<String> = [], operation: String, ledger: DamageLedger? = nil) {
+    public func recordPackStatesOrWarn(damaged: [String: String], evidence: [String: DamageRecord.Evidence] = [:], whole: Set<String> = [],
+                                       operation: String, ledger: DamageLedger? = nil) {
         do {
-            try recordPackStates(damaged: damaged, whole: whole, operation: operation, ledger: ledger)
+            try recordPackStates(damaged: damaged, evidence: evidence, whole: whole, operation: operation, ledger: ledger)
         } catch let e as LifeboatError {
             let n = damaged.count + whole.count
             Warnings.emit("\(operation) could not record the state of \(n) pack(s) in the repository (\(e.message)); later snapshots learn of it from the next 'lifeboat check' that can write")

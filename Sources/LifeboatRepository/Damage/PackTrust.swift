@@ -5,6 +5,8 @@ import LifeboatStorage
 /// data listing was taken) those missing from it or of another size than their index file
 /// records. The size check is what `check` verifies of every pack without reading it, and
 /// costs one listing of data/; it is what catches a truncated pack before anything builds on it.
+/// A pack the ledger calls damaged only from an earlier listing (see DamageRecord.Evidence)
+/// and that this listing shows whole is trusted again (`healed`).
 ///
 /// Take the listing after listing index/: every pack an index file names was stored before
 /// that index file, so it is in a later listing unless it was lost since.
@@ -15,11 +17,14 @@ package struct PackTrust: Sendable {
     package private(set) var found: [String: String] = [:]
     /// Every pack judged untrusted so far (ledger and size check alike).
     package private(set) var distrusted: Set<String> = []
+    /// Packs the ledger calls damaged from a listing that this listing shows whole.
+    package private(set) var healed: Set<String> = []
 
     package init(ledger: DamageLedger, listing: [ObjectInfo]?) {
         self.ledger = ledger
         present = listing.map { l in Dictionary(l.map { ($0.key.name, $0.size) }, uniquingKeysWith: { a, _ in a }) }
-        distrusted = Set(ledger.damaged.keys)
+        // Damage seen in a listing is judged again against this one, pack by pack (`judge`).
+        distrusted = Set(ledger.packs.filter { $0.value.state == .damaged && (listing == nil || $0.value.evidence == .content) }.keys)
     }
 
     /// Size of a pack in the listing (nil: missing, or no listing taken).
@@ -36,13 +41,17 @@ package struct PackTrust: Sendable {
                 found[name] = "pack \(name.prefix(8)) is missing"
             }
         }
-        if found[name] != nil { distrusted.insert(name) }
+        if found[name] != nil {
+            distrusted.insert(name)
+        } else if present != nil, let o = ledger.packs[name], o.state == .damaged, o.evidence == .listing {
+            healed.insert(name)
+        }
         return !distrusted.contains(name)
     }
 
     /// Why a pack is distrusted (nil when it is not).
     package func problem(_ name: String) -> String? {
-        found[name] ?? ledger.damaged[name]
+        found[name] ?? (distrusted.contains(name) ? ledger.damaged[name] : nil)
     }
 }
 
