@@ -168,7 +168,7 @@ extension Repository {
             tables.add(file) { !$0.type.isPage }
         }
         for name in trust.distrusted { ids.distrustedPacks[name] = trust.problem(name) ?? "damaged" }
-        ids.damageFound = trust.found
+        ids.damageFound = trust.found.filter { !trust.ledger.isDamaged($0.key) }
         return (ids, tables)
     }
 

@@ -25,7 +25,8 @@ package final class KnownBlobs: @unchecked Sendable {
     /// Ids seen in distrusted packs (damaged or missing): the parent-page shortcut must not
     /// take the Bloom filter's "maybe" for them, so they are looked up exactly.
     private var suspect = BlobIDSet(capacity: 16)
-    /// Packs not trusted for dedup in this run, and the ones its own size check found (see PackTrust).
+    /// Packs not trusted for dedup in this run, and those its own size check found that the
+    /// damage ledger did not know yet (see PackTrust).
     package var distrustedPacks: [String: String] = [:]
     package var damageFound: [String: String] = [:]
 
