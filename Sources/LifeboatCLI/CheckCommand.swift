@@ -36,6 +36,9 @@ struct CheckCommand: ParsableCommand {
                 for d in report.damagedSnapshots {
                     Output.line("damaged snapshot \(d.id.prefix(8))\(d.source.map { " (\($0) \(d.time ?? ""))" } ?? ""): \(d.problem)")
                 }
+                if let n = report.supersededPacks {
+                    Output.line("\(n) damaged or missing pack(s) are no longer needed (their blobs are stored again elsewhere); 'lifeboat prune' deletes them")
+                }
                 if let n = report.shreddedPacks {
                     Output.line("\(n) pack(s) of shredded sources are undecryptable on purpose (not checked); 'lifeboat prune' deletes them")
                 }
@@ -44,8 +47,12 @@ struct CheckCommand: ParsableCommand {
                     Output.line("no errors: \(report.snapshots) snapshot(s), \(report.packs) pack(s), \(report.blobs) blob(s)\(readData ? ", \(Output.bytes(report.bytesRead)) read and verified" : "")")
                 }
             }
+            if report.damageRecorded == false && !report.readOnly {
+                Warnings.emit("the damaged packs found could not be recorded in the repository; later snapshots still find missing or truncated packs themselves")
+            }
             if !report.ok {
-                throw LifeboatError(.corrupt, "check found \(report.errors.count) error(s) and \(report.damagedSnapshots.count) damaged snapshot(s)")
+                let fix = report.damagedPacks.isEmpty ? "" : "; 'lifeboat repair' stores the lost pages again from the live database or another copy"
+                throw LifeboatError(.corrupt, "check found \(report.errors.count) error(s) and \(report.damagedSnapshots.count) damaged snapshot(s)\(fix)")
             }
         }
     }

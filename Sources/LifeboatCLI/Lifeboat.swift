@@ -24,6 +24,7 @@ struct LifeboatCommand: ParsableCommand {
             RestoreCommand.self,
             VerifyCommand.self,
             CheckCommand.self,
+            RepairCommand.self,
             SyncCommand.self,
             ForgetCommand.self,
             PruneCommand.self,

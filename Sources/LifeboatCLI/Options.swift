@@ -64,5 +64,8 @@ func reportFallbacks(_ repository: Repository, quiet: Bool) {
     let notes = r.fallbackNotes
     guard !notes.isEmpty else { return }
     let shown = notes.prefix(5).joined(separator: "; ")
-    Warnings.emit("\(notes.count) object(s) were read from a replica because the primary's copy was missing or damaged: \(shown)\(notes.count > 5 ? "; …" : ""); run 'lifeboat check' on \(r.primary.location) and 'lifeboat sync'")
+    // The copy that served: the one the notes name first (sync only adds what is missing; a
+    // damaged object takes repair, which finds it by reading every pack and replaces it).
+    let source = r.replicas.dropFirst().first { copy in notes.contains { $0.contains(copy.location) } } ?? r.replicas[min(1, r.replicas.count - 1)]
+    Warnings.emit("\(notes.count) object(s) were read from a replica because the primary's copy was missing or damaged: \(shown)\(notes.count > 5 ? "; …" : ""); repair the primary with: lifeboat repair --repo \(r.primary.location) --from \(source.location) --read-data")
 }

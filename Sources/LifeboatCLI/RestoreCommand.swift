@@ -46,6 +46,10 @@ struct RestoreCommand: ParsableCommand {
     func run() throws {
         try runReporting {
             let repository = try repo.open()
+            // Ctrl-C or a service stop removes the temporary copy at once (SIGKILL cannot: the
+            // next restore of the target removes it).
+            let interrupts = exitOnInterrupt { TargetFile.removeLive() }
+            defer { interrupts.forEach { $0.cancel() } }
             var opts = Restorer.Options()
             opts.force = force
             opts.progress = Output.progress(enabled: !output.quiet && !output.json, label: "restore")

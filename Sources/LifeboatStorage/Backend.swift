@@ -14,6 +14,8 @@ public enum ObjectKind: String, CaseIterable, Sendable {
     case sourceKeys = "sourcekeys"
     /// Results of `lifeboat verify`: SQLite's checks of a snapshot's image, bound to it.
     case attestations
+    /// Records of packs found damaged or missing, and of packs found whole again (see DamageLedger.swift).
+    case damaged
 }
 
 /// Where one object lives in a backend: its kind and its name (hex id, or "config").

@@ -33,8 +33,8 @@ public struct LocalBackend: Backend {
     public func put(_ key: ObjectKey, _ bytes: [UInt8]) throws {
         let target = fullPath(key)
         let dir = (target as NSString).deletingLastPathComponent
-        // sourcekeys/ and attestations/ are newer than the repository format: made on first use.
-        if key.kind == .data || key.kind == .sourceKeys || key.kind == .attestations { try makeDirectory(dir) }
+        // sourcekeys/, attestations/ and damaged/ are newer than the repository format: made on first use.
+        if key.kind == .data || key.kind == .sourceKeys || key.kind == .attestations || key.kind == .damaged { try makeDirectory(dir) }
         let tmpDir = root + "/tmp"
         try makeDirectory(tmpDir)
         let tmp = tmpDir + "/" + key.name + "." + UUID().uuidString + ".tmp"

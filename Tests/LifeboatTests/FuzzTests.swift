@@ -128,6 +128,16 @@ final class FuzzTests: XCTestCase {
         inner.run(seeds: [frame]) { _ = try ZstdDecompressor().decompress($0, maxSize: 1 << 20) }
     }
 
+    func testDamageRecordJSON() throws {
+        let r = DamageRecord(timeMs: 1_700_000_000_000, host: "h", operation: "check",
+                             packs: [.init(pack: String(repeating: "ab", count: 32), state: .damaged, problem: "pack abababab has 0 bytes, the index says 9", evidence: .listing),
+                                     .init(pack: String(repeating: "cd", count: 32), state: .whole)])
+        let seed = try r.encoded()
+        XCTAssertEqual(try DamageRecord.decode(seed, name: "x"), r)
+        var f = Fuzzer("damage record", seed: 31)
+        f.run(seeds: [seed]) { _ = try DamageRecord.decode($0, name: "fuzz") }
+    }
+
     func testPackHeader() throws {
         let keys = try masterKeys()
         let aead = try AEADContext(key: keys.encryption)

@@ -35,6 +35,7 @@ final class IAMPolicyTests: XCTestCase {
         XCTAssertEqual(a["s3:ListBucket"], ["arn:aws:s3:::bpm-backups"])
         let puts = try XCTUnwrap(a["s3:PutObject"])
         XCTAssertTrue(puts.contains("arn:aws:s3:::bpm-backups/lifeboat/prod/data/*"))
+        XCTAssertTrue(puts.contains("arn:aws:s3:::bpm-backups/lifeboat/prod/damaged/*"), "a snapshot records the damaged packs it finds")
         XCTAssertFalse(puts.contains { $0.hasSuffix("/keys/*") || $0.hasSuffix("/config") || $0.hasSuffix("prod/*") }, "backup cannot replace keys or config")
         let list = (doc["Statement"] as? [[String: Any]] ?? []).first { ($0["Action"] as? [String]) == ["s3:ListBucket"] }
         let condition = list?["Condition"] as? [String: [String: [String]]]
@@ -52,10 +53,10 @@ final class IAMPolicyTests: XCTestCase {
         XCTAssertEqual(backup["s3:DeleteObject"], ["arn:aws:s3:::bpm-backups/lifeboat/prod/locks/*"])
     }
 
-    func testRestoreReadsAndOnlyWritesAuditRecords() throws {
+    func testRestoreReadsAndOnlyWritesAuditAndDamageRecords() throws {
         let (a, _) = try grants("restore", prefix: nil)
         XCTAssertEqual(Set(a.keys), ["s3:ListBucket", "s3:GetBucketLocation", "s3:GetObject", "s3:PutObject"])
-        XCTAssertEqual(a["s3:PutObject"], ["arn:aws:s3:::bpm-backups/audit/*"])
+        XCTAssertEqual(a["s3:PutObject"], ["arn:aws:s3:::bpm-backups/audit/*", "arn:aws:s3:::bpm-backups/damaged/*"])
         XCTAssertEqual(a["s3:GetObject"], ["arn:aws:s3:::bpm-backups/*"])
         XCTAssertNil(a["s3:DeleteObject"])
     }

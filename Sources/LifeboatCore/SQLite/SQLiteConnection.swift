@@ -42,6 +42,11 @@ public final class SQLiteConnection {
 
     package var errorMessage: String { String(cString: sqlite3_errmsg(handle)) }
 
+    /// Whether the last failure was SQLite refusing, on a read-only connection, to read a
+    /// database whose hot journal (left by a writer that crashed mid-transaction) must first be
+    /// rolled back (SQLITE_READONLY_ROLLBACK).
+    package var lastErrorIsHotJournal: Bool { sqlite3_extended_errcode(handle) == lb_SQLITE_READONLY_ROLLBACK }
+
     package func error(_ what: String) -> LifeboatError {
         LifeboatError(.database, "\(what) on \(path): \(errorMessage)")
     }

@@ -53,6 +53,7 @@ public final class DatabaseCapture {
             // The first read starts the transaction and takes the WAL read mark / SHARED lock.
             _ = try conn.scalar("SELECT count(*) FROM sqlite_master")
         } catch let e as LifeboatError {
+            if conn.lastErrorIsHotJournal { throw HotJournal.error(path) }
             throw LifeboatError(.database, "cannot start a read transaction on \(path): \(e.message)")
         }
         connection = conn

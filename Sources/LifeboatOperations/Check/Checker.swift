@@ -24,9 +24,27 @@ public struct CheckReport: Codable, Sendable {
     public var shreddedPacks: Int? = nil
     /// Retain-until state per S3 copy (filled by the check command; nil without S3).
     public var objectLock: [ObjectLockStatus]?
+    /// Packs found damaged or missing that some snapshot still needs (full names).
+    public var damagedPacks: [String] = []
+    /// Damaged or missing packs nothing needs any more: each of their blobs is stored again
+    /// elsewhere (by a snapshot or `repair`); prune deletes them. Not an error.
+    public var supersededPacks: Int? = nil
+    /// Every object found damaged or missing (paths such as data/9b/9bf9…): what
+    /// `lifeboat repair --from` replaces from another copy.
+    public var damagedObjects: [String] = []
+    /// Whether new findings were recorded in the repository's damage ledger (nil: nothing
+    /// new to record; false: the repository could not be written).
+    public var damageRecorded: Bool? = nil
+    /// The repository refused writes: checked without a lock, nothing recorded in it.
+    public var readOnly: Bool = false
 
     package enum CodingKeys: String, CodingKey {
         case ok, snapshots, packs, blobs, errors
+        case damagedPacks = "damaged_packs"
+        case supersededPacks = "superseded_packs"
+        case damagedObjects = "damaged_objects"
+        case damageRecorded = "damage_recorded"
+        case readOnly = "read_only"
         case shreddedPacks = "shredded_packs"
         case objectLock = "object_lock"
         case readData = "read_data"
@@ -42,24 +60,41 @@ public struct CheckReport: Codable, Sendable {
 public final class Checker {
     package let repo: Repository
     package let workers: Int
+    /// Whether findings go to the repository's damage ledger (off for a read-only repository).
+    package let record: Bool
 
-    public init(repository: Repository, workers: Int = max(2, Parallel.workerCount)) {
+    public init(repository: Repository, workers: Int = max(2, Parallel.workerCount), record: Bool = true) {
         self.repo = repository
         self.workers = workers
+        self.record = record
     }
 
     public func run(readData: Bool, progress: (@Sendable (String) -> Void)? = nil) throws -> CheckReport {
         var errors: [String] = []
+        var damagedObjects: [String] = []
         // Blobs found bad: the snapshots that need them are damaged.
         var badBlobs = Set<BlobID>()
 
-        // Index files, one by one, so one damaged file does not hide the others.
+        // Index files, one by one, so one damaged file does not hide the others. Packs missing
+        // from the listing of data/ (taken after that of index/), of the wrong size, or recorded
+        // damaged are judged first: a blob there yields to any other copy (see PackTrust).
+        let indexFiles = try repo.backend.list(.index)
+        var trust = try repo.packTrust(checkSizes: true)
+        for (name, e) in trust.ledger.unreadable {
+            errors.append("damage record \(name.prefix(8)): \(e.message)")
+            damagedObjects.append(ObjectKey(.damaged, name).path)
+        }
         var index = BlobIndex()
-        for info in try repo.backend.list(.index) {
+        index.distrust(trust.distrusted)
+        for info in indexFiles {
             do {
-                index.add(try repo.loadIndexFile(info))
+                let file = try repo.loadIndexFile(info)
+                for p in file.packs { trust.judge(p.name, indexedSize: p.size) }
+                index.distrust(trust.distrusted)
+                index.add(file)
             } catch let e as LifeboatError {
                 errors.append("index \(info.key.name.prefix(8)): \(e.message)")
+                damagedObjects.append(info.key.path)
             }
         }
 
@@ -78,43 +113,80 @@ public final class Checker {
         for bad in sourceKeys.damaged { errors.append("source key \(bad.id.prefix(8)): \(bad.error.message)") }
         let shredded = sourceKeys.shreddedPacks
 
-        // Packs named by the index must exist with the size it records.
-        var present: [String: Int] = [:]
-        for p in try repo.backend.list(.data) { present[p.key.name] = p.size }
+        // Packs named by the index must exist with the size it records; packs the ledger calls
+        // damaged are bad too, unless --read-data finds them whole again.
+        var problems: [UInt32: String] = [:]
         var badPacks = Set<UInt32>()
+        var recordedOnly = Set<UInt32>()
         for (n, name) in index.packs.enumerated() {
-            if let size = present[name] {
-                if size != index.packSizes[n] {
-                    errors.append("pack \(name.prefix(8)) has \(size) bytes, the index says \(index.packSizes[n])")
-                    badPacks.insert(UInt32(n))
-                }
-            } else {
-                errors.append("pack \(name.prefix(8)) is missing")
+            if let found = trust.found[name] {
+                problems[UInt32(n)] = found
                 badPacks.insert(UInt32(n))
+            } else if trust.distrusted.contains(name), let recorded = trust.ledger.damaged[name] {
+                problems[UInt32(n)] = recorded + " (recorded by \(trust.ledger.packs[name]?.operation ?? "an earlier run"))"
+                recordedOnly.insert(UInt32(n))
             }
         }
 
         var bytesRead = 0
+        // Packs the ledger calls damaged that are now seen whole: by this listing (when the
+        // ledger had only a listing's word) or by reading them.
+        var whole = trust.healed
+        var garbled = Set<UInt32>()
+        var dataErrors: [String] = []
         if readData {
             var packKeys = try repo.keyring.generations.reversed().map { try repo.keyring.keys(generation: $0) }
             for k in sourceKeys.keys { packKeys.append(try repo.keys(tag: KeyTag(generation: k.generation, sourceKey: k.id), source: k.source)) }
             var skip = badPacks
             for (n, name) in index.packs.enumerated() where shredded.contains(name) { skip.insert(UInt32(n)) }
             let result = try readAllPacks(index: index, keys: packKeys, skip: skip, progress: progress)
-            errors += result.errors
             badBlobs.formUnion(result.badBlobs)
-            badPacks.formUnion(result.badPacks)
             bytesRead = result.bytes
+            let unreadable = result.badPacks.union(result.mismatched)
+            func packPrefix(_ n: UInt32) -> String { "pack \(index.packs[Int(n)].prefix(8))" }
+            for n in unreadable { problems[n] = result.errors.first { $0.hasPrefix(packPrefix(n)) } ?? "\(packPrefix(n)) is damaged" }
+            // Read and matching its name: whole, whatever the ledger said before.
+            for n in result.verified {
+                recordedOnly.remove(n)
+                problems[n] = nil
+                whole.insert(index.packs[Int(n)])
+            }
+            badPacks.formUnion(result.badPacks)
+            // A pack that cannot be read is said once, by its own line; blobs of a pack that
+            // does not match its name are judged one by one (those that authenticate are intact).
+            dataErrors = result.errors.filter { e in !unreadable.contains { e == problems[$0] } && !result.badPacks.contains { e.hasPrefix(packPrefix($0)) } }
+            garbled = result.mismatched
         }
-        if !badPacks.isEmpty {
-            index.forEach { id, loc in if badPacks.contains(loc.pack) { badBlobs.insert(id) } }
+        badPacks.formUnion(recordedOnly)
+        // A bad pack is damage only while some blob has no other home: the index locates a
+        // blob in a damaged pack only when no other pack holds it.
+        var homes = Set<UInt32>()
+        index.forEach { id, loc in
+            if badPacks.contains(loc.pack) { badBlobs.insert(id) }
+            if badPacks.contains(loc.pack) || garbled.contains(loc.pack) { homes.insert(loc.pack) }
         }
+        badPacks.formUnion(garbled)
+        var damagedPacks: [String] = []
+        var superseded = 0
+        for n in badPacks.sorted() {
+            let name = index.packs[Int(n)]
+            damagedObjects.append(ObjectKey(.data, name).path)
+            if homes.contains(n) {
+                damagedPacks.append(name)
+                errors.append(problems[n] ?? "pack \(name.prefix(8)) is damaged")
+            } else {
+                superseded += 1
+                dataErrors.removeAll { $0.hasPrefix("pack \(name.prefix(8))") }
+            }
+        }
+        errors += dataErrors
 
         // Snapshots: manifest, page table, every page indexed and not known bad.
         var damaged: [CheckReport.DamagedSnapshot] = []
         var snapshotCount = 0
         let records = try repo.listSnapshots { id, e in
             damaged.append(.init(id: id, source: nil, time: nil, problem: e.message))
+            damagedObjects.append(ObjectKey(.snapshots, id).path)
         }
         var codecs: [KeyTag: BlobCodec] = [:]
         for r in records {
@@ -141,15 +213,43 @@ public final class Checker {
         }
         snapshotCount += damaged.filter { $0.source == nil }.count
         let waiting = index.packs.filter { shredded.contains($0) }.count
-        return CheckReport(ok: errors.isEmpty && damaged.isEmpty, readData: readData, snapshots: snapshotCount,
-                           packs: index.packs.count, blobs: index.count, bytesRead: bytesRead,
-                           errors: errors, damagedSnapshots: damaged, shreddedPacks: waiting > 0 ? waiting : nil)
+        var report = CheckReport(ok: errors.isEmpty && damaged.isEmpty, readData: readData, snapshots: snapshotCount,
+                                 packs: index.packs.count, blobs: index.count, bytesRead: bytesRead,
+                                 errors: errors, damagedSnapshots: damaged, shreddedPacks: waiting > 0 ? waiting : nil)
+        report.damagedPacks = damagedPacks
+        report.supersededPacks = superseded > 0 ? superseded : nil
+        report.damagedObjects = damagedObjects
+        report.damageRecorded = recordFindings(badPacks: badPacks, problems: problems, listed: Set(trust.found.keys), whole: whole, index: index, ledger: trust.ledger)
+        return report
+    }
+
+    /// New findings into the damage ledger: bad packs it does not know yet, and packs it calls
+    /// damaged that were just read whole. Nil when there is nothing new.
+    private func recordFindings(badPacks: Set<UInt32>, problems: [UInt32: String], listed: Set<String>, whole: Set<String>, index: BlobIndex, ledger: DamageLedger) -> Bool? {
+        var damaged: [String: String] = [:]
+        for n in badPacks { damaged[index.packs[Int(n)]] = problems[n] ?? "damaged" }
+        let fresh = damaged.keys.filter { !ledger.isDamaged($0) }
+        let healed = whole.filter { ledger.isDamaged($0) }
+        guard !fresh.isEmpty || !healed.isEmpty else { return nil }
+        guard record else { return false }
+        do {
+            let evidence = Dictionary(uniqueKeysWithValues: listed.map { ($0, DamageRecord.Evidence.listing) })
+            try repo.recordPackStates(damaged: damaged, evidence: evidence, whole: whole, operation: "check", ledger: ledger)
+            return true
+        } catch {
+            return false
+        }
     }
 
     package struct DataResult {
         package var errors: [String] = []
         package var badBlobs = Set<BlobID>()
+        /// Packs that could not be read or do not match their name.
         package var badPacks = Set<UInt32>()
+        /// Packs read whole: their SHA-256 matches their name.
+        package var verified = Set<UInt32>()
+        /// Packs read that do not match their name (their blobs are judged one by one).
+        package var mismatched = Set<UInt32>()
         package var bytes = 0
     }
 
@@ -174,6 +274,8 @@ public final class Checker {
                 r.errors += local.errors
                 r.badBlobs.formUnion(local.badBlobs)
                 r.badPacks.formUnion(local.badPacks)
+                r.verified.formUnion(local.verified)
+                r.mismatched.formUnion(local.mismatched)
                 r.bytes += local.bytes
             } }
             let bytes: [UInt8]
@@ -185,6 +287,9 @@ public final class Checker {
             local.bytes += bytes.count
             if SHA256.hex(bytes) != name {
                 local.errors.append("pack \(name.prefix(8)) does not match its name (damaged)")
+                local.mismatched.insert(UInt32(n))
+            } else {
+                local.verified.insert(UInt32(n))
             }
             // A pack is sealed with one key (a master key generation or a source key): the one
             // that opens its header.

@@ -26,13 +26,19 @@ package final class PageLocator {
     private let tables: BlobIndex
     private let cursor: PageTableCursor
     private let pageCount: Int
+    /// By pack number: recorded damaged.
+    private let distrusted: [Bool]
 
     package init(repo: Repository, keys: MasterKeys, manifest m: Manifest) throws {
         self.repo = repo
         files = try repo.backend.list(.index)
         var tables = BlobIndex(capacity: 1024)
+        // Packs recorded damaged are read only for blobs no other pack holds (a repair stores
+        // such blobs again elsewhere). No listing of data/ here: it would cost a restore time.
+        tables.distrust(try repo.loadDamageLedger().damaged.keys)
         for info in files { tables.add(try repo.loadIndexFile(info)) { !$0.type.isPage } }
         self.tables = tables
+        distrusted = tables.packs.indices.map { tables.isDistrusted(pack: UInt32($0)) }
         pageCount = m.pageCount
         cursor = try PageTableCursor(repo: repo, index: tables, codec: try BlobCodec(keys: keys), manifest: m)
     }
@@ -58,15 +64,25 @@ package final class PageLocator {
         var pieces = [Restorer.Piece](repeating: Restorer.Piece(pack: unlocated, offset: 0, length: 0, page: 0, type: .page, slot: 0), count: ids.count)
         let lookup = PageLookup(ids: ids)
         var missing = ids.count
-        for info in files where missing > 0 {
+        // Pages located so far only in a pack recorded damaged: the search goes on for them.
+        var weak = 0
+        for info in files where missing > 0 || weak > 0 {
             for p in try repo.loadIndexFile(info).packs {
                 guard let n = tables.packNumber(p.name) else { continue }
+                let bad = distrusted[Int(n)]
                 for e in p.entries where e.type.isPage {
                     lookup.forEachPage(of: e.id, in: ids) { i in
-                        // The first location recorded for an id wins (duplicates are copies).
-                        guard pieces[i].pack == unlocated else { return }
+                        // The first location recorded for an id wins (duplicates are copies),
+                        // unless it is in a damaged pack and this one is not.
+                        if pieces[i].pack == unlocated {
+                            missing -= 1
+                            if bad { weak += 1 }
+                        } else if !bad && distrusted[Int(pieces[i].pack)] {
+                            weak -= 1
+                        } else {
+                            return
+                        }
                         pieces[i] = Restorer.Piece(pack: n, offset: e.offset, length: e.length, page: Int32(first + i), type: e.type, slot: e.slot)
-                        missing -= 1
                     }
                 }
             }

@@ -48,6 +48,9 @@ public final class Restorer {
 
     package let repo: Repository
     package let options: Options
+    /// Packs no copy could serve (missing, or failing authentication), with why: recorded in
+    /// the repository when the restore ends (see RestoreDamage.swift).
+    package let damageFound = Locked<[String: (problem: String, evidence: DamageRecord.Evidence)]>([:])
 
     public init(repository: Repository, options: Options = Options()) {
         self.repo = repository
@@ -89,9 +92,15 @@ public final class Restorer {
         var window = try locator.next(options.windowPages)
         phase("locate")
 
+        // Temporary files of restores of this target that were killed hold a full-size copy each.
+        let stale = TargetFile.removeStale(near: target)
+        if stale.count > 0 {
+            Warnings.emit("removed \(stale.count) temporary file(s) (\(Units.formatBytes(stale.bytes))) left beside \(target) by restores that were killed")
+        }
         let temp = try TargetFile.createTemporary(near: target, size: m.pageCount * m.pageSize)
         var keep = false
         defer { if !keep { temp.discard() } }
+        defer { recordDamageFound() }
 
         let stages = Locked([0.0, 0.0, 0.0])
         var fetched = 0
@@ -175,6 +184,7 @@ public final class Restorer {
         let unflushed = Locked(0)
         let backend = repo.backend
         let progress = options.progress
+        let damageFound = self.damageFound
         let shared = UnsafeTransfer((jobs, pieces, ids))
         let replicated = backend as? ReplicatedBackend
         let copies = replicated?.replicas.count ?? 1
@@ -217,6 +227,8 @@ public final class Restorer {
                     break
                 } catch let e as LifeboatError where copy + 1 < copies && [.corrupt, .notFound, .network, .io, .auth].contains(e.kind) {
                     copy += 1
+                } catch let e as LifeboatError where e.kind == .corrupt || e.kind == .notFound {
+                    throw Self.noteDamagedPack(key.name, e, in: damageFound)
                 }
             }
             // Writeback starts every 64 MiB, so the fsync before the rename finds little left

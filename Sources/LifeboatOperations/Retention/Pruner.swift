@@ -109,6 +109,9 @@ public final class Pruner {
         let started = Date()
         // 1. Read everything; change nothing yet.
         var index = BlobIndex()
+        // Tables are read from packs not recorded damaged whenever another copy exists.
+        let ledger = try repo.loadDamageLedger()
+        index.distrust(ledger.damaged.keys)
         var packs: [String: PackInfo] = [:]
         let indexInfos = try repo.backend.list(.index)
         for info in indexInfos {
@@ -132,8 +135,11 @@ public final class Pruner {
 
         // 2. One home per needed blob; entirely-needed packs first, so copies left by an
         // interrupted prune (or by concurrent snapshots storing the same page) are dropped.
+        // Damaged packs last: a blob stored again elsewhere (by a snapshot or `repair`) has its
+        // home there, and a damaged pack nothing else needs is deleted.
+        let damaged = damagedPacks(ledger, present: present, indexed: packs.mapValues(\.size))
         let order = packs.values.filter(\.present)
-            .map { p in (p, p.entries.allSatisfy { used[$0.id] != nil } ? 0 : 1) }
+            .map { p in (p, damaged.contains(p.name) ? 2 : p.entries.allSatisfy { used[$0.id] != nil } ? 0 : 1) }
             .sorted { ($0.1, $0.0.name) < ($1.1, $1.0.name) }
             .map(\.0)
         var home = Set<BlobID>()
@@ -235,6 +241,14 @@ public final class Pruner {
         report.temporaryBytesRemoved = try maintenance?.removeTemporaryFiles(olderThan: options.orphanGrace) ?? 0
         report.seconds = Date().timeIntervalSince(started)
         return report
+    }
+
+    /// Packs the damage ledger calls damaged, or whose size differs from their index's.
+    private func damagedPacks(_ ledger: DamageLedger, present: [String: Int], indexed: [String: Int]) -> Set<String> {
+        // Damage seen only in a listing is judged by this one.
+        var out = Set(ledger.packs.filter { $0.value.state == .damaged && $0.value.evidence == .content }.keys)
+        for (name, size) in indexed where present[name].map({ $0 != size }) ?? false { out.insert(name) }
+        return out
     }
 
     /// Deletes an object; returns its retain-until date when Object Lock keeps it instead.

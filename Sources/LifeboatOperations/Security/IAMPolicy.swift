@@ -10,8 +10,11 @@ import LifeboatRepository
 ///   other delete, and no write to keys/ or config (it cannot lock the owners out);
 /// - prune: backup's rights plus delete of data, index, snapshots and locks (never of keys/,
 ///   config or audit/: the audit trail outlives retention);
-/// - restore: read everything, write only audit records (a restore is audited);
+/// - restore: read everything, write only audit records (a restore is audited) and damage
+///   records (a pack it could not read, so later snapshots store its pages again);
 /// - admin: everything under the prefix (init, key add/remove/rotate).
+/// `repair` stores lost pages again with the backup role's rights; `repair --from` and `sync
+/// --repair` replace a damaged object by deleting it first, which takes the prune role.
 /// `put` never overwrites (objects are content-addressed), so PutObject cannot destroy data.
 public enum IAMPolicy {
     public enum Role: String, CaseIterable, Sendable {
@@ -54,8 +57,9 @@ public enum IAMPolicy {
         ]
         // sourcekeys/: a source with its own key gets a new one at its first snapshot after
         // `key rotate` or `shred` (PUT never overwrites; only admin deletes, which is shred).
+        // damaged/: records of damaged packs (check, snapshot, restore, repair), never overwritten.
         // attestations/: `lifeboat verify` records its result (backup role, as it runs nightly).
-        let newData = ["data/*", "index/*", "snapshots/*", "locks/*", "audit/*", "sourcekeys/*", "attestations/*"]
+        let newData = ["data/*", "index/*", "snapshots/*", "locks/*", "audit/*", "sourcekeys/*", "damaged/*", "attestations/*"]
         switch role {
         case .backup:
             statements.append(Statement(Sid: "WriteNewObjects", Action: ["s3:PutObject"], Resource: objects(newData)))
@@ -65,7 +69,7 @@ public enum IAMPolicy {
             statements.append(Statement(Sid: "DeleteExpiredObjects", Action: ["s3:DeleteObject"],
                                         Resource: objects(["data/*", "index/*", "snapshots/*", "locks/*", "attestations/*"])))
         case .restore:
-            statements.append(Statement(Sid: "WriteAuditRecords", Action: ["s3:PutObject"], Resource: objects(["audit/*"])))
+            statements.append(Statement(Sid: "WriteAuditAndDamageRecords", Action: ["s3:PutObject"], Resource: objects(["audit/*", "damaged/*"])))
         case .admin:
             statements.append(Statement(Sid: "ManageRepository", Action: ["s3:PutObject", "s3:DeleteObject"], Resource: objects(["*"])))
         }

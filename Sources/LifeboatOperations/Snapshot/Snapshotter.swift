@@ -92,6 +92,7 @@ public final class Snapshotter {
         // planned for every page on a first snapshot, after that for an eighth. Locations are
         // kept for the page table's blobs only.
         let (known, tables) = try repo.loadKnownBlobs(inMemory: options.dedupInMemory, directory: options.dedupDirectory, expectedNew: (parent == nil ? pageCount : max(pageCount / 8, 4096)) + pageCount / max(1, repo.config.tableFanout) + 16)
+        reportDamageFound(known)
 
         // A source with a key of its own is sealed and identified with it (crypto-shredding).
         let own = try repo.writingSourceKey(source: options.source)
@@ -184,11 +185,12 @@ extension Snapshotter {
     }
 
     /// The parent's base root, when a delta against it can describe this snapshot (same page
-    /// size and fanout); nil means a new base.
+    /// size and fanout, and the base wholly in packs not found damaged: a delta references
+    /// every leaf); nil means a new base.
     package func parentBase(_ m: Manifest?, pageSize: Int, tables: BlobIndex, keys: MasterKeys) throws -> (id: BlobID, root: PageTableFormat.Root)? {
-        guard let m, m.pageSize == pageSize, let rootID = BlobID(hex: m.tableRoot) else { return nil }
+        guard let m, m.pageSize == pageSize, let rootID = BlobID(hex: m.tableRoot), tables.hasTrustedCopy(rootID) else { return nil }
         let root = try PageTableFormat.decodeRoot(try repo.readBlob(rootID, index: tables, codec: try BlobCodec(keys: keys)))
-        guard root.fanout == repo.config.tableFanout, root.pageSize == pageSize else { return nil }
+        guard root.fanout == repo.config.tableFanout, root.pageSize == pageSize, root.leaves.allSatisfy(tables.hasTrustedCopy) else { return nil }
         return (rootID, root)
     }
 }

@@ -13,6 +13,8 @@ public struct SyncResult: Codable, Sendable {
     public var bytes: Int
     public var damaged: [String]
     public var seconds: Double
+    /// With `sync --repair`: damaged objects of the target replaced from the source.
+    public var repair: ReplaceResult? = nil
 }
 
 extension SyncResult {
@@ -27,7 +29,7 @@ extension SyncResult {
 public enum Sync {
     /// Object kinds in the order that keeps the target consistent at every moment: a snapshot
     /// arrives only after the index files and packs it needs.
-    package static let order: [ObjectKind] = [.keys, .sourceKeys, .data, .index, .audit, .snapshots, .attestations]
+    package static let order: [ObjectKind] = [.keys, .sourceKeys, .data, .index, .audit, .damaged, .snapshots, .attestations]
 
     public static func run(from source: any Backend, to target: any Backend, workers: Int = 4,
                            progress: (@Sendable (String) -> Void)? = nil) throws -> SyncResult {

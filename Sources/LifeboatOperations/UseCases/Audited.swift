@@ -5,19 +5,21 @@ import LifeboatRepository
 
 /// Runs an operation on an open repository and appends its audit record, ok or failed.
 /// Operations that fail before the repository opens (no repository, wrong passphrase) have
-/// no repository to record them in and are not audited.
-/// `auditDirectory` moves the local copy of the trail (a drill's scratch repository keeps its
-/// records in its own scratch space, not beside the operator's real trails).
-package func audited<T>(_ repository: Repository, _ operation: String, source: String? = nil, auditDirectory: String? = nil,
+/// no repository to record them in and are not audited. A repository known to be read-only
+/// (`readOnly`) gets no record; the local log still does. `auditDirectory` moves the local copy
+/// of the trail (a drill's scratch repository keeps its records in its own scratch space, not
+/// beside the operator's real trails).
+package func audited<T>(_ repository: Repository, _ operation: String, source: String? = nil, readOnly: Bool = false,
+                        auditDirectory: String? = nil,
                 details: (T) -> [String: AuditValue] = { _ in [:] }, result: (T) -> AuditResult = { _ in .ok },
                 _ body: () throws -> T) throws -> T {
     let log = AuditLog(repository: repository, directory: auditDirectory)
     do {
         let value = try body()
-        log.record(operation: operation, source: source, result: result(value), details: details(value))
+        log.record(operation: operation, source: source, result: result(value), details: details(value), storeInRepository: !readOnly)
         return value
     } catch {
-        throw recordFailure(error, in: log, operation, source: source)
+        throw recordFailure(error, in: log, operation, source: source, storeInRepository: !readOnly)
     }
 }
 
@@ -46,8 +48,8 @@ package func auditedRemoval<T>(_ repository: Repository, _ operation: String, so
 
 /// Appends the failed record (an error that is not a LifeboatError is named by its type only:
 /// its text might hold anything) and gives the error back to rethrow.
-private func recordFailure(_ error: Error, in log: AuditLog, _ operation: String, source: String?) -> Error {
+private func recordFailure(_ error: Error, in log: AuditLog, _ operation: String, source: String?, storeInRepository: Bool = true) -> Error {
     let e = error as? LifeboatError ?? LifeboatError(.internalError, "\(type(of: error))")
-    log.record(operation: operation, source: source, result: .failed, error: e)
+    log.record(operation: operation, source: source, result: .failed, error: e, storeInRepository: storeInRepository)
     return error
 }

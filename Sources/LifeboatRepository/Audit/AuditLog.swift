@@ -31,11 +31,13 @@ public struct AuditLog: Sendable {
     /// Appends a record locally and to the repository. Never throws: an operation that has
     /// happened must not be reported as failed because its record could not be written, so
     /// a failure becomes a warning on stderr (cron mail shows it) and `audit verify` fails.
+    /// `storeInRepository` false: the local line only (a repository known to be read-only).
     @discardableResult
     public func record(operation: String, source: String?, result: AuditResult,
-                       details: [String: AuditValue] = [:], error: LifeboatError? = nil) -> AuditRecord? {
+                       details: [String: AuditValue] = [:], error: LifeboatError? = nil, storeInRepository: Bool = true) -> AuditRecord? {
         do {
             let (record, line) = try appendLocal(operation: operation, source: source, result: result, details: details, error: error)
+            guard storeInRepository else { return record }
             do { try repository.storeObject(.audit, line) } catch let e as LifeboatError {
                 Warnings.emit("the audit record of this \(operation) could not be stored in the repository (\(e.message)); 'lifeboat audit verify' will report it")
             }

@@ -26,6 +26,9 @@ public struct BlobIndex: Sendable {
     public private(set) var count = 0
     /// Which index files were loaded, so a new index file need not repeat them.
     public var indexFiles: [String] = []
+    /// Packs found damaged or missing: a blob there yields to a copy in any other pack, and
+    /// is located there only when no other pack holds it (see DamageLedger).
+    public private(set) var distrustedPacks: Set<String> = []
 
     /// Room for `capacity` blobs at a load of at most 3/4. Any size works (slots are found by
     /// multiply-shift range reduction, not a power-of-two mask), so memory follows the count.
@@ -38,6 +41,13 @@ public struct BlobIndex: Sendable {
     }
 
     public func packNumber(_ name: String) -> UInt32? { packNumbers[name] }
+
+    /// Marks packs as distrusted; call before adding the index files that list them.
+    public mutating func distrust(_ names: some Sequence<String>) { distrustedPacks.formUnion(names) }
+
+    public func isDistrusted(pack n: UInt32) -> Bool {
+        !distrustedPacks.isEmpty && Int(n) < packs.count && distrustedPacks.contains(packs[Int(n)])
+    }
 
     public mutating func addPack(_ name: String, size: Int) -> UInt32 {
         if let n = packNumbers[name] { return n }
@@ -61,16 +71,23 @@ public struct BlobIndex: Sendable {
 
     public func contains(_ id: BlobID) -> Bool { slot(id).found }
 
+    /// Whether the blob is located in a pack not distrusted.
+    public func hasTrustedCopy(_ id: BlobID) -> Bool { location(id).map { !isDistrusted(pack: $0.pack) } ?? false }
+
     public func location(_ id: BlobID) -> BlobLocation? {
         let s = slot(id)
         return s.found ? locations[s.index] : nil
     }
 
-    /// Adds a blob; the first location recorded for an id wins (duplicates are harmless copies).
+    /// Adds a blob; the first location recorded for an id wins (duplicates are harmless copies),
+    /// unless it is in a distrusted pack and the new one is not.
     public mutating func insert(_ id: BlobID, _ location: BlobLocation) {
         if (count + 1) * 4 > used.count * 3 { grow() }
         let s = slot(id)
-        if s.found { return }
+        if s.found {
+            if isDistrusted(pack: locations[s.index].pack) && !isDistrusted(pack: location.pack) { locations[s.index] = location }
+            return
+        }
         used[s.index] = true
         his[s.index] = id.hi
         los[s.index] = id.lo
@@ -94,6 +111,7 @@ public struct BlobIndex: Sendable {
         bigger.packSizes = packSizes
         bigger.packNumbers = packNumbers
         bigger.indexFiles = indexFiles
+        bigger.distrustedPacks = distrustedPacks
         for i in 0..<used.count where used[i] {
             bigger.insert(BlobID(his[i], los[i]), locations[i])
         }
@@ -126,17 +144,31 @@ extension Repository {
     /// stored already; past `inMemory` of them in `directory`, see KnownBlobs), planned for
     /// `expectedNew` more, and the locations of the page-table blobs alone (to read the
     /// parent's table). Page locations, most of the index, are not kept.
+    ///
+    /// Blobs of packs the damage ledger names, or that are missing or of the wrong size in a
+    /// listing of data/ (see PackTrust), count as absent: the snapshot stores those pages again
+    /// instead of referencing a pack a restore could not read.
     package func loadKnownBlobs(inMemory: Int, directory: String, expectedNew: Int) throws -> (ids: KnownBlobs, tables: BlobIndex) {
         let files = try backend.list(.index)
+        var trust = try packTrust(checkSizes: true)
         let ids = KnownBlobs(expected: Self.entryEstimate(files) + expectedNew, inMemory: inMemory, directory: directory)
         var tables = BlobIndex(capacity: 1024)
         for info in files {
             let file = try loadIndexFile(info)
             for p in file.packs {
-                for e in p.entries { try ids.insert(e.id) }
+                if trust.judge(p.name, indexedSize: p.size) {
+                    for e in p.entries { try ids.insert(e.id) }
+                } else {
+                    for e in p.entries { ids.distrust(e.id) }
+                }
             }
+            // Table blobs of distrusted packs stay locatable (as a last resort: reading the
+            // parent's table only saves lookups), but yield to any other copy.
+            tables.distrust(trust.distrusted)
             tables.add(file) { !$0.type.isPage }
         }
+        for name in trust.distrusted { ids.distrustedPacks[name] = trust.problem(name) ?? "damaged" }
+        ids.damageFound = trust.found.filter { !trust.ledger.isDamaged($0.key) }
         return (ids, tables)
     }
 

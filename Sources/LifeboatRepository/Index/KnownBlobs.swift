@@ -22,6 +22,13 @@ package final class KnownBlobs: @unchecked Sendable {
     private let directory: String
     /// Ids added (one added again after its spill counts twice).
     package private(set) var count = 0
+    /// Ids seen in distrusted packs (damaged or missing): the parent-page shortcut must not
+    /// take the Bloom filter's "maybe" for them, so they are looked up exactly.
+    private var suspect = BlobIDSet(capacity: 16)
+    /// Packs not trusted for dedup in this run, and those its own size check found that the
+    /// damage ledger did not know yet (see PackTrust).
+    package var distrustedPacks: [String: String] = [:]
+    package var damageFound: [String: String] = [:]
 
     /// `expected`: about how many ids will be added (sizes the Bloom filter; it is rebuilt
     /// larger if outgrown). `directory`: where spill files are made (TMPDIR by default).
@@ -50,7 +57,10 @@ package final class KnownBlobs: @unchecked Sendable {
 
     /// False only for an id certainly never added (the Bloom filter, no read): a cheap
     /// second opinion where the answer is expected to be yes.
-    package func mayContain(_ id: BlobID) -> Bool { bloom.mayContain(id) }
+    package func mayContain(_ id: BlobID) -> Bool { bloom.mayContain(id) && (suspect.count == 0 || !suspect.contains(id)) }
+
+    /// An id held only by a distrusted pack, as far as this set knows (call before any lookup).
+    package func distrust(_ id: BlobID) { suspect.insert(id) }
 
     package func insert(_ id: BlobID) throws {
         let before = recent.count
