@@ -34,6 +34,9 @@ struct RestoreCommand: ParsableCommand {
     @Flag(help: "Replace an existing file at --to (its -wal/-journal files are moved aside); also restore an image whose verification failed.")
     var force = false
 
+    @Flag(help: "Continue an interrupted restore of the same target (killed, or its network lost): pages already written and checked against the snapshot's ids are kept.")
+    var resume = false
+
     @Option(help: ArgumentHelp("When to run PRAGMA integrity_check: auto (unless the image is attested by 'lifeboat verify'), always, never.", valueName: "when"))
     var integrityCheck: String = "auto"
 
@@ -52,6 +55,7 @@ struct RestoreCommand: ParsableCommand {
             defer { interrupts.forEach { $0.cancel() } }
             var opts = Restorer.Options()
             opts.force = force
+            opts.resume = resume
             opts.progress = Output.progress(enabled: !output.quiet && !output.json, label: "restore")
             let r = try UseCase.restore(repository, spec: snapshot, at: at.flatMap(RFC3339.parse), source: source, to: to, options: opts,
                                         integrity: UseCase.IntegrityMode(rawValue: integrityCheck) ?? .auto)
@@ -62,6 +66,7 @@ struct RestoreCommand: ParsableCommand {
                 Output.line("restored snapshot \(r.snapshot.prefix(8)) of \(r.source) taken \(r.time) to \(r.target)")
                 Output.line("  \(r.pages) pages (\(Output.bytes(r.bytes))), every page verified, \(String(format: "%.2f", r.seconds)) s")
                 Output.line("  integrity: \(r.integrityNote ?? r.integrity)")
+                if r.resumed { Output.line("  resumed: \(r.reusedPages) of \(r.pages) pages were already in place and checked against their ids") }
             }
         }
     }

@@ -22,6 +22,10 @@ public struct RestoreResult: Codable, Sendable {
     /// Worker time (summed over threads) spent fetching, decrypting+decompressing and writing;
     /// these overlap inside the wall-clock phase fetch_decrypt_write, so drills report the split.
     public var workerSeconds: [String: Double] = [:]
+    /// Whether this restore continued an interrupted one (--resume), and how many of its pages
+    /// were already in place and checked.
+    public var resumed: Bool = false
+    public var reusedPages: Int = 0
 }
 
 /// Restores a snapshot to a file, a window of pages at a time (see PageLocator): fetch packs
@@ -42,6 +46,9 @@ public final class Restorer {
         /// target. Off only when the image is already attested (see UseCase.restore): every
         /// page is authenticated and the page list matches the image digest either way.
         public var integrityCheck = true
+        /// Continue from the temporary file a killed or disconnected restore of the same
+        /// target left: pages whose id is already right are kept, the others fetched.
+        public var resume = false
         public var progress: (@Sendable (_ done: Int, _ total: Int) -> Void)? = nil
         public init() {}
     }
@@ -92,30 +99,48 @@ public final class Restorer {
         var window = try locator.next(options.windowPages)
         phase("locate")
 
+        let adopted = options.resume ? try TargetFile.adoptStale(near: target, size: m.pageCount * m.pageSize) : nil
         // Temporary files of restores of this target that were killed hold a full-size copy each.
         let stale = TargetFile.removeStale(near: target)
         if stale.count > 0 {
             Warnings.emit("removed \(stale.count) temporary file(s) (\(Units.formatBytes(stale.bytes))) left beside \(target) by restores that were killed")
         }
-        let temp = try TargetFile.createTemporary(near: target, size: m.pageCount * m.pageSize)
+        if options.resume && adopted == nil {
+            Warnings.emit("--resume: no interrupted restore of \(target) was found; restoring from the start")
+        }
+        let temp = try adopted ?? TargetFile.createTemporary(near: target, size: m.pageCount * m.pageSize)
         var keep = false
-        defer { if !keep { temp.discard() } }
+        // A restore that lost its network leaves what it wrote for --resume; any other failure
+        // removes it.
+        var leaveForResume = false
+        defer { if !keep { leaveForResume ? temp.release() : temp.discard() } }
+        var reused = 0
         defer { recordDamageFound() }
 
         let stages = Locked([0.0, 0.0, 0.0])
         var fetched = 0
-        while true {
-            let jobs = plan(&window.pieces)
-            fetched += try fetchAndWrite(jobs: jobs, pieces: window.pieces, ids: window.ids, firstPage: window.first, totalPages: m.pageCount, packs: locator.packs,
-                                         keys: keys, pageSize: m.pageSize, fd: temp.fd, path: temp.path, stages: stages)
-            if locator.isDone { break }
-            phases["fetch_decrypt_write", default: 0] += Date().timeIntervalSince(mark)
-            mark = Date()
-            // The window done is let go before the next is located: one window at a time.
-            window = PageLocator.Located(first: 0, ids: [], pieces: [])
-            window = try locator.next(options.windowPages)
-            phases["locate", default: 0] += Date().timeIntervalSince(mark)
-            mark = Date()
+        do {
+            while true {
+                if adopted != nil {
+                    let t0 = Date()
+                    reused += try dropPagesInPlace(&window, fd: temp.fd, path: temp.path, pageSize: m.pageSize, keys: keys)
+                    phases["resume_check", default: 0] += Date().timeIntervalSince(t0)
+                }
+                let jobs = plan(&window.pieces)
+                fetched += try fetchAndWrite(jobs: jobs, pieces: window.pieces, ids: window.ids, firstPage: window.first, totalPages: m.pageCount, packs: locator.packs,
+                                             keys: keys, pageSize: m.pageSize, fd: temp.fd, path: temp.path, stages: stages)
+                if locator.isDone { break }
+                phases["fetch_decrypt_write", default: 0] += Date().timeIntervalSince(mark)
+                mark = Date()
+                // The window done is let go before the next is located: one window at a time.
+                window = PageLocator.Located(first: 0, ids: [], pieces: [])
+                window = try locator.next(options.windowPages)
+                phases["locate", default: 0] += Date().timeIntervalSince(mark)
+                mark = Date()
+            }
+        } catch let e as LifeboatError where e.kind == .network {
+            leaveForResume = true
+            throw LifeboatError(e.kind, "\(e.message); the pages restored so far stay beside the target: run the same restore with --resume to continue from them")
         }
         phases["fetch_decrypt_write", default: 0] += Date().timeIntervalSince(mark)
         mark = Date()
@@ -156,7 +181,41 @@ public final class Restorer {
                              target: target, pages: m.pageCount, bytes: m.pageCount * m.pageSize,
                              fetchedBytes: fetched, integrity: options.integrityCheck ? "ok" : "unchecked",
                              seconds: Date().timeIntervalSince(started), phases: phases,
-                             workerSeconds: ["fetch": stages.current[0], "decrypt_decompress": stages.current[1], "write": stages.current[2]])
+                             workerSeconds: ["fetch": stages.current[0], "decrypt_decompress": stages.current[1], "write": stages.current[2]],
+                             resumed: adopted != nil, reusedPages: reused)
+    }
+
+    /// With --resume: the pages of `window` the adopted file already holds — their keyed id is
+    /// the one the page table names, so they are exactly the snapshot's — are dropped from
+    /// what to fetch. A page torn by the kill, never written (zeros) or from another snapshot
+    /// fails the comparison and is fetched. Returns how many were kept.
+    package func dropPagesInPlace(_ window: inout PageLocator.Located, fd: Int32, path: String, pageSize: Int, keys: MasterKeys) throws -> Int {
+        let count = window.ids.count
+        guard count > 0 else { return 0 }
+        let chunkPages = max(1, (4 << 20) / pageSize)
+        let chunks = (count + chunkPages - 1) / chunkPages
+        let workers = max(1, min(options.workers, chunks))
+        let hashers = try (0..<workers).map { _ in try KeyedHash(key: keys.identifiers) }
+        let buffers = (0..<workers).map { _ in UnsafeMutableRawBufferPointer.allocate(byteCount: chunkPages * pageSize, alignment: 4096) }
+        defer { buffers.forEach { $0.deallocate() } }
+        let inPlace = UnsafeMutableBufferPointer<Bool>.allocate(capacity: count)
+        defer { inPlace.deallocate() }
+        inPlace.initialize(repeating: false)
+        let first = window.first
+        let shared = UnsafeTransfer((hashers, buffers, inPlace, window.ids))
+        try Parallel.forEach(count: chunks, workers: workers) { w, c in
+            let (hashers, buffers, inPlace, ids) = shared.value
+            let lo = c * chunkPages, n = min(count, lo + chunkPages) - lo
+            let buffer = UnsafeMutableRawBufferPointer(rebasing: buffers[w][0..<(n * pageSize)])
+            let got = try FileIO.pread(fd: fd, into: buffer, offset: (first + lo) * pageSize, path: path)
+            if got < buffer.count { UnsafeMutableRawBufferPointer(rebasing: buffer[got...]).initializeMemory(as: UInt8.self, repeating: 0) }
+            for i in 0..<n {
+                inPlace[lo + i] = hashers[w].id(UnsafeRawBufferPointer(rebasing: buffer[(i * pageSize)..<((i + 1) * pageSize)])) == ids[lo + i]
+            }
+        }
+        let before = window.pieces.count
+        window.pieces.removeAll { inPlace[Int($0.page) - first] }
+        return before - window.pieces.count
     }
 
     /// Orders the reads by pack and offset, each distinct blob once, and groups neighbours

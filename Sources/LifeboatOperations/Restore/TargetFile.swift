@@ -77,6 +77,55 @@ package final class TargetFile: @unchecked Sendable {
         return file
     }
 
+    /// Takes over the newest temporary file of `target` that no live writer holds (left by a
+    /// restore that was killed or lost its network), for `restore --resume`: locked, counted
+    /// as this process's, and sized for this restore. nil when there is none. Its pages are
+    /// trusted only after each is checked against the id the snapshot names for it.
+    package static func adoptStale(near target: String, size: Int) throws -> TargetFile? {
+        let dir = (target as NSString).deletingLastPathComponent
+        let d = dir.isEmpty ? "." : dir
+        let prefix = temporaryPrefix(of: target)
+        var best: (fd: Int32, path: String, mtime: Int)?
+        for name in (try? FileIO.listDirectory(d)) ?? [] where name.hasPrefix(prefix) {
+            let path = d + "/" + name
+            let fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC)
+            guard fd >= 0 else { continue }
+            var st = stat(), named = stat()
+            guard flock(fd, LOCK_EX | LOCK_NB) == 0, fstat(fd, &st) == 0, lstat(path, &named) == 0,
+                  st.st_ino == named.st_ino, st.st_dev == named.st_dev, (st.st_mode & S_IFMT) == S_IFREG else {
+                Glibc.close(fd)
+                continue
+            }
+            let mtime = Int(st.st_mtim.tv_sec)
+            if let b = best, b.mtime >= mtime {
+                Glibc.close(fd)
+            } else {
+                if let b = best { Glibc.close(b.fd) }
+                best = (fd, path, mtime)
+            }
+        }
+        guard let best else { return nil }
+        let file = TargetFile(path: best.path, fd: best.fd)
+        live.withLock { _ = $0.insert(best.path) }
+        var st = stat()
+        if fstat(best.fd, &st) != 0 || Int(st.st_size) != size {
+            let rc = posix_fallocate(best.fd, 0, off_t(size))
+            if rc != 0 && ftruncate(best.fd, off_t(size)) != 0 {
+                let e = errno
+                file.release()
+                throw LifeboatError.posix(e, "cannot size", path: best.path)
+            }
+        }
+        return file
+    }
+
+    /// Closes the file without removing it (its lock goes with the descriptor): what a restore
+    /// that lost its network leaves for `restore --resume`. The next restore of the target
+    /// without --resume removes it.
+    package func release() {
+        closeOnce()
+    }
+
     /// Removes the temporary files of earlier restores of `target` whose writers are gone (no
     /// lock on them); returns how many and their bytes.
     package static func removeStale(near target: String) -> (count: Int, bytes: Int) {
