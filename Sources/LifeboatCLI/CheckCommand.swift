@@ -8,10 +8,10 @@ import LifeboatWorkload
 import LifeboatDrill
 
 struct CheckCommand: ParsableCommand {
-    /// What the check found, for its audit record (failed when it found damage).
+    /// What the check found, for its audit record (failed when it found damage or could not read everything).
     static func auditDetails(_ r: CheckReport) -> [String: AuditValue] {
         ["ok": .int(r.ok ? 1 : 0), "errors": .int(r.errors.count), "damaged_snapshots": .int(r.damagedSnapshots.count),
-         "snapshots": .int(r.snapshots), "packs": .int(r.packs), "read_data": .int(r.readData ? 1 : 0)]
+         "unreadable": .int(r.unreadable.count), "snapshots": .int(r.snapshots), "packs": .int(r.packs), "read_data": .int(r.readData ? 1 : 0)]
     }
 
 
@@ -38,12 +38,20 @@ struct CheckCommand: ParsableCommand {
             var report = try audited(repository, "check", details: CheckCommand.auditDetails, result: { $0.ok ? .ok : .failed }) {
                 try Checker(repository: repository).run(readData: readData)
             }
-            report.objectLock = try ObjectLockReport.status(of: repository.backend)
+            do {
+                report.objectLock = try ObjectLockReport.status(of: repository.backend)
+            } catch let e as LifeboatError where !e.provesDamage {
+                report.unreadable.append("object lock status: \(e.message)")
+                report.ok = false
+            }
             reportFallbacks(repository, quiet: output.quiet)
             if output.json {
                 try Output.json(report)
             } else if !output.quiet || !report.ok {
                 for e in report.errors { Output.line("error: \(e)") }
+                // A store that stopped answering fails every object after: the first few say why.
+                for u in report.unreadable.prefix(10) { Output.line("could not read: \(u)") }
+                if report.unreadable.count > 10 { Output.line("could not read \(report.unreadable.count - 10) more object(s)") }
                 for d in report.damagedSnapshots {
                     Output.line("damaged snapshot \(d.id.prefix(8))\(d.source.map { " (\($0) \(d.time ?? ""))" } ?? ""): \(d.problem)")
                 }
@@ -55,8 +63,14 @@ struct CheckCommand: ParsableCommand {
                     Output.line("no errors: \(report.snapshots) snapshot(s), \(report.packs) pack(s), \(report.blobs) blob(s)\(readData ? ", \(Output.bytes(report.bytesRead)) read and verified" : "")")
                 }
             }
-            if !report.ok {
-                throw LifeboatError(.corrupt, "check found \(report.errors.count) error(s) and \(report.damagedSnapshots.count) damaged snapshot(s)")
+            // Damage only when proven (exit 13); what could not be read is a check to run again (exit 3).
+            let unread = report.unreadable.isEmpty ? "" : "; it could not read \(report.unreadable.count) object(s), run it again when \(repository.backend.location) answers"
+            if !report.errors.isEmpty || !report.damagedSnapshots.isEmpty {
+                throw LifeboatError(.corrupt, "check found \(report.errors.count) error(s) and \(report.damagedSnapshots.count) damaged snapshot(s)\(unread)")
+            }
+            if !report.unreadable.isEmpty {
+                let unverified = report.unverifiedSnapshots > 0 ? ", so \(report.unverifiedSnapshots) snapshot(s) are not verified" : ""
+                throw LifeboatError(.incomplete, "check could not read \(report.unreadable.count) object(s) (\(report.unreadable[0])) and found no damage in what it read\(unverified); run it again when \(repository.backend.location) answers")
             }
         }
     }

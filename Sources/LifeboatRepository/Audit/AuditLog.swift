@@ -118,11 +118,12 @@ public struct AuditLog: Sendable {
     }
 
     /// Every record stored in the repository, as its exact line bytes. Objects that fail
-    /// authentication are returned through `damaged`.
+    /// authentication are returned through `damaged`; one that could not be read (store
+    /// unreachable) ends the reading, since it proves nothing about the trail.
     public func readRepository(damaged: (String, LifeboatError) -> Void) throws -> [[UInt8]] {
         var out: [[UInt8]] = []
         for info in try repository.backend.list(.audit) {
-            do { out.append(try repository.loadObject(info.key)) } catch let e as LifeboatError { damaged(info.key.name, e) }
+            do { out.append(try repository.loadObject(info.key)) } catch let e as LifeboatError where e.provesDamage { damaged(info.key.name, e) }
         }
         return out
     }
