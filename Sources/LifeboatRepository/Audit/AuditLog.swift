@@ -36,7 +36,11 @@ public struct AuditLog: Sendable {
                        details: [String: AuditValue] = [:], error: LifeboatError? = nil) -> AuditRecord? {
         do {
             let (record, line) = try appendLocal(operation: operation, source: source, result: result, details: details, error: error)
-            do { try repository.storeObject(.audit, line) } catch let e as LifeboatError {
+            do { try repository.storeObject(.audit, line) } catch let e as LifeboatError where e.kind == .network {
+                // The store stopped answering, which is most likely why the run fails: one note
+                // on the run's error line rather than a warning of its own.
+                Warnings.hold("the audit record of this \(operation) is only in the local log (\(path)) as the repository did not answer; 'lifeboat audit verify' will report it")
+            } catch let e as LifeboatError {
                 Warnings.emit("the audit record of this \(operation) could not be stored in the repository (\(e.message)); 'lifeboat audit verify' will report it")
             }
             return record
