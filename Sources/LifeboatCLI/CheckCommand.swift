@@ -8,7 +8,6 @@ import LifeboatWorkload
 import LifeboatDrill
 
 struct CheckCommand: ParsableCommand {
-    /// What the check found, for its audit record (failed when it found damage).
     static let configuration = CommandConfiguration(
         commandName: "check",
         abstract: "Verify the repository; with --read-data, download and verify every stored byte."
@@ -27,12 +26,20 @@ struct CheckCommand: ParsableCommand {
         try runReporting {
             let repository = try repo.open()
             var report = try UseCase.check(repository, readData: readData, lock: noLock ? nil : try repo.lockOptions(wait: nil))
-            report.objectLock = try ObjectLockReport.status(of: repository.backend)
+            do {
+                report.objectLock = try ObjectLockReport.status(of: repository.backend)
+            } catch let e as LifeboatError where !e.provesDamage {
+                report.unreadable.append("object lock status: \(e.message)")
+                report.ok = false
+            }
             reportFallbacks(repository, quiet: output.quiet)
             if output.json {
                 try Output.json(report)
             } else if !output.quiet || !report.ok {
                 for e in report.errors { Output.line("error: \(e)") }
+                // A store that stopped answering fails every object after: the first few say why.
+                for u in report.unreadable.prefix(10) { Output.line("could not read: \(u)") }
+                if report.unreadable.count > 10 { Output.line("could not read \(report.unreadable.count - 10) more object(s)") }
                 for d in report.damagedSnapshots {
                     Output.line("damaged snapshot \(d.id.prefix(8))\(d.source.map { " (\($0) \(d.time ?? ""))" } ?? ""): \(d.problem)")
                 }
@@ -50,9 +57,15 @@ struct CheckCommand: ParsableCommand {
             if report.damageRecorded == false && !report.readOnly {
                 Warnings.emit("the damaged packs found could not be recorded in the repository; later snapshots still find missing or truncated packs themselves")
             }
-            if !report.ok {
+            // Damage only when proven (exit 13); what could not be read is a check to run again (exit 3).
+            let unread = report.unreadable.isEmpty ? "" : "; it could not read \(report.unreadable.count) object(s), run it again when \(repository.backend.location) answers"
+            if !report.errors.isEmpty || !report.damagedSnapshots.isEmpty {
                 let fix = report.damagedPacks.isEmpty ? "" : "; 'lifeboat repair' stores the lost pages again from the live database or another copy"
-                throw LifeboatError(.corrupt, "check found \(report.errors.count) error(s) and \(report.damagedSnapshots.count) damaged snapshot(s)\(fix)")
+                throw LifeboatError(.corrupt, "check found \(report.errors.count) error(s) and \(report.damagedSnapshots.count) damaged snapshot(s)\(unread)\(fix)")
+            }
+            if !report.unreadable.isEmpty {
+                let unverified = report.unverifiedSnapshots > 0 ? ", so \(report.unverifiedSnapshots) snapshot(s) are not verified" : ""
+                throw LifeboatError(.incomplete, "check could not read \(report.unreadable.count) object(s) (\(report.unreadable[0])) and found no damage in what it read\(unverified); run it again when \(repository.backend.location) answers")
             }
         }
     }

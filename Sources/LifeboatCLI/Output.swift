@@ -8,16 +8,24 @@ import LifeboatWorkload
 import LifeboatDrill
 
 /// Runs a command body and turns a LifeboatError into one line on stderr and its exit code.
+/// What the failure left behind (Warnings.hold) goes on that line; after a success, it is
+/// said as warnings.
 func runReporting(_ body: () throws -> Void) throws {
+    func fail(_ e: LifeboatError) -> ExitCode {
+        let line = ([e.message] + Warnings.takeHeld()).joined(separator: "; ")
+        FileHandle.standardError.write(Data("lifeboat: \(line)\n".utf8))
+        return ExitCode(e.exitCode)
+    }
     do {
         try body()
+        for note in Warnings.takeHeld() { Warnings.emit(note) }
     } catch let e as LifeboatError {
-        FileHandle.standardError.write(Data("lifeboat: \(e.message)\n".utf8))
-        throw ExitCode(e.exitCode)
+        throw fail(e)
     } catch let retained as ObjectRetained {
-        let e = retained.lifeboatError
-        FileHandle.standardError.write(Data("lifeboat: \(e.message)\n".utf8))
-        throw ExitCode(e.exitCode)
+        throw fail(retained.lifeboatError)
+    } catch {
+        for note in Warnings.takeHeld() { Warnings.emit(note) }
+        throw error
     }
 }
 

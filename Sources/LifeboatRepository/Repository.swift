@@ -56,10 +56,10 @@ public final class Repository: Sendable {
 
     /// Opens a repository, trying every key slot with the passphrase.
     public static func open(backend: any Backend, passphrase: SecretBytes) throws -> Repository {
-        guard let configBytes = try? backend.get(.config) else {
-            if try backend.exists(.config) {
-                throw LifeboatError(.io, "cannot read the repository config at \(backend.location)")
-            }
+        // Only a config the store says is missing means no repository: an unreachable store
+        // says so itself.
+        let configBytes: [UInt8]
+        do { configBytes = try backend.get(.config) } catch let e as LifeboatError where e.kind == .notFound {
             throw LifeboatError(.repositoryMissing, "no Lifeboat repository at \(backend.location); create one with 'lifeboat init' or check --repo")
         }
         let keyObjects = try backend.list(.keys)

@@ -154,10 +154,37 @@ final class RetryPolicyTests: XCTestCase {
             XCTAssertTrue((0.2...0.4).contains(p.delay(afterAttempt: 3)))
             XCTAssertTrue((0.5...1).contains(p.delay(afterAttempt: 40)))
         }
-        XCTAssertTrue(p.allowsAnother(after: 9, elapsed: 0, delay: 1))
-        XCTAssertFalse(p.allowsAnother(after: 10, elapsed: 0, delay: 1))
-        XCTAssertFalse(p.allowsAnother(after: 2, elapsed: 29.5, delay: 1))
-        XCTAssertFalse(RetryPolicy.once.allowsAnother(after: 1, elapsed: 0, delay: 0))
+        XCTAssertNotNil(p.nextDelay(afterAttempt: 9, elapsed: 0))
+        XCTAssertNil(p.nextDelay(afterAttempt: 10, elapsed: 0))
+        XCTAssertNil(RetryPolicy.once.nextDelay(afterAttempt: 1, elapsed: 0))
+        // The last pause is cut to the deadline, so the budget is used to its end; past it, none.
+        XCTAssertEqual(p.nextDelay(afterAttempt: 2, elapsed: 29.9) ?? 0, 0.1, accuracy: 1e-9)
+        XCTAssertNil(p.nextDelay(afterAttempt: 2, elapsed: 30))
+    }
+
+    /// No attempt cap below the deadline by default: LIFEBOAT_S3_RETRY_SECONDS decides.
+    func testDefaultRetriesUntilTheDeadline() {
+        let p = RetryPolicy(maxTotal: 150)
+        XCTAssertNotNil(p.nextDelay(afterAttempt: 1000, elapsed: 149))
+        XCTAssertNil(p.nextDelay(afterAttempt: 1000, elapsed: 150))
+    }
+
+    /// Once a request gave up, the others stop retrying for one budget: at once when the
+    /// endpoint was silent, after one attempt when it answered with errors.
+    func testBudgetSpentByOneRequestStopsTheOthers() {
+        let t0 = Date()
+        let budget = RetryBudget()
+        guard case .retries = budget.admission(now: t0) else { return XCTFail("fresh budget") }
+        budget.gaveUp(window: 10, silence: nil, now: t0)
+        guard case .single = budget.admission(now: t0.addingTimeInterval(9)) else { return XCTFail("after 5xx give-up") }
+        let silent = LifeboatError(.network, "timed out talking to 127.0.0.1:1")
+        budget.gaveUp(window: 10, silence: silent, now: t0.addingTimeInterval(1))
+        guard case .refused(let e) = budget.admission(now: t0.addingTimeInterval(10)) else { return XCTFail("after silence") }
+        XCTAssertEqual(e, silent)
+        // A later 5xx give-up does not lift the refusal of a silent endpoint.
+        budget.gaveUp(window: 10, silence: nil, now: t0.addingTimeInterval(2))
+        guard case .refused = budget.admission(now: t0.addingTimeInterval(3)) else { return XCTFail("still silent") }
+        guard case .retries = budget.admission(now: t0.addingTimeInterval(12.5)) else { return XCTFail("window over") }
     }
 }
 

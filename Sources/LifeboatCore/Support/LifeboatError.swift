@@ -46,6 +46,11 @@ public struct LifeboatError: Error, CustomStringConvertible, Sendable, Equatable
         }
     }
 
+    /// Whether this error proves the data damaged (it failed authentication or its hash, or the
+    /// store says the object does not exist), as opposed to not having been read (unreachable,
+    /// out of retries, refused): only proof may be reported as damage (exit 13).
+    public var provesDamage: Bool { kind == .corrupt || kind == .notFound }
+
     /// Maps an errno from a file operation to a readable error naming the path.
     public static func posix(_ code: Int32, _ what: String, path: String) -> LifeboatError {
         let reason = String(cString: strerror(code))

@@ -3,7 +3,8 @@ import LifeboatCore
 import LifeboatStorage
 import LifeboatRepository
 
-/// The outcome of `lifeboat check`: every problem found, and exactly which snapshots they harm.
+/// The outcome of `lifeboat check`: every problem found, and exactly which snapshots they harm;
+/// apart from them, what could not be read (unreachable, out of retries), which proves nothing.
 public struct CheckReport: Codable, Sendable {
     public struct DamagedSnapshot: Codable, Sendable {
         public var id: String
@@ -20,6 +21,10 @@ public struct CheckReport: Codable, Sendable {
     public var bytesRead: Int
     public var errors: [String]
     public var damagedSnapshots: [DamagedSnapshot]
+    /// Objects that could not be read, and why: not damage, a check to run again later.
+    public var unreadable: [String] = []
+    /// Snapshots not found damaged, but needing pages in packs that could not be read.
+    public var unverifiedSnapshots = 0
     /// Packs of shredded sources, unreadable on purpose until prune deletes them (not damage).
     public var shreddedPacks: Int? = nil
     /// Retain-until state per S3 copy (filled by the check command; nil without S3).
@@ -39,7 +44,8 @@ public struct CheckReport: Codable, Sendable {
     public var readOnly: Bool = false
 
     package enum CodingKeys: String, CodingKey {
-        case ok, snapshots, packs, blobs, errors
+        case ok, snapshots, packs, blobs, errors, unreadable
+        case unverifiedSnapshots = "unverified_snapshots"
         case damagedPacks = "damaged_packs"
         case supersededPacks = "superseded_packs"
         case damagedObjects = "damaged_objects"
@@ -69,11 +75,19 @@ public final class Checker {
         self.record = record
     }
 
+    /// A failure to read `what`: damage when it proves damage, else something not read.
+    private static func note(_ what: String, _ e: LifeboatError, errors: inout [String], unreadable: inout [String]) {
+        if e.provesDamage { errors.append("\(what): \(e.message)") } else { unreadable.append("\(what): \(e.message)") }
+    }
+
     public func run(readData: Bool, progress: (@Sendable (String) -> Void)? = nil) throws -> CheckReport {
         var errors: [String] = []
         var damagedObjects: [String] = []
+        var unreadable: [String] = []
         // Blobs found bad: the snapshots that need them are damaged.
         var badBlobs = Set<BlobID>()
+        // Blobs in packs that could not be read: the snapshots that need them are unverified.
+        var unreadBlobs = Set<BlobID>()
 
         // Index files, one by one, so one damaged file does not hide the others. Packs missing
         // from the listing of data/ (taken after that of index/), of the wrong size, or recorded
@@ -93,15 +107,15 @@ public final class Checker {
                 index.distrust(trust.distrusted)
                 index.add(file)
             } catch let e as LifeboatError {
-                errors.append("index \(info.key.name.prefix(8)): \(e.message)")
-                damagedObjects.append(info.key.path)
+                Self.note("index \(info.key.name.prefix(8))", e, errors: &errors, unreadable: &unreadable)
+                if e.provesDamage { damagedObjects.append(info.key.path) }
             }
         }
 
         // Audit records must authenticate like everything else.
         for info in try repo.backend.list(.audit) {
             do { _ = try repo.loadObject(info.key) } catch let e as LifeboatError {
-                errors.append("audit record \(info.key.name.prefix(8)): \(e.message)")
+                Self.note("audit record \(info.key.name.prefix(8))", e, errors: &errors, unreadable: &unreadable)
             }
         }
 
@@ -140,11 +154,12 @@ public final class Checker {
             var skip = badPacks
             for (n, name) in index.packs.enumerated() where shredded.contains(name) { skip.insert(UInt32(n)) }
             let result = try readAllPacks(index: index, keys: packKeys, skip: skip, progress: progress)
+            unreadable += result.unreadable
             badBlobs.formUnion(result.badBlobs)
             bytesRead = result.bytes
-            let unreadable = result.badPacks.union(result.mismatched)
+            let unread = result.badPacks.union(result.mismatched)
             func packPrefix(_ n: UInt32) -> String { "pack \(index.packs[Int(n)].prefix(8))" }
-            for n in unreadable { problems[n] = result.errors.first { $0.hasPrefix(packPrefix(n)) } ?? "\(packPrefix(n)) is damaged" }
+            for n in unread { problems[n] = result.errors.first { $0.hasPrefix(packPrefix(n)) } ?? "\(packPrefix(n)) is damaged" }
             // Read and matching its name: whole, whatever the ledger said before.
             for n in result.verified {
                 recordedOnly.remove(n)
@@ -154,8 +169,13 @@ public final class Checker {
             badPacks.formUnion(result.badPacks)
             // A pack that cannot be read is said once, by its own line; blobs of a pack that
             // does not match its name are judged one by one (those that authenticate are intact).
-            dataErrors = result.errors.filter { e in !unreadable.contains { e == problems[$0] } && !result.badPacks.contains { e.hasPrefix(packPrefix($0)) } }
+            dataErrors = result.errors.filter { e in !unread.contains { e == problems[$0] } && !result.badPacks.contains { e.hasPrefix(packPrefix($0)) } }
             garbled = result.mismatched
+            // Packs the store did not serve (unreachable, out of retries) prove nothing: the
+            // snapshots needing them are unverified, not damaged.
+            if !result.unreadPacks.isEmpty {
+                index.forEach { id, loc in if result.unreadPacks.contains(loc.pack) { unreadBlobs.insert(id) } }
+            }
         }
         badPacks.formUnion(recordedOnly)
         // A bad pack is damage only while some blob has no other home: the index locates a
@@ -184,9 +204,16 @@ public final class Checker {
         // Snapshots: manifest, page table, every page indexed and not known bad.
         var damaged: [CheckReport.DamagedSnapshot] = []
         var snapshotCount = 0
+        var unverified = 0
+        var unreadManifests = 0
         let records = try repo.listSnapshots { id, e in
-            damaged.append(.init(id: id, source: nil, time: nil, problem: e.message))
-            damagedObjects.append(ObjectKey(.snapshots, id).path)
+            if e.provesDamage {
+                damaged.append(.init(id: id, source: nil, time: nil, problem: e.message))
+                damagedObjects.append(ObjectKey(.snapshots, id).path)
+            } else {
+                unreadable.append("snapshot \(id.prefix(8)): \(e.message)")
+                unreadManifests += 1
+            }
         }
         var codecs: [KeyTag: BlobCodec] = [:]
         for r in records {
@@ -197,25 +224,31 @@ public final class Checker {
                 let codec = try codecs[tag] ?? BlobCodec(keys: repo.keys(for: r.manifest))
                 codecs[tag] = codec
                 let ids = try PageTableReader(repo: repo, index: index, codec: codec).pageIDs(of: r.manifest)
-                var missing = 0, bad = 0
+                var missing = 0, bad = 0, unread = 0
                 for id in ids {
-                    if !index.contains(id) { missing += 1 } else if badBlobs.contains(id) { bad += 1 }
+                    if !index.contains(id) { missing += 1 } else if badBlobs.contains(id) { bad += 1 } else if unreadBlobs.contains(id) { unread += 1 }
                 }
+                if missing == 0 && bad == 0 && unread > 0 { unverified += 1 }
                 if missing > 0 || bad > 0 {
                     var parts: [String] = []
                     if missing > 0 { parts.append("\(missing) page(s) not in any index") }
                     if bad > 0 { parts.append("\(bad) page(s) in damaged or missing packs") }
                     damaged.append(.init(id: r.id, source: r.manifest.source, time: RFC3339.format(r.manifest.time), problem: parts.joined(separator: ", ")))
                 }
-            } catch let e as LifeboatError {
+            } catch let e as LifeboatError where e.provesDamage {
                 damaged.append(.init(id: r.id, source: r.manifest.source, time: RFC3339.format(r.manifest.time), problem: e.message))
+            } catch let e as LifeboatError {
+                unreadable.append("page table of snapshot \(r.shortID): \(e.message)")
+                unverified += 1
             }
         }
-        snapshotCount += damaged.filter { $0.source == nil }.count
+        snapshotCount += damaged.filter { $0.source == nil }.count + unreadManifests
+        unverified += unreadManifests
         let waiting = index.packs.filter { shredded.contains($0) }.count
-        var report = CheckReport(ok: errors.isEmpty && damaged.isEmpty, readData: readData, snapshots: snapshotCount,
+        var report = CheckReport(ok: errors.isEmpty && damaged.isEmpty && unreadable.isEmpty, readData: readData, snapshots: snapshotCount,
                                  packs: index.packs.count, blobs: index.count, bytesRead: bytesRead,
-                                 errors: errors, damagedSnapshots: damaged, shreddedPacks: waiting > 0 ? waiting : nil)
+                                 errors: errors, damagedSnapshots: damaged, unreadable: unreadable, unverifiedSnapshots: unverified,
+                                 shreddedPacks: waiting > 0 ? waiting : nil)
         report.damagedPacks = damagedPacks
         report.supersededPacks = superseded > 0 ? superseded : nil
         report.damagedObjects = damagedObjects
@@ -243,6 +276,7 @@ public final class Checker {
 
     package struct DataResult {
         package var errors: [String] = []
+        package var unreadable: [String] = []
         package var badBlobs = Set<BlobID>()
         /// Packs that could not be read or do not match their name.
         package var badPacks = Set<UInt32>()
@@ -250,6 +284,8 @@ public final class Checker {
         package var verified = Set<UInt32>()
         /// Packs read that do not match their name (their blobs are judged one by one).
         package var mismatched = Set<UInt32>()
+        /// Packs the store did not serve (unreachable, out of retries): not damage.
+        package var unreadPacks = Set<UInt32>()
         package var bytes = 0
     }
 
@@ -272,16 +308,22 @@ public final class Checker {
             var local = DataResult()
             defer { result.withLock { r in
                 r.errors += local.errors
+                r.unreadable += local.unreadable
                 r.badBlobs.formUnion(local.badBlobs)
                 r.badPacks.formUnion(local.badPacks)
                 r.verified.formUnion(local.verified)
                 r.mismatched.formUnion(local.mismatched)
+                r.unreadPacks.formUnion(local.unreadPacks)
                 r.bytes += local.bytes
             } }
             let bytes: [UInt8]
-            do { bytes = try repo.backend.get(ObjectKey(.data, name)) } catch let e as LifeboatError {
+            do { bytes = try repo.backend.get(ObjectKey(.data, name)) } catch let e as LifeboatError where e.provesDamage {
                 local.errors.append("pack \(name.prefix(8)): \(e.message)")
                 local.badPacks.insert(UInt32(n))
+                return
+            } catch let e as LifeboatError {
+                local.unreadable.append("pack \(name.prefix(8)): \(e.message)")
+                local.unreadPacks.insert(UInt32(n))
                 return
             }
             local.bytes += bytes.count

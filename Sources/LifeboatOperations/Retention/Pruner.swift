@@ -116,7 +116,7 @@ public final class Pruner {
         let indexInfos = try repo.backend.list(.index)
         for info in indexInfos {
             let file: IndexFile
-            do { file = try repo.loadIndexFile(info) } catch let e as LifeboatError {
+            do { file = try repo.loadIndexFile(info) } catch let e as LifeboatError where e.provesDamage {
                 throw LifeboatError(.corrupt, "index \(info.key.name.prefix(8)) cannot be read (\(e.message)); prune refuses to run on a damaged repository: run 'lifeboat check'")
             }
             index.add(file)

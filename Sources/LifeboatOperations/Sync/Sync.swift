@@ -34,10 +34,10 @@ public enum Sync {
     public static func run(from source: any Backend, to target: any Backend, workers: Int = 4,
                            progress: (@Sendable (String) -> Void)? = nil) throws -> SyncResult {
         let started = Date()
-        guard let config = try? source.get(.config) else {
+        guard let config = try configIfAny(source) else {
             throw LifeboatError(.repositoryMissing, "no Lifeboat repository at \(source.location) to sync from")
         }
-        if let existing = try? target.get(.config) {
+        if let existing = try configIfAny(target) {
             guard existing == config else {
                 throw LifeboatError(.usage, "\(target.location) holds a different repository than \(source.location); sync only copies between copies of one repository")
             }
@@ -66,12 +66,18 @@ public enum Sync {
             copied[kind.rawValue] = count.current
         }
         // The config last: a target that had none becomes a repository only when complete.
-        if (try? target.get(.config)) == nil {
+        if try configIfAny(target) == nil {
             try target.put(.config, config)
             copied["config"] = 1
         }
         return SyncResult(copied: copied, bytes: bytes.current, damaged: damaged.current.sorted(),
                           seconds: Date().timeIntervalSince(started))
+    }
+
+    /// The config of a copy, nil when it has none; an unreachable copy is an error, not an
+    /// empty one (that would send sync seeding a repository over an existing one).
+    private static func configIfAny(_ backend: any Backend) throws -> [UInt8]? {
+        do { return try backend.get(.config) } catch let e as LifeboatError where e.kind == .notFound { return nil }
     }
 
     /// Copies of a repository that lack snapshots or index files another copy has.

@@ -28,6 +28,6 @@ extension UseCase {
 
     package static func checkAuditDetails(_ r: CheckReport) -> [String: AuditValue] {
         ["ok": .int(r.ok ? 1 : 0), "errors": .int(r.errors.count), "damaged_snapshots": .int(r.damagedSnapshots.count),
-         "snapshots": .int(r.snapshots), "packs": .int(r.packs), "read_data": .int(r.readData ? 1 : 0)]
+         "unreadable": .int(r.unreadable.count), "snapshots": .int(r.snapshots), "packs": .int(r.packs), "read_data": .int(r.readData ? 1 : 0)]
     }
 }

@@ -38,7 +38,11 @@ public struct AuditLog: Sendable {
         do {
             let (record, line) = try appendLocal(operation: operation, source: source, result: result, details: details, error: error)
             guard storeInRepository else { return record }
-            do { try repository.storeObject(.audit, line) } catch let e as LifeboatError {
+            do { try repository.storeObject(.audit, line) } catch let e as LifeboatError where e.kind == .network {
+                // The store stopped answering, which is most likely why the run fails: one note
+                // on the run's error line rather than a warning of its own.
+                Warnings.hold("the audit record of this \(operation) is only in the local log (\(path)) as the repository did not answer; 'lifeboat audit verify' will report it")
+            } catch let e as LifeboatError {
                 Warnings.emit("the audit record of this \(operation) could not be stored in the repository (\(e.message)); 'lifeboat audit verify' will report it")
             }
             return record
@@ -120,11 +124,12 @@ public struct AuditLog: Sendable {
     }
 
     /// Every record stored in the repository, as its exact line bytes. Objects that fail
-    /// authentication are returned through `damaged`.
+    /// authentication are returned through `damaged`; one that could not be read (store
+    /// unreachable) ends the reading, since it proves nothing about the trail.
     public func readRepository(damaged: (String, LifeboatError) -> Void) throws -> [[UInt8]] {
         var out: [[UInt8]] = []
         for info in try repository.backend.list(.audit) {
-            do { out.append(try repository.loadObject(info.key)) } catch let e as LifeboatError { damaged(info.key.name, e) }
+            do { out.append(try repository.loadObject(info.key)) } catch let e as LifeboatError where e.provesDamage { damaged(info.key.name, e) }
         }
         return out
     }

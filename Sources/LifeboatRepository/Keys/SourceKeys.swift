@@ -134,7 +134,7 @@ extension Repository {
                 case .shred(let s):
                     dir.shredded.append(s)
                 }
-            } catch let e as LifeboatError {
+            } catch let e as LifeboatError where e.provesDamage {
                 dir.damaged.append((info.key.name, e))
             }
         }

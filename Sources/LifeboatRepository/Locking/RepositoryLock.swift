@@ -124,11 +124,16 @@ public final class RepositoryLock: @unchecked Sendable {
                 throw Conflict(message: conflictMessage(holder, repo: repo))
             }
         }
-        // Take over stale locks that stood in our way: remove them (best effort; a backend that
-        // refuses deletes leaves them, and they stay ignored).
-        for e in before where e.stale && (e.record.map { $0.conflicts(with: mine) } ?? false) {
-            if (try? repo.backend.delete(e.key)) != nil, let r = e.record {
-                options.notice?("took over a stale lock: \(r.summary) \(e.staleReason ?? "")")
+        // Take over stale locks that stood in our way, and those of this host's runs that are
+        // gone (a run that failed because the store stopped answering could not remove its own):
+        // remove them (best effort; a backend that refuses deletes leaves them, and they stay ignored).
+        for e in before where e.stale {
+            guard let r = e.record else { continue }
+            let conflicting = r.conflicts(with: mine)
+            guard conflicting || (r.host == mine.host && !HostIdentity.isAlive(pid: r.pid, start: r.pidStart)) else { continue }
+            if (try? repo.backend.delete(e.key)) != nil {
+                options.notice?(conflicting ? "took over a stale lock: \(r.summary) \(e.staleReason ?? "")"
+                                            : "removed the lock a failed run left: \(r.summary) \(e.staleReason ?? "")")
             }
         }
         return lock
@@ -193,6 +198,10 @@ public final class RepositoryLock: @unchecked Sendable {
         }
         do { try repository.backend.delete(key) } catch let e as LifeboatError where e.kind == .notFound {
             // Already removed (unlock --remove-all); nothing to do.
+        } catch let e as LifeboatError where e.kind == .network {
+            // The store stopped answering (most likely what failed the run): said on the run's
+            // error line. Any later run on this host removes the lock of a process that is gone.
+            Warnings.hold("this run's lock \(key.name.prefix(8)) stays in \(repository.backend.location) until the next run on this host removes it, or run 'lifeboat unlock' once it answers")
         } catch {
             Warnings.emit("could not remove this run's lock \(key.name.prefix(8)) (\(error)); it will be ignored once stale")
         }

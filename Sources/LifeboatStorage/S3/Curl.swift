@@ -237,7 +237,7 @@ package final class CurlHandle {
         }
         if code != CURLE_OK {
             let detail = errorBuffer[0] != 0 ? String(cString: errorBuffer) : String(cString: curl_easy_strerror(code))
-            throw CurlHandle.error(code: code, detail: detail, host: host)
+            throw CurlHandle.error(code: code, detail: detail, host: host, https: request.url.hasPrefix("https://"))
         }
         var status = 0
         _ = lb_curl_getinfo_long(h, CURLINFO_RESPONSE_CODE, &status)
@@ -251,9 +251,9 @@ package final class CurlHandle {
         return String(rest.prefix { $0 != "/" && $0 != "?" })
     }
 
-    /// Certificate and handshake failures are `.tls` (never retried); everything else on the
-    /// way is `.network` (retried by the caller).
-    package static func error(code: CURLcode, detail: String, host: String) -> LifeboatError {
+    /// Certificate and handshake failures are `.tls` (never retried); a scheme curl may not
+    /// use is `.usage`; everything else on the way is `.network` (retried by the caller).
+    package static func error(code: CURLcode, detail: String, host: String, https: Bool = true) -> LifeboatError {
         // A handshake cut short by the peer (server restarting, connection reset) is a
         // network fault to retry, not a certificate verdict.
         let lowerDetail = detail.lowercased()
@@ -279,8 +279,14 @@ package final class CurlHandle {
                 return LifeboatError(.tls, "TLS handshake with \(host) failed (\(detail)); the server must offer TLS 1.2 or newer")
             }
             return LifeboatError(.tls, "TLS certificate of \(host) not trusted (\(detail)); pass --cacert / LIFEBOAT_CACERT with your CA bundle")
-        case CURLE_UNSUPPORTED_PROTOCOL:
+        case CURLE_UNSUPPORTED_PROTOCOL where !https:
             return LifeboatError(.usage, "refusing to talk to \(host) over that protocol (\(detail)); use https://")
+        case CURLE_UNSUPPORTED_PROTOCOL, CURLE_WEIRD_SERVER_REPLY:
+            // On https, curl also says this of an answer that is not HTTP/1.x ("Received
+            // HTTP/0.9"): a broken proxy or front end, worth retrying; the scheme is right.
+            return LifeboatError(.network, "\(host) sent a malformed HTTP response (\(detail)); if it persists, check the endpoint and any proxy or load balancer in front of it")
+        case CURLE_GOT_NOTHING, CURLE_PARTIAL_FILE, CURLE_RECV_ERROR, CURLE_SEND_ERROR:
+            return LifeboatError(.network, "connection to \(host) broke off mid-request (\(detail)); check the endpoint and your network")
         case CURLE_OPERATION_TIMEDOUT:
             return LifeboatError(.network, "timed out talking to \(host) (\(detail)); check the endpoint and your network")
         default:

@@ -45,6 +45,8 @@ public struct S3Backend: Backend, CustomStringConvertible, CustomDebugStringConv
     private var transport: TransportSettings
     /// Object Lock policy and what is known of the bucket's versioning (S3ObjectLock.swift).
     package let lockState = S3LockState()
+    /// The retry budget all requests of this backend share (RetryPolicy.swift).
+    private let budget = RetryBudget()
 
     private static let emptySHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
@@ -91,9 +93,9 @@ public struct S3Backend: Backend, CustomStringConvertible, CustomDebugStringConv
                 let made = try send("PUT", key: nil, body: body, contentType: body.isEmpty ? nil : "application/xml")
                 let code = errorCode(made.response)
                 if made.response.status == 200 || code == "BucketAlreadyOwnedByYou" { return }
-                throw failure(made.response, "create bucket \(s3.bucket)", key: nil, attempts: made.attempts)
+                throw failure(made.response, "create bucket \(s3.bucket)", key: nil, attempts: made.attempts, seconds: made.seconds)
             default:
-                throw failure(head.response, "check bucket \(s3.bucket)", key: nil, attempts: head.attempts)
+                throw failure(head.response, "check bucket \(s3.bucket)", key: nil, attempts: head.attempts, seconds: head.seconds)
             }
         }
     }
@@ -118,7 +120,7 @@ public struct S3Backend: Backend, CustomStringConvertible, CustomDebugStringConv
                 if r.attempts > 1, try statUnscrubbed(key) == bytes.count { return }
                 throw existsError(key)
             default:
-                throw failure(r.response, "store", key: key, attempts: r.attempts)
+                throw failure(r.response, "store", key: key, attempts: r.attempts, seconds: r.seconds)
             }
         }
     }
@@ -127,7 +129,7 @@ public struct S3Backend: Backend, CustomStringConvertible, CustomDebugStringConv
         try scrubbing {
             let r = try send("GET", key: key.path)
             if r.response.status == 404, let hidden = try hiddenVersion(key) { return try getVersion(key, hidden.versionID) }
-            guard r.response.status == 200 else { throw failure(r.response, "read", key: key, attempts: r.attempts) }
+            guard r.response.status == 200 else { throw failure(r.response, "read", key: key, attempts: r.attempts, seconds: r.seconds) }
             return r.response.body
         }
     }
@@ -156,7 +158,7 @@ public struct S3Backend: Backend, CustomStringConvertible, CustomDebugStringConv
             case 416:
                 throw truncatedError(key)
             default:
-                throw failure(r.response, "read", key: key, attempts: r.attempts)
+                throw failure(r.response, "read", key: key, attempts: r.attempts, seconds: r.seconds)
             }
             guard body.count == length else { throw truncatedError(key) }
             return body
@@ -183,7 +185,7 @@ public struct S3Backend: Backend, CustomStringConvertible, CustomDebugStringConv
                 var query = [("list-type", "2"), ("prefix", prefix)]
                 if let token { query.append(("continuation-token", token)) }
                 let r = try send("GET", key: nil, query: query)
-                guard r.response.status == 200 else { throw failure(r.response, "list \(prefix) in", key: nil, attempts: r.attempts) }
+                guard r.response.status == 200 else { throw failure(r.response, "list \(prefix) in", key: nil, attempts: r.attempts, seconds: r.seconds) }
                 let xml = String(decoding: r.response.body, as: UTF8.self)[...]
                 for entry in S3XML.blocks("Contents", in: xml) {
                     guard let name = S3XML.value("Key", in: entry), let size = S3XML.value("Size", in: entry).flatMap({ Int($0) }),
@@ -208,7 +210,7 @@ public struct S3Backend: Backend, CustomStringConvertible, CustomDebugStringConv
             guard try statUnscrubbed(key) != nil else { throw missingError(key) }
             let r = try send("DELETE", key: key.path)
             guard r.response.status == 204 || r.response.status == 200 else {
-                throw failure(r.response, "delete", key: key, attempts: r.attempts)
+                throw failure(r.response, "delete", key: key, attempts: r.attempts, seconds: r.seconds)
             }
         }
     }
@@ -220,7 +222,7 @@ public struct S3Backend: Backend, CustomStringConvertible, CustomDebugStringConv
                                contentType: "application/octet-stream")
         guard started.response.status == 200,
               let uploadID = S3XML.value("UploadId", in: String(decoding: started.response.body, as: UTF8.self)), !uploadID.isEmpty
-        else { throw failure(started.response, "start multipart upload of", key: key, attempts: started.attempts) }
+        else { throw failure(started.response, "start multipart upload of", key: key, attempts: started.attempts, seconds: started.seconds) }
         do {
             var etags: [String] = []
             var offset = 0
@@ -231,7 +233,7 @@ public struct S3Backend: Backend, CustomStringConvertible, CustomDebugStringConv
                 let r = try send("PUT", key: key.path, query: [("partNumber", String(number)), ("uploadId", uploadID)],
                                  headers: lockState.runtime.policy == nil ? [] : [("Content-MD5", MD5.base64(part))], body: part)
                 guard r.response.status == 200, let etag = r.response.headers["etag"] else {
-                    throw failure(r.response, "upload part \(number) of", key: key, attempts: r.attempts)
+                    throw failure(r.response, "upload part \(number) of", key: key, attempts: r.attempts, seconds: r.seconds)
                 }
                 etags.append(etag)
                 offset = end
@@ -251,7 +253,7 @@ public struct S3Backend: Backend, CustomStringConvertible, CustomDebugStringConv
                 if done.attempts > 1, try statUnscrubbed(key) == bytes.count { return }
                 throw existsError(key)
             default:
-                throw failure(done.response, "complete multipart upload of", key: key, attempts: done.attempts)
+                throw failure(done.response, "complete multipart upload of", key: key, attempts: done.attempts, seconds: done.seconds)
             }
         } catch {
             // Best effort: parts of an abandoned upload cost storage until aborted (or until
@@ -281,15 +283,16 @@ public struct S3Backend: Backend, CustomStringConvertible, CustomDebugStringConv
                probe.response.status == response.status {
                 response = probe.response
             }
-            throw failure(response, "look up", key: key, attempts: r.attempts)
+            throw failure(response, "look up", key: key, attempts: r.attempts, seconds: r.seconds)
         }
     }
 
-    /// Sends one S3 request, retrying transient failures. Returns the final response whatever
-    /// its status (callers decide what is success) and how many attempts it took.
+    /// Sends one S3 request, retrying transient failures until the retry budget is spent (see
+    /// RetryPolicy and RetryBudget). Returns the final response whatever its status (callers
+    /// decide what is success), how many attempts it took and the seconds they took.
     package func send(_ method: String, key: String?, query: [(String, String)] = [], headers: [(String, String)] = [],
                       body: [UInt8]? = nil, payloadHash: String? = nil, contentType: String? = nil, expected: Int = 0,
-                      errorMayHide200: Bool = false, retry: RetryPolicy? = nil) throws -> (response: HTTPResponse, attempts: Int) {
+                      errorMayHide200: Bool = false, retry: RetryPolicy? = nil) throws -> (response: HTTPResponse, attempts: Int, seconds: Double) {
         let policy = retry ?? options.retry
         var request = HTTPRequest(method: method, url: s3.url(key: key, query: query))
         request.body = body
@@ -304,31 +307,63 @@ public struct S3Backend: Backend, CustomStringConvertible, CustomDebugStringConv
         let start = Date()
         var attempt = 0
         while true {
+            let admission = budget.admission()
+            if case .refused(let error) = admission { throw error }
             attempt += 1
-            let elapsed = Date().timeIntervalSince(start)
+            let attemptStart = Date()
+            let failed: TransientFailure
             do {
                 let response = try pool.perform(request, settings: transport, signing: signing)
-                if isTransient(response, errorMayHide200: errorMayHide200) {
-                    let delay = policy.delay(afterAttempt: attempt)
-                    if policy.allowsAnother(after: attempt, elapsed: Date().timeIntervalSince(start), delay: delay) {
-                        Thread.sleep(forTimeInterval: delay)
-                        continue
-                    }
-                    var final = response
-                    if final.status == 200 { final.status = 500 }  // an error hidden in a 200
-                    return (final, attempt)
+                guard isTransient(response, errorMayHide200: errorMayHide200) else {
+                    return (response, attempt, Date().timeIntervalSince(start))
                 }
-                return (response, attempt)
+                failed = .answered(response)
             } catch let error as LifeboatError where error.kind == .network {
-                let delay = policy.delay(afterAttempt: attempt)
-                if policy.allowsAnother(after: attempt, elapsed: elapsed, delay: delay) {
-                    Thread.sleep(forTimeInterval: delay)
-                    continue
+                failed = .broke(error)
+            }
+            let elapsed = Date().timeIntervalSince(start)
+            // Another request may have given up meanwhile: then this one stops too.
+            if case .retries = admission, case .retries = budget.admission(),
+               let delay = policy.nextDelay(afterAttempt: attempt, elapsed: elapsed) {
+                Thread.sleep(forTimeInterval: delay)
+                continue
+            }
+            // A request that had the budget and spent it stops the others (a `.once` request
+            // had none to spend); a single attempt after a give-up that timed out makes the
+            // endpoint silent.
+            var hadBudget = false
+            if case .retries = admission { hadBudget = policy.maxAttempts > 1 }
+            switch failed {
+            case .answered(var final):
+                if hadBudget { budget.gaveUp(window: policy.maxTotal, silence: nil) }
+                if final.status == 200 { final.status = 500 }  // an error hidden in a 200
+                return (final, attempt, elapsed)
+            case .broke(let error):
+                let spent = String(format: "%.1f", elapsed)
+                let budgetNote = policy.maxAttempts == 1 ? "" : " of LIFEBOAT_S3_RETRY_SECONDS=\(Self.seconds(policy.maxTotal))"
+                let final = LifeboatError(.network, "\(error.message) (\(location): gave up after \(attempt) attempt\(attempt == 1 ? "" : "s") in \(spent) s\(budgetNote))")
+                // Only an endpoint that let the last attempt run into its timeout is silent: one
+                // that refused or broke off fails fast, so a single attempt costs nothing.
+                let timedOut = Date().timeIntervalSince(attemptStart) >= 0.9 * min(transport.connectTimeout, Double(transport.stallTimeout))
+                if case .single = admission, timedOut {
+                    budget.gaveUp(window: policy.maxTotal, silence: final)
+                } else if hadBudget {
+                    budget.gaveUp(window: policy.maxTotal, silence: timedOut ? final : nil)
                 }
-                let spent = String(format: "%.1f", Date().timeIntervalSince(start))
-                throw LifeboatError(.network, "\(error.message) (\(location); gave up after \(attempt) attempt\(attempt == 1 ? "" : "s") in \(spent) s)")
+                throw final
             }
         }
+    }
+
+    /// How an attempt failed in a way worth retrying: an error answer (5xx, SlowDown), or no
+    /// usable answer at all (timeout, refused, broken off, malformed).
+    private enum TransientFailure {
+        case answered(HTTPResponse)
+        case broke(LifeboatError)
+    }
+
+    private static func seconds(_ s: Double) -> String {
+        s == s.rounded() ? String(Int(s)) : String(format: "%.1f", s)
     }
 
     private func isTransient(_ r: HTTPResponse, errorMayHide200: Bool) -> Bool {
@@ -367,7 +402,7 @@ public struct S3Backend: Backend, CustomStringConvertible, CustomDebugStringConv
         }
     }
 
-    package func failure(_ r: HTTPResponse, _ what: String, key: ObjectKey?, attempts: Int) -> LifeboatError {
+    package func failure(_ r: HTTPResponse, _ what: String, key: ObjectKey?, attempts: Int, seconds: Double? = nil) -> LifeboatError {
         let summary = errorSummary(r)
         let code = errorCode(r)
         let object = key.map { "object \($0.path) in \(location)" } ?? location
@@ -394,7 +429,7 @@ public struct S3Backend: Backend, CustomStringConvertible, CustomDebugStringConv
         case 412:
             return existsError(key ?? .config)
         case 500...599, 429:
-            return LifeboatError(.network, "\(s3.authority) kept failing to \(what) \(object) (\(summary)) after \(attempts) attempt\(attempts == 1 ? "" : "s"); try again later")
+            return LifeboatError(.network, "\(s3.authority) kept failing to \(what) \(object) (\(summary)) after \(attempts) attempt\(attempts == 1 ? "" : "s")\(seconds.map { String(format: " in %.1f s", $0) } ?? ""); try again later")
         default:
             return LifeboatError(.internalError, "unexpected answer from \(s3.authority) trying to \(what) \(object) (\(summary)); check that the endpoint is S3-compatible")
         }
