@@ -58,11 +58,6 @@ struct ForgetCommand: ParsableCommand {
         var groups: [Forgetter.Group]
         var forgotten: Int
         var prune: PruneReport?
-
-        enum CodingKeys: String, CodingKey {
-            case groups, forgotten, prune
-            case dryRun = "dry_run"
-        }
     }
 
     func run() throws {

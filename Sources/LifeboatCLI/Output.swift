@@ -22,12 +22,9 @@ func runReporting(_ body: () throws -> Void) throws {
 }
 
 enum Output {
-    static func json<T: Encodable>(_ value: T) throws {
-        let enc = JSONEncoder()
-        enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        var data = try enc.encode(value)
-        data.append(0x0a)
-        FileHandle.standardOutput.write(data)
+    /// The one way a command prints JSON: one line, in the shared style (JSONCoding).
+    static func json<T: Encodable>(_ value: T, keys: JSONCoding.Keys = .snakeCase) throws {
+        FileHandle.standardOutput.write(Data(try JSONCoding.encode(value, keys: keys) + [0x0a]))
     }
 
     static func line(_ s: String) {

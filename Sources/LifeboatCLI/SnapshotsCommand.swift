@@ -27,14 +27,6 @@ struct SnapshotsCommand: ParsableCommand {
         var bytesAdded: Int
         var journalMode: String
         var parent: String?
-
-        enum CodingKeys: String, CodingKey {
-            case id, source, time, pages, size, parent
-            case pageSize = "page_size"
-            case pagesNew = "pages_new"
-            case bytesAdded = "bytes_added"
-            case journalMode = "journal_mode"
-        }
     }
 
     func run() throws {

@@ -93,9 +93,7 @@ final class FuzzTests: XCTestCase {
                          pageSize: 4096, pageCount: 513, journalMode: "wal", tableRoot: String(repeating: "ab", count: 16),
                          tableDelta: String(repeating: "cd", count: 16), deltaCount: 3, parent: "p", imageDigest: "00",
                          pagesNew: 4, bytesAdded: 99, toolVersion: "0.1.0", keyGeneration: 2)
-        let enc = JSONEncoder()
-        enc.outputFormatting = [.sortedKeys]
-        let seed = [UInt8](try enc.encode(m))
+        let seed = try JSONCoding.encode(m)
         XCTAssertEqual(try Manifest.decode(seed, id: "x").keyGeneration, 2)
         var f = Fuzzer("manifest", seed: 1)
         f.run(seeds: [seed]) { _ = try Manifest.decode($0, id: "fuzz") }

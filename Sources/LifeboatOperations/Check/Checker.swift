@@ -24,15 +24,6 @@ public struct CheckReport: Codable, Sendable {
     public var shreddedPacks: Int? = nil
     /// Retain-until state per S3 copy (filled by the check command; nil without S3).
     public var objectLock: [ObjectLockStatus]?
-
-    package enum CodingKeys: String, CodingKey {
-        case ok, snapshots, packs, blobs, errors
-        case shreddedPacks = "shredded_packs"
-        case objectLock = "object_lock"
-        case readData = "read_data"
-        case bytesRead = "bytes_read"
-        case damagedSnapshots = "damaged_snapshots"
-    }
 }
 
 /// Verifies a repository. Structure: every index file and manifest authenticates, every pack

@@ -16,16 +16,6 @@ public struct StatusReport: Codable, Sendable {
         public var rpoSeconds: Double?
         public var rpoBreached: Bool
         public var lastBytesAdded: Int?
-
-        package enum CodingKeys: String, CodingKey {
-            case source, configured, snapshots
-            case lastSnapshot = "last_snapshot"
-            case lastTime = "last_time"
-            case ageSeconds = "age_seconds"
-            case rpoSeconds = "rpo_seconds"
-            case rpoBreached = "rpo_breached"
-            case lastBytesAdded = "last_bytes_added"
-        }
     }
 
     public struct RepositoryStatus: Codable, Sendable {
@@ -37,11 +27,6 @@ public struct StatusReport: Codable, Sendable {
         /// Sources whose newest snapshot on the primary is missing here.
         public var behind: [String]
         public var problem: String?
-
-        package enum CodingKeys: String, CodingKey {
-            case location, primary, reachable, snapshots, behind, problem
-            case inStep = "in_step"
-        }
     }
 
     public var time: String
@@ -49,12 +34,6 @@ public struct StatusReport: Codable, Sendable {
     public var repositories: [RepositoryStatus]
     public var rpoBreached: Bool
     public var replicasBehind: Bool
-
-    package enum CodingKeys: String, CodingKey {
-        case time, sources, repositories
-        case rpoBreached = "rpo_breached"
-        case replicasBehind = "replicas_behind"
-    }
 
     public var ok: Bool { !rpoBreached && !replicasBehind }
 

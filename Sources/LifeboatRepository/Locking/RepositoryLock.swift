@@ -218,9 +218,7 @@ public struct LockEntry: Sendable {
 /// Listing, writing and clearing lock objects.
 public enum Locks {
     public static func write(_ repo: Repository, _ record: LockRecord) throws -> ObjectKey {
-        let enc = JSONEncoder()
-        enc.outputFormatting = [.sortedKeys]
-        return try repo.storeObject(.locks, try enc.encode(record).asBytes).key
+        try repo.storeObject(.locks, try JSONCoding.encode(record)).key
     }
 
     /// Every lock object, decoded, with its staleness. Objects that vanish while listing
@@ -231,7 +229,7 @@ public enum Locks {
         for info in try repo.backend.list(.locks) {
             let record: LockRecord
             do {
-                record = try JSONDecoder().decode(LockRecord.self, from: Data(try repo.loadObject(info.key)))
+                record = try JSONCoding.decode(LockRecord.self, from: try repo.loadObject(info.key))
             } catch let e as LifeboatError where e.kind == .notFound {
                 continue
             } catch {
