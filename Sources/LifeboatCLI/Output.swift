@@ -37,10 +37,16 @@ enum Output {
     static func progress(enabled: Bool, label: String) -> (@Sendable (Int, Int) -> Void)? {
         guard enabled, isatty(STDERR_FILENO) == 1 else { return nil }
         let start = Date()
-        let last = LockedTime()
+        // When a line was last printed: a few updates a second are enough.
+        let last = Locked(Date.distantPast)
         return { done, total in
             let now = Date()
-            guard last.shouldPrint(now) || done == total else { return }
+            let due = last.withLock { t in
+                guard now.timeIntervalSince(t) >= 0.2 else { return false }
+                t = now
+                return true
+            }
+            guard due || done == total else { return }
             let elapsed = now.timeIntervalSince(start)
             let pct = total > 0 ? Double(done) * 100 / Double(total) : 100
             let rate = elapsed > 0 ? Double(done) / elapsed : 0
@@ -49,18 +55,5 @@ enum Output {
             FileHandle.standardError.write(Data(text.utf8))
             if done == total { FileHandle.standardError.write(Data("\n".utf8)) }
         }
-    }
-}
-
-/// Throttles progress output to a few updates per second.
-final class LockedTime: @unchecked Sendable {
-    private var last = Date.distantPast
-    private let lock = NSLock()
-    func shouldPrint(_ now: Date) -> Bool {
-        lock.lock()
-        defer { lock.unlock() }
-        if now.timeIntervalSince(last) < 0.2 { return false }
-        last = now
-        return true
     }
 }
