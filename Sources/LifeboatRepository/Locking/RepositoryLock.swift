@@ -23,7 +23,7 @@ import LifeboatStorage
 /// Stale: written on this host by a process that no longer exists (pid and start time), or
 /// not refreshed for `staleAfter` (default 30 min; holders refresh every third of that).
 /// Stale locks are ignored and removed by the next run that takes over.
-public final class RepositoryLock: @unchecked Sendable {
+public final class RepositoryLock: Sendable {
     public struct Options: Sendable {
         public var staleAfter: TimeInterval = 1800
         /// How long to keep retrying while another run holds a conflicting lock.
@@ -43,7 +43,8 @@ public final class RepositoryLock: @unchecked Sendable {
     public let options: Options
     private let state: Locked<(key: ObjectKey, record: LockRecord, released: Bool)>
     private let wake = DispatchSemaphore(value: 0)
-    private var refresher: Thread?
+    /// Set once, when refreshing starts; read by `release` (perhaps from another thread).
+    private let refresher = Locked<Thread?>(nil)
     private let refresherDone = DispatchSemaphore(value: 0)
 
     public var key: ObjectKey { state.current.key }
@@ -146,7 +147,7 @@ public final class RepositoryLock: @unchecked Sendable {
             }
         }
         t.name = "lifeboat.lock-refresh"
-        refresher = t
+        refresher.withLock { $0 = t }
         t.start()
     }
 
@@ -186,7 +187,7 @@ public final class RepositoryLock: @unchecked Sendable {
             return (s.key, s.record, s.released)
         }
         if wasReleased { return }
-        if let t = refresher {
+        if let t = refresher.current {
             wake.signal()
             // (deinit may run on the refresher itself when it held the last reference.)
             if Thread.current !== t { refresherDone.wait() }
