@@ -163,6 +163,24 @@ final class LockTests: XCTestCase {
         XCTAssertEqual(try lockObjects(sb), [])
     }
 
+    func testLockRemovedBehindTheHoldersBackStaysRemoved() throws {
+        let sb = try Sandbox()
+        try sb.lifeboat("init")
+        let repo = try sb.openRepository()
+        // Refreshed every 20 s: the refreshes here are the test's own calls.
+        let lock = try RepositoryLock.acquire(repo, operation: "test", exclusive: true, options: .init(staleAfter: 60))
+        XCTAssertNoThrow(try lock.verifyHeld())
+        // Removed behind its back: the holder notices before committing anything...
+        try Locks.remove(repo, all: true, staleAfter: 60)
+        XCTAssertThrowsError(try lock.verifyHeld()) { XCTAssertEqual(($0 as? LifeboatError)?.kind, .locked) }
+        // ...and a refresh does not bring the lock back, which would hide the removal.
+        lock.refresh()
+        XCTAssertEqual(try lockObjects(sb), [])
+        XCTAssertThrowsError(try lock.verifyHeld()) { XCTAssertEqual(($0 as? LifeboatError)?.kind, .locked) }
+        lock.release()
+        XCTAssertEqual(try lockObjects(sb), [])
+    }
+
     func testRacingForTheExclusiveLockAdmitsOneAtATime() throws {
         let sb = try Sandbox()
         try sb.lifeboat("init")

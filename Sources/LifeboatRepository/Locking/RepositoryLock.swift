@@ -159,7 +159,12 @@ public final class RepositoryLock: Sendable {
         fresh.timeMs = Date().unixMilliseconds
         do {
             let newKey = try Locks.write(repository, fresh)
-            let stillMine = state.withLock { s -> Bool in
+            // Removed behind our back (unlock, or taken over as stale) by now: the lock is lost
+            // and stays lost, so `verifyHeld` stops the run instead of the new copy hiding the
+            // removal. (A store that cannot answer now is no proof: refresh as before.)
+            let lost: Bool
+            do { lost = try repository.backend.stat(oldKey) == nil } catch { lost = false }
+            let stillMine = !lost && state.withLock { s -> Bool in
                 guard !s.released else { return false }
                 s.key = newKey
                 s.record = fresh
