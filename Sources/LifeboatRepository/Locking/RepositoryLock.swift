@@ -30,6 +30,8 @@ public final class RepositoryLock: Sendable {
         public var wait: TimeInterval = 0
         /// Called with a message when a stale lock is taken over.
         public var notice: (@Sendable (String) -> Void)? = { Warnings.emit($0) }
+        /// The time written into lock objects and against which others' go stale.
+        public var clock = WallClock.system
 
         public init(staleAfter: TimeInterval = 1800, wait: TimeInterval = 0) {
             self.staleAfter = staleAfter
@@ -91,7 +93,7 @@ public final class RepositoryLock: Sendable {
     }
 
     private static func attempt(_ repo: Repository, operation: String, source: String?, exclusive: Bool, options: Options) throws -> RepositoryLock {
-        let now = Date()
+        let now = options.clock.now
         let mine = LockRecord(host: HostIdentity.hostName, pid: HostIdentity.currentPID,
                               pidStart: HostIdentity.startTime(of: HostIdentity.currentPID),
                               timeMs: now.unixMilliseconds, startedMs: now.unixMilliseconds,
@@ -101,12 +103,12 @@ public final class RepositoryLock: Sendable {
                 e.key != except && !e.stale && (e.record.map { $0.conflicts(with: mine) } ?? true)
             }
         }
-        let before = try Locks.list(repo, staleAfter: options.staleAfter)
+        let before = try Locks.list(repo, staleAfter: options.staleAfter, now: now)
         if let holder = blocking(before).first { throw Conflict(message: conflictMessage(holder, repo: repo)) }
 
         let key = try Locks.write(repo, mine)
         let lock = RepositoryLock(repository: repo, key: key, record: mine, options: options)
-        var others = blocking(try Locks.list(repo, staleAfter: options.staleAfter), except: key)
+        var others = blocking(try Locks.list(repo, staleAfter: options.staleAfter, now: options.clock.now), except: key)
         if !others.isEmpty {
             // Someone locked between our two listings. The younger lock backs off at once; the
             // older waits a little for the younger to notice and go.
@@ -118,7 +120,7 @@ public final class RepositoryLock: Sendable {
             while !older && !others.isEmpty && waited < 3 {
                 Thread.sleep(forTimeInterval: 0.1)
                 waited += 0.1
-                others = blocking(try Locks.list(repo, staleAfter: options.staleAfter), except: key)
+                others = blocking(try Locks.list(repo, staleAfter: options.staleAfter, now: options.clock.now), except: key)
             }
             if let holder = others.first {
                 lock.release()
@@ -156,7 +158,7 @@ public final class RepositoryLock: Sendable {
         let (oldKey, record, released) = state.current
         if released { return }
         var fresh = record
-        fresh.timeMs = Date().unixMilliseconds
+        fresh.timeMs = options.clock.now.unixMilliseconds
         do {
             let newKey = try Locks.write(repository, fresh)
             // Removed behind our back (unlock, or taken over as stale) by now: the lock is lost
