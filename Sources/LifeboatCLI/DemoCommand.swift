@@ -45,7 +45,7 @@ struct Demo: ParsableCommand {
                 targetBytes: size, seed: seed, journalMode: journal, markers: markers, overwrite: force))
             let s = try generator.generate(at: path)
             if json {
-                try DemoParsing.printJSON(s)
+                try Output.json(s)
             } else {
                 let rate = s.seconds > 0 ? Double(s.fileBytes) / s.seconds / 1_048_576 : 0
                 print("""
@@ -79,7 +79,7 @@ struct Demo: ParsableCommand {
         func run() throws {
             let s = try ProcessDatabaseMutator(percent: percent, seed: seed).mutate(at: path)
             if json {
-                try DemoParsing.printJSON(s)
+                try Output.json(s)
             } else {
                 print("""
                     changed \(s.rowsChanged) of \(s.rowsBefore) rows in \(DemoParsing.seconds(s.seconds)): \
@@ -126,7 +126,7 @@ struct Demo: ParsableCommand {
             let r = try load.wait()
             sources.forEach { $0.cancel() }
             if json {
-                try DemoParsing.printJSON(r)
+                try Output.json(r)
             } else {
                 let at = Date(timeIntervalSince1970: Double(r.lastCommittedAtMs) / 1000)
                 print("""
@@ -156,11 +156,11 @@ struct Demo: ParsableCommand {
         func run() throws {
             let r = try PageDiff.compare(a, b)
             if json {
-                struct Output: Encodable {
+                struct Diff: Encodable {
                     let pageSize, pagesA, pagesB, changedPages, changedBytes: Int
                 }
-                try DemoParsing.printJSON(Output(pageSize: r.pageSize, pagesA: r.pagesA, pagesB: r.pagesB,
-                                                 changedPages: r.changedPages, changedBytes: r.changedBytes))
+                try Output.json(Diff(pageSize: r.pageSize, pagesA: r.pagesA, pagesB: r.pagesB,
+                                     changedPages: r.changedPages, changedBytes: r.changedBytes))
             } else {
                 print("\(r.changedPages) of \(max(r.pagesA, r.pagesB)) pages changed (\(r.changedBytes) bytes, page size \(r.pageSize))")
             }
@@ -175,13 +175,6 @@ enum DemoParsing {
             throw LifeboatError(.usage, "unknown journal mode '\(text)': use wal or delete")
         }
         return mode
-    }
-
-    static func printJSON<T: Encodable>(_ value: T) throws {
-        let encoder = JSONEncoder()
-        encoder.keyEncodingStrategy = .convertToSnakeCase
-        encoder.outputFormatting = [.sortedKeys]
-        print(String(decoding: try encoder.encode(value), as: UTF8.self))
     }
 
     static func seconds(_ s: Double) -> String {

@@ -150,10 +150,7 @@ struct DrillCommand: ParsableCommand {
                 let problems = verify ? try DrillArchive.verify(dir) : []
                 if output.json {
                     struct Out: Encodable { let drills: [DrillHistoryEntry]; let problems: [String]? }
-                    let enc = JSONEncoder()
-                    enc.keyEncodingStrategy = .convertToSnakeCase
-                    enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-                    FileHandle.standardOutput.write(try enc.encode(Out(drills: entries, problems: verify ? problems : nil)) + Data("\n".utf8))
+                    try Output.json(Out(drills: entries, problems: verify ? problems : nil))
                 } else if !output.quiet {
                     if entries.isEmpty { Output.line("no drills recorded in \(dir)") } else {
                         Output.line("TIME (UTC)             SCENARIO                          DISASTER               OUTCOME        RTO (target)           RPO (target)           LOST")

@@ -30,12 +30,9 @@ func runReporting(_ body: () throws -> Void) throws {
 }
 
 enum Output {
-    static func json<T: Encodable>(_ value: T) throws {
-        let enc = JSONEncoder()
-        enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        var data = try enc.encode(value)
-        data.append(0x0a)
-        FileHandle.standardOutput.write(data)
+    /// The one way a command prints JSON: one line, in the shared style (JSONCoding).
+    static func json<T: Encodable>(_ value: T, keys: JSONCoding.Keys = .snakeCase) throws {
+        FileHandle.standardOutput.write(Data(try JSONCoding.encode(value, keys: keys) + [0x0a]))
     }
 
     static func line(_ s: String) {
@@ -48,10 +45,16 @@ enum Output {
     static func progress(enabled: Bool, label: String) -> (@Sendable (Int, Int) -> Void)? {
         guard enabled, isatty(STDERR_FILENO) == 1 else { return nil }
         let start = Date()
-        let last = LockedTime()
+        // When a line was last printed: a few updates a second are enough.
+        let last = Locked(Date.distantPast)
         return { done, total in
             let now = Date()
-            guard last.shouldPrint(now) || done == total else { return }
+            let due = last.withLock { t in
+                guard now.timeIntervalSince(t) >= 0.2 else { return false }
+                t = now
+                return true
+            }
+            guard due || done == total else { return }
             let elapsed = now.timeIntervalSince(start)
             let pct = total > 0 ? Double(done) * 100 / Double(total) : 100
             let rate = elapsed > 0 ? Double(done) / elapsed : 0
@@ -60,18 +63,5 @@ enum Output {
             FileHandle.standardError.write(Data(text.utf8))
             if done == total { FileHandle.standardError.write(Data("\n".utf8)) }
         }
-    }
-}
-
-/// Throttles progress output to a few updates per second.
-final class LockedTime: @unchecked Sendable {
-    private var last = Date.distantPast
-    private let lock = NSLock()
-    func shouldPrint(_ now: Date) -> Bool {
-        lock.lock()
-        defer { lock.unlock() }
-        if now.timeIntervalSince(last) < 0.2 { return false }
-        last = now
-        return true
     }
 }

@@ -61,7 +61,8 @@ struct RestoreCommand: ParsableCommand {
                                         integrity: UseCase.IntegrityMode(rawValue: integrityCheck) ?? .auto)
             reportFallbacks(repository, quiet: output.quiet)
             if output.json {
-                try Output.json(r)
+                // fetchedBytes and workerSeconds have always been camelCase here: kept as written.
+                try Output.json(r, keys: .asWritten)
             } else if !output.quiet {
                 Output.line("restored snapshot \(r.snapshot.prefix(8)) of \(r.source) taken \(r.time) to \(r.target)")
                 Output.line("  \(r.pages) pages (\(Output.bytes(r.bytes))), every page verified, \(String(format: "%.2f", r.seconds)) s")

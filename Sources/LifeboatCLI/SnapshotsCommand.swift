@@ -31,14 +31,6 @@ struct SnapshotsCommand: ParsableCommand {
         var verified: String
         var verifiedAt: String?
 
-        enum CodingKeys: String, CodingKey {
-            case id, source, time, pages, size, parent, verified
-            case verifiedAt = "verified_at"
-            case pageSize = "page_size"
-            case pagesNew = "pages_new"
-            case bytesAdded = "bytes_added"
-            case journalMode = "journal_mode"
-        }
     }
 
     func run() throws {

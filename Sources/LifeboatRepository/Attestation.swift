@@ -49,14 +49,6 @@ public struct Attestation: Codable, Sendable, Equatable {
         self.host = host
     }
 
-    package enum CodingKeys: String, CodingKey {
-        case version, snapshot, source, outcome, problems, seconds, host
-        case imageDigest = "image_digest"
-        case foreignKeys = "foreign_keys"
-        case checkedAtMs = "checked_at_ms"
-        case toolVersion = "tool_version"
-    }
-
     /// Whether this attestation speaks for `record`'s image.
     public func binds(_ record: SnapshotRecord) -> Bool {
         snapshot == record.id && imageDigest == record.manifest.imageDigest
@@ -64,7 +56,7 @@ public struct Attestation: Codable, Sendable, Equatable {
 
     package static func decode(_ plain: [UInt8]) throws -> Attestation {
         do {
-            let a = try JSONDecoder().decode(Attestation.self, from: Data(plain))
+            let a = try JSONCoding.decoder().decode(Attestation.self, from: Data(plain))
             guard a.version == 1 else { throw LifeboatError(.corrupt, "attestation format \(a.version) is newer than this lifeboat; upgrade it") }
             return a
         } catch let e as LifeboatError {
@@ -85,9 +77,7 @@ extension Repository {
     /// Stores an attestation (never overwriting anything); returns its object name.
     @discardableResult
     public func storeAttestation(_ a: Attestation) throws -> String {
-        let enc = JSONEncoder()
-        enc.outputFormatting = [.sortedKeys]
-        return try storeObject(.attestations, try enc.encode(a).asBytes).key.name
+        try storeObject(.attestations, try JSONCoding.encode(a)).key.name
     }
 
     /// Every attestation, oldest check first. A damaged one is reported to `damaged` (check,

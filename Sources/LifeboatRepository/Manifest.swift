@@ -32,23 +32,6 @@ public struct Manifest: Codable, Sendable {
     /// the source has a key of its own (nil: the master key of `keyGeneration`).
     public var sourceKey: String? = nil
 
-    package enum CodingKeys: String, CodingKey {
-        case version, source, host, database, parent
-        case timeMs = "time_ms"
-        case pageSize = "page_size"
-        case pageCount = "page_count"
-        case journalMode = "journal_mode"
-        case tableRoot = "table_root"
-        case tableDelta = "table_delta"
-        case deltaCount = "delta_count"
-        case imageDigest = "image_digest"
-        case pagesNew = "pages_new"
-        case bytesAdded = "bytes_added"
-        case toolVersion = "tool_version"
-        case keyGeneration = "key_generation"
-        case sourceKey = "source_key"
-    }
-
     public var time: Date { Date(unixMilliseconds: timeMs) }
     public var databaseSize: Int { pageCount * pageSize }
 
@@ -79,7 +62,7 @@ extension Manifest {
     /// arithmetic (page count × page size) cannot overflow.
     public static func decode(_ bytes: [UInt8], id: String) throws -> Manifest {
         let malformed = LifeboatError(.corrupt, "snapshot \(id.prefix(8)) has a malformed manifest")
-        guard let m = try? JSONDecoder().decode(Manifest.self, from: Data(bytes)) else { throw malformed }
+        guard let m = try? JSONCoding.decode(Manifest.self, from: bytes) else { throw malformed }
         guard (512...65536).contains(m.pageSize), m.pageSize & (m.pageSize - 1) == 0,
               (0...Int(UInt32.max)).contains(m.pageCount), (0...m.pageCount).contains(m.deltaCount) else { throw malformed }
         return m
@@ -95,9 +78,7 @@ public struct SnapshotRecord: Sendable {
 
 extension Repository {
     public func storeManifest(_ m: Manifest) throws -> (id: String, size: Int) {
-        let enc = JSONEncoder()
-        enc.outputFormatting = [.sortedKeys]
-        let stored = try storeObject(.snapshots, try enc.encode(m).asBytes)
+        let stored = try storeObject(.snapshots, try JSONCoding.encode(m))
         return (stored.key.name, stored.size)
     }
 

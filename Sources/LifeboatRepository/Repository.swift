@@ -47,10 +47,8 @@ public final class Repository: Sendable {
         let slot = SHA256.hex(keyBytes)
         try backend.put(ObjectKey(.keys, slot), keyBytes)
         let repo = Repository(backend: backend, keyring: Keyring(single: keys), config: config, keySlot: slot)
-        let enc = JSONEncoder()
-        enc.outputFormatting = [.sortedKeys]
         // The config is written last: its presence is what marks the location as a repository.
-        try backend.put(.config, try repo.seal(try enc.encode(config).asBytes, kind: "config"))
+        try backend.put(.config, try repo.seal(try JSONCoding.encode(config, keys: .asWritten), kind: "config"))
         return repo
     }
 
@@ -73,7 +71,7 @@ public final class Repository: Sendable {
             guard let plain = try? probe.unseal(configBytes, kind: "config", name: "config") else {
                 throw LifeboatError(.corrupt, "the repository config at \(backend.location) fails authentication; it was damaged or replaced")
             }
-            guard let config = try? JSONDecoder().decode(RepositoryConfig.self, from: Data(plain)) else {
+            guard let config = try? JSONCoding.decode(RepositoryConfig.self, from: plain, keys: .asWritten) else {
                 throw LifeboatError(.corrupt, "the repository config at \(backend.location) is malformed")
             }
             guard config.version <= RepositoryConfig.currentVersion else {
@@ -146,8 +144,4 @@ public final class Repository: Sendable {
         }
         return try unseal(stored, kind: key.kind.rawValue, name: key.name)
     }
-}
-
-extension Data {
-    package var asBytes: [UInt8] { [UInt8](self) }
 }

@@ -16,6 +16,8 @@ public struct RepositoryConfig: Codable, Sendable {
     /// S3 Object Lock for every new object (nil: none). Absent in older repositories.
     public var objectLock: ObjectLockPolicy?
 
+    // Spelled out, and read and written with JSONCoding's `.asWritten`: ObjectLockPolicy, from
+    // the floor below, spells its keys in CodingKeys, which a snake_case decoder cannot match.
     package enum CodingKeys: String, CodingKey {
         case version, id, created
         case objectLock = "object_lock"

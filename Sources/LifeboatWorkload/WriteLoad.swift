@@ -6,7 +6,7 @@ import LifeboatCore
 /// seq in `lifeboat_marker_log` and `lifeboat_marker_state` (and touches a process row when the
 /// database has them). A restored copy therefore shows how many transactions it holds (RPO) and
 /// whether any was torn (the three tables disagree). Works in WAL and rollback-journal mode.
-public final class WriteLoad: @unchecked Sendable {
+public final class WriteLoad: Sendable {
     public struct Options: Sendable {
         public var commitsPerSecond: Double
         /// Seconds to run; nil runs until `stop()` (or `maxCommits`).
@@ -54,10 +54,9 @@ public final class WriteLoad: @unchecked Sendable {
 
     public let path: String
     public let options: Options
-    private let lock = NSLock()
-    private var stopRequested = false
-    private var current = Progress(commits: 0, firstSeq: 0, lastSeq: 0, lastCommittedAtMs: 0)
-    private var background: (done: DispatchSemaphore, result: Swift.Result<Result, Error>?)?
+    private let stopRequested = Locked(false)
+    private let current = Locked(Progress(commits: 0, firstSeq: 0, lastSeq: 0, lastCommittedAtMs: 0))
+    private let background = Locked<(done: DispatchSemaphore, result: Swift.Result<Result, Error>?)?>(nil)
 
     public init(path: String, options: Options) throws {
         guard options.commitsPerSecond > 0, options.commitsPerSecond <= 100_000 else {
@@ -70,20 +69,20 @@ public final class WriteLoad: @unchecked Sendable {
         self.options = options
     }
 
-    public var progress: Progress { lock.withLock { current } }
+    public var progress: Progress { current.current }
 
     /// Asks a running load to stop after the transaction in flight.
-    public func stop() { lock.withLock { stopRequested = true } }
+    public func stop() { stopRequested.withLock { $0 = true } }
 
-    private var shouldStop: Bool { lock.withLock { stopRequested } }
+    private var shouldStop: Bool { stopRequested.current }
 
     /// Runs on a thread of its own; collect the result with `wait()`.
     public func start() {
         let done = DispatchSemaphore(value: 0)
-        lock.withLock { background = (done, nil) }
+        background.withLock { $0 = (done, nil) }
         let thread = Thread { [self] in
             let outcome = Swift.Result { try self.run() }
-            lock.withLock { background?.result = outcome }
+            background.withLock { $0?.result = outcome }
             done.signal()
         }
         thread.name = "lifeboat-write-load"
@@ -92,12 +91,12 @@ public final class WriteLoad: @unchecked Sendable {
 
     /// Waits for a load begun with `start()` (call `stop()` first to end an open-ended one).
     public func wait() throws -> Result {
-        guard let done = lock.withLock({ background?.done }) else {
+        guard let done = background.withLock({ $0?.done }) else {
             throw LifeboatError(.internalError, "WriteLoad.wait() called without start()")
         }
         done.wait()
         done.signal() // let a second wait() return too
-        guard let outcome = lock.withLock({ background?.result }) else {
+        guard let outcome = background.withLock({ $0?.result }) else {
             throw LifeboatError(.internalError, "write load ended without a result")
         }
         return try outcome.get()
@@ -175,11 +174,11 @@ public final class WriteLoad: @unchecked Sendable {
             }
             commits += 1
             let committedSeq = seq
-            lock.withLock {
-                if current.commits == 0 { current.firstSeq = committedSeq }
-                current.commits = commits
-                current.lastSeq = committedSeq
-                current.lastCommittedAtMs = now
+            current.withLock { p in
+                if p.commits == 0 { p.firstSeq = committedSeq }
+                p.commits = commits
+                p.lastSeq = committedSeq
+                p.lastCommittedAtMs = now
             }
         }
         let seconds = Clock.monotonic() - started

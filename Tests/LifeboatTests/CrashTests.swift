@@ -53,13 +53,16 @@ final class CrashTests: XCTestCase {
         try sb.lifeboat("snapshot", db)
         let target = sb.path("target.db")
         let (p, _, _) = try CLI.start(["restore", "latest", "--to", target], env: sb.env())
-        usleep(150_000)
+        // Killed while it writes: once its temporary sibling of the target exists.
+        let writing = {
+            ((try? FileManager.default.contentsOfDirectory(atPath: sb.root)) ?? []).contains { $0.hasPrefix(".target.db.lifeboat-restore-") }
+        }
+        XCTAssertTrue(waitUntil(every: 0.001) { writing() || !p.isRunning })
         let interrupted = p.isRunning
         kill(p.processIdentifier, SIGKILL)
         p.waitUntilExit()
-        if interrupted {
-            XCTAssertFalse(FileIO.fileExists(target), "a killed restore must not leave a file under the target name")
-        }
+        XCTAssertTrue(interrupted, "the restore finished before it was killed; the test proves nothing")
+        XCTAssertFalse(FileIO.fileExists(target), "a killed restore must not leave a file under the target name")
         XCTAssertEqual(try sb.lifeboat("restore", "latest", "--to", target).status, 0)
         XCTAssertEqual(try FileIO.readFile(target), try FileIO.readFile(db))
     }

@@ -15,6 +15,48 @@ final class CryptoTests: XCTestCase {
         XCTAssertEqual(h.id(Array("what do ya want for nothing?".utf8)).hex, "5bdcc146bf60754e6a042426089575c7")
     }
 
+    /// RFC 4231 test case 6: a key longer than SHA-256's 64-byte block is hashed first
+    /// (truncating it instead gives another MAC), in one piece and streamed in parts alike.
+    func testHMACHashesAKeyLongerThanABlockRFC4231() throws {
+        var key = [UInt8](repeating: 0xaa, count: 131)
+        let h = try KeyedHash(key: SecretBytes(consuming: &key))
+        let message = Array("Test Using Larger Than Block-Size Key - Hash Key First".utf8)
+        let expected = "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"
+        XCTAssertEqual(Hex.encode(h.mac(message)), expected)
+        let stream = try h.stream()
+        message.withUnsafeBytes { m in
+            stream.update(UnsafeRawBufferPointer(rebasing: m[0..<10]))
+            stream.update(UnsafeRawBufferPointer(rebasing: m[10...]))
+        }
+        XCTAssertEqual(Hex.encode(stream.finish()), expected)
+    }
+
+    /// An OpenSSL call that fails while setting up the MAC is an error, not a key of zeros.
+    func testHMACSetUpFailureIsAnError() throws {
+        var key = [UInt8](repeating: 1, count: 32)
+        XCTAssertThrowsError(try KeyedHash(key: SecretBytes(consuming: &key), digest: nil)) { error in
+            XCTAssertEqual((error as? LifeboatError)?.kind, .internalError)
+            XCTAssertEqual((error as? LifeboatError)?.message, "cannot set up HMAC-SHA256 (OpenSSL)")
+        }
+    }
+
+    /// `count` is the secret's length, though the allocation is never empty.
+    func testSecretBytesCountIsTheSecretsLength() throws {
+        var empty: [UInt8] = []
+        let none = SecretBytes(consuming: &empty)
+        XCTAssertEqual(none.count, 0)
+        XCTAssertEqual(none.copyBytes(), [])
+        XCTAssertEqual(try SecretBytes.random(count: 0).count, 0)
+        XCTAssertThrowsError(try AEADContext(key: none), "an empty secret is no AES-256 key")
+        var five: [UInt8] = [1, 2, 3, 4, 5]
+        let s = SecretBytes(consuming: &five)
+        XCTAssertEqual(five, [], "the caller's copy is wiped")
+        XCTAssertEqual(s.count, 5)
+        XCTAssertEqual(s.copyBytes(), [1, 2, 3, 4, 5])
+        XCTAssertEqual(try KDF.hkdf(s, salt: [], info: "test", count: 48).count, 48)
+        XCTAssertEqual(try SecretBytes.random(count: 32).count, 32)
+    }
+
     func testSHA256KnownAnswer() {
         XCTAssertEqual(SHA256.hex(Array("abc".utf8)), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
     }

@@ -93,9 +93,7 @@ final class FuzzTests: XCTestCase {
                          pageSize: 4096, pageCount: 513, journalMode: "wal", tableRoot: String(repeating: "ab", count: 16),
                          tableDelta: String(repeating: "cd", count: 16), deltaCount: 3, parent: "p", imageDigest: "00",
                          pagesNew: 4, bytesAdded: 99, toolVersion: "0.1.0", keyGeneration: 2)
-        let enc = JSONEncoder()
-        enc.outputFormatting = [.sortedKeys]
-        let seed = [UInt8](try enc.encode(m))
+        let seed = try JSONCoding.encode(m)
         XCTAssertEqual(try Manifest.decode(seed, id: "x").keyGeneration, 2)
         var f = Fuzzer("manifest", seed: 1)
         f.run(seeds: [seed]) { _ = try Manifest.decode($0, id: "fuzz") }
@@ -105,9 +103,7 @@ final class FuzzTests: XCTestCase {
         let a = Attestation(snapshot: String(repeating: "ab", count: 32), source: "bpm", imageDigest: String(repeating: "cd", count: 32),
                             outcome: .failed, problems: ["row 3 missing from index t_a"], foreignKeys: "ok",
                             checkedAtMs: 1_700_000_000_000, seconds: 1.5, toolVersion: "0.1.0", host: "h")
-        let enc = JSONEncoder()
-        enc.outputFormatting = [.sortedKeys]
-        let seed = [UInt8](try enc.encode(a))
+        let seed = try JSONCoding.encode(a)
         XCTAssertEqual(try Attestation.decode(seed), a)
         var f = Fuzzer("attestation", seed: 1)
         f.run(seeds: [seed]) { _ = try Attestation.decode($0) }

@@ -146,20 +146,45 @@ final class LockTests: XCTestCase {
         let sb = try Sandbox()
         try sb.lifeboat("init")
         let repo = try sb.openRepository()
-        let lock = try RepositoryLock.acquire(repo, operation: "test", exclusive: true, options: .init(staleAfter: 0.6))
-        let firstKey = lock.key
-        Thread.sleep(forTimeInterval: 1.0)
-        // Refreshed every 0.2 s: a new object, still exactly one, and not stale at 0.6 s.
+        let time = TestClock()
+        var options = RepositoryLock.Options(staleAfter: 0.6)
+        options.clock = time.clock
+        let lock = try RepositoryLock.acquire(repo, operation: "test", exclusive: true, options: options)
+        let firstKey = lock.key, firstRecord = lock.record
+        // A second later on the lock's clock its first object is stale...
+        time.advance(1.0)
+        XCTAssertNotNil(Locks.staleReason(firstRecord, host: HostIdentity.hostName, staleAfter: 0.6, now: time.now))
+        // ...but the holder refreshes it every 0.2 s: a new object, still exactly one, and not
+        // stale at 0.6 s.
+        var entries: [LockEntry] = []
+        XCTAssertTrue(try waitUntil {
+            entries = try Locks.list(repo, staleAfter: 0.6, now: time.now)
+            return lock.record.timeMs == time.now.unixMilliseconds && entries.count == 1
+        }, "not refreshed into exactly one lock object: \(entries.count)")
         XCTAssertNotEqual(lock.key, firstKey)
-        let entries = try Locks.list(repo, staleAfter: 0.6)
         XCTAssertEqual(entries.count, 1)
         XCTAssertEqual(entries.first?.stale, false)
         XCTAssertNoThrow(try lock.verifyHeld())
-        // Removed behind its back: the holder notices before committing anything.
-        try Locks.remove(repo, all: true, staleAfter: 0.6)
+        lock.release()
+        // At once: release waits for the refresher, so no copy it was writing is left behind.
+        XCTAssertEqual(try lockObjects(sb), [])
+    }
+
+    func testLockRemovedBehindTheHoldersBackStaysRemoved() throws {
+        let sb = try Sandbox()
+        try sb.lifeboat("init")
+        let repo = try sb.openRepository()
+        // Refreshed every 20 s: the refreshes here are the test's own calls.
+        let lock = try RepositoryLock.acquire(repo, operation: "test", exclusive: true, options: .init(staleAfter: 60))
+        XCTAssertNoThrow(try lock.verifyHeld())
+        // Removed behind its back: the holder notices before committing anything...
+        try Locks.remove(repo, all: true, staleAfter: 60)
+        XCTAssertThrowsError(try lock.verifyHeld()) { XCTAssertEqual(($0 as? LifeboatError)?.kind, .locked) }
+        // ...and a refresh does not bring the lock back, which would hide the removal.
+        lock.refresh()
+        XCTAssertEqual(try lockObjects(sb), [])
         XCTAssertThrowsError(try lock.verifyHeld()) { XCTAssertEqual(($0 as? LifeboatError)?.kind, .locked) }
         lock.release()
-        Thread.sleep(forTimeInterval: 0.3)
         XCTAssertEqual(try lockObjects(sb), [])
     }
 

@@ -131,8 +131,11 @@ final class ReplicationTests: XCTestCase {
         try TestDB.createMixed(big, megabytes: 40)
         let pidText = try String(contentsOfFile: S3TestServer.stateDir + "/region-a/pid", encoding: .utf8)
         let pid = try XCTUnwrap(pid_t(pidText.trimmingCharacters(in: .whitespacesAndNewlines)))
+        let packPuts = { try S3TestServer.requests(s.a, containing: "/data/").filter { $0.method == "PUT" }.count }
+        let putsBefore = try packPuts()
         let (p, _, errPipe) = try CLI.start(["snapshot", big, "--source", "big", "--repo", s.repoA], env: s.sb.env(s.env))
-        usleep(400_000)
+        // Frozen mid-upload: once the server has stored a first pack of this run.
+        XCTAssertTrue(try waitUntil(every: 0.02) { try packPuts() > putsBefore || !p.isRunning })
         XCTAssertTrue(p.isRunning, "the snapshot finished before the server froze; the test proves nothing")
         kill(pid, SIGSTOP)
         let frozenAt = Date()

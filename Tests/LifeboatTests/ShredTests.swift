@@ -224,7 +224,7 @@ final class ShredTests: XCTestCase {
         guard case .key(let info, _) = try SourceKeyFormat.decode(key, id: "seed") else { return XCTFail("seed did not decode") }
         XCTAssertEqual(info.source, "bpm.db")
         XCTAssertEqual(info.generation, 3)
-        let shred = SourceKeyFormat.shredMagic + [UInt8](try JSONEncoder().encode(ShredRecord(source: "bpm.db", timeMs: 1, sourceKeys: ["ab"], packs: ["cd"])))
+        let shred = SourceKeyFormat.shredMagic + (try JSONCoding.encode(ShredRecord(source: "bpm.db", timeMs: 1, sourceKeys: ["ab"], packs: ["cd"])))
         var f = Fuzzer("source key object", seed: 77)
         f.run(seeds: [key, shred]) { _ = try SourceKeyFormat.decode($0, id: "fuzz") }
     }

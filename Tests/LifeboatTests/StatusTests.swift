@@ -13,6 +13,21 @@ final class StatusTests: XCTestCase {
         try Data(text.utf8).write(to: URL(fileURLWithPath: path))
     }
 
+    /// Moves every snapshot of `source` `seconds` into the past (its manifest stored again with
+    /// an earlier time, the old one deleted): `status` then sees the repository as it would
+    /// that much later, and the test need not wait for the clock.
+    func backdate(_ sb: Sandbox, source: String, by seconds: Double) throws {
+        let repo = try sb.openRepository()
+        let records = try repo.listSnapshots(source: source)
+        XCTAssertFalse(records.isEmpty, "no snapshot of \(source) to move")
+        for record in records {
+            var manifest = record.manifest
+            manifest.timeMs -= Int64(seconds * 1000)
+            _ = try repo.storeManifest(manifest)
+            try repo.backend.delete(ObjectKey(.snapshots, record.id))
+        }
+    }
+
     func testRPOBreachGivesExitCode20() throws {
         let sb = try Sandbox()
         let a = sb.path("a.db"), b = sb.path("b.db")
@@ -31,7 +46,8 @@ final class StatusTests: XCTestCase {
         XCTAssertEqual(fresh.status, 0, fresh.stdout + fresh.stderr)
         XCTAssertEqual(try fresh.json()["rpo_breached"] as? Bool, false)
 
-        Thread.sleep(forTimeInterval: 2.5)
+        // 2.5 s later, without waiting for them: b's snapshot moved that far into the past.
+        try backdate(sb, source: "b", by: 2.5)
         let stale = try sb.lifeboat("status", "--config", config, "--json")
         XCTAssertEqual(stale.status, 20, stale.stderr)
         let sources = try XCTUnwrap(try stale.json()["sources"] as? [[String: Any]])

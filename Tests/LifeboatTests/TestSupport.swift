@@ -202,3 +202,25 @@ func mountSmallTmpfs(_ path: String, size: String, file: StaticString = #filePat
         u.waitUntilExit()
     }
 }
+
+/// A wall clock that moves only when the test moves it.
+final class TestClock: Sendable {
+    private let time: Locked<Date>
+
+    init(_ start: Date = Date()) { time = Locked(start) }
+
+    var clock: WallClock { WallClock { [time] in time.current } }
+    var now: Date { time.current }
+    func advance(_ seconds: TimeInterval) { time.withLock { $0 += seconds } }
+}
+
+/// Checks `condition` every few milliseconds until it holds (true) or `timeout` seconds have
+/// passed (false): for tests that wait on something, never for a fixed time.
+func waitUntil(timeout: TimeInterval = 60, every interval: TimeInterval = 0.005, _ condition: () throws -> Bool) rethrows -> Bool {
+    let deadline = Date().addingTimeInterval(timeout)
+    while true {
+        if try condition() { return true }
+        if Date() >= deadline { return false }
+        Thread.sleep(forTimeInterval: interval)
+    }
+}

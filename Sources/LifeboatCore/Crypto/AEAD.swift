@@ -15,7 +15,11 @@ public final class AEADContext {
     private let decryptCtx: OpaquePointer
 
     public init(key: SecretBytes) throws {
-        guard key.count == 32, let e = EVP_CIPHER_CTX_new(), let d = EVP_CIPHER_CTX_new() else {
+        guard key.count == 32 else { throw LifeboatError(.internalError, "an AES-256 key must be 32 bytes, not \(key.count)") }
+        let e = EVP_CIPHER_CTX_new(), d = EVP_CIPHER_CTX_new()
+        guard let e, let d else {
+            EVP_CIPHER_CTX_free(e)
+            EVP_CIPHER_CTX_free(d)
             throw LifeboatError(.internalError, "cannot set up AES-256-GCM (OpenSSL)")
         }
         encryptCtx = e

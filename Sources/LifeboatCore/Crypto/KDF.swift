@@ -23,37 +23,32 @@ public enum KDF {
         guard parameters.isSane else {
             throw LifeboatError(.corrupt, "key file has implausible scrypt parameters; it may be damaged or forged")
         }
-        let out = SecretBytes(count: 32)
         let maxMemory = 128 * parameters.n * parameters.r * parameters.p + (1 << 20)
-        let ok: Int32 = passphrase.withUnsafeBytes { pw in
-            salt.withUnsafeBufferPointer { s in
-                out.withUnsafeBytes { o in
+        return try SecretBytes(count: 32) { out in
+            let ok: Int32 = passphrase.withUnsafeBytes { pw in
+                salt.withUnsafeBufferPointer { s in
                     EVP_PBE_scrypt(pw.baseAddress?.assumingMemoryBound(to: CChar.self), pw.count,
                                    s.baseAddress, s.count, parameters.n, parameters.r, parameters.p, maxMemory,
-                                   UnsafeMutablePointer(mutating: o.baseAddress?.assumingMemoryBound(to: UInt8.self)), 32)
+                                   out.baseAddress?.assumingMemoryBound(to: UInt8.self), out.count)
                 }
             }
+            guard ok == 1 else { throw LifeboatError(.internalError, "scrypt key derivation failed (OpenSSL)") }
         }
-        guard ok == 1 else { throw LifeboatError(.internalError, "scrypt key derivation failed (OpenSSL)") }
-        return out
     }
 
     /// HKDF-SHA256: derives independent sub-keys (encryption, identifiers) from master material.
     public static func hkdf(_ key: SecretBytes, salt: [UInt8], info: String, count: Int = 32) throws -> SecretBytes {
-        let out = SecretBytes(count: count)
         let infoBytes = Array(info.utf8)
-        let ok: Int32 = key.withUnsafeBytes { k in
-            salt.withUnsafeBufferPointer { s in
-                infoBytes.withUnsafeBufferPointer { i in
-                    out.withUnsafeBytes { o in
+        return try SecretBytes(count: count) { out in
+            let ok: Int32 = key.withUnsafeBytes { k in
+                salt.withUnsafeBufferPointer { s in
+                    infoBytes.withUnsafeBufferPointer { i in
                         lb_hkdf_sha256(k.baseAddress?.assumingMemoryBound(to: UInt8.self), k.count, s.baseAddress, s.count,
-                                       i.baseAddress, i.count,
-                                       UnsafeMutablePointer(mutating: o.baseAddress?.assumingMemoryBound(to: UInt8.self)), count)
+                                       i.baseAddress, i.count, out.baseAddress?.assumingMemoryBound(to: UInt8.self), out.count)
                     }
                 }
             }
+            guard ok == 1 else { throw LifeboatError(.internalError, "HKDF key derivation failed (OpenSSL)") }
         }
-        guard ok == 1 else { throw LifeboatError(.internalError, "HKDF key derivation failed (OpenSSL)") }
-        return out
     }
 }

@@ -9,30 +9,49 @@ import CLibCrypto
 /// copies instead of a full HMAC set-up. One instance per thread.
 public final class KeyedHash {
     public static let idSize = 16
+    private static let blockSize = 64
 
     private let inner: OpaquePointer
     private let outer: OpaquePointer
     private let work: OpaquePointer
 
-    public init(key: SecretBytes) throws {
-        guard let i = EVP_MD_CTX_new(), let o = EVP_MD_CTX_new(), let w = EVP_MD_CTX_new() else {
-            throw LifeboatError(.internalError, "cannot set up HMAC-SHA256 (OpenSSL)")
+    public convenience init(key: SecretBytes) throws {
+        try self.init(key: key, digest: EVP_sha256())
+    }
+
+    /// `digest` is always SHA-256, except in tests of the error path (nil: one OpenSSL refuses).
+    package init(key: SecretBytes, digest: OpaquePointer?) throws {
+        let setUpFailed = LifeboatError(.internalError, "cannot set up HMAC-SHA256 (OpenSSL)")
+        let i = EVP_MD_CTX_new(), o = EVP_MD_CTX_new(), w = EVP_MD_CTX_new()
+        guard let i, let o, let w else {
+            EVP_MD_CTX_free(i)
+            EVP_MD_CTX_free(o)
+            EVP_MD_CTX_free(w)
+            throw setUpFailed
         }
         inner = i; outer = o; work = w
-        var ipad = [UInt8](repeating: 0x36, count: 64)
-        var opad = [UInt8](repeating: 0x5c, count: 64)
+        // RFC 2104: a key longer than a block is hashed first; a shorter one is padded with zeros.
+        var block = [UInt8](repeating: 0, count: Self.blockSize)
         key.withUnsafeBytes { k in
-            for j in 0..<min(k.count, 64) {
-                ipad[j] ^= k[j]
-                opad[j] ^= k[j]
+            if k.count > Self.blockSize {
+                var hashed = SHA256.hash(k)
+                block.replaceSubrange(0..<hashed.count, with: hashed)
+                SecretBytes.wipe(&hashed)
+            } else {
+                for j in 0..<k.count { block[j] = k[j] }
             }
         }
-        EVP_DigestInit_ex(inner, EVP_sha256(), nil)
-        EVP_DigestUpdate(inner, ipad, 64)
-        EVP_DigestInit_ex(outer, EVP_sha256(), nil)
-        EVP_DigestUpdate(outer, opad, 64)
-        SecretBytes.wipe(&ipad)
-        SecretBytes.wipe(&opad)
+        var ipad = block.map { $0 ^ 0x36 }
+        var opad = block.map { $0 ^ 0x5c }
+        defer {
+            SecretBytes.wipe(&block)
+            SecretBytes.wipe(&ipad)
+            SecretBytes.wipe(&opad)
+        }
+        guard EVP_DigestInit_ex(inner, digest, nil) == 1, EVP_DigestUpdate(inner, ipad, Self.blockSize) == 1,
+              EVP_DigestInit_ex(outer, digest, nil) == 1, EVP_DigestUpdate(outer, opad, Self.blockSize) == 1 else {
+            throw setUpFailed
+        }
     }
 
     deinit {
@@ -44,12 +63,12 @@ public final class KeyedHash {
     /// Writes the full 32-byte HMAC of `message` to `out`.
     public func mac(_ message: UnsafeRawBufferPointer, into out: UnsafeMutablePointer<UInt8>) {
         var len: UInt32 = 0
-        EVP_MD_CTX_copy_ex(work, inner)
-        EVP_DigestUpdate(work, message.baseAddress, message.count)
-        EVP_DigestFinal_ex(work, out, &len)
-        EVP_MD_CTX_copy_ex(work, outer)
-        EVP_DigestUpdate(work, out, 32)
-        EVP_DigestFinal_ex(work, out, &len)
+        requireOpenSSL(EVP_MD_CTX_copy_ex(work, inner), "EVP_MD_CTX_copy_ex")
+        requireOpenSSL(EVP_DigestUpdate(work, message.baseAddress, message.count), "EVP_DigestUpdate")
+        requireOpenSSL(EVP_DigestFinal_ex(work, out, &len), "EVP_DigestFinal_ex")
+        requireOpenSSL(EVP_MD_CTX_copy_ex(work, outer), "EVP_MD_CTX_copy_ex")
+        requireOpenSSL(EVP_DigestUpdate(work, out, 32), "EVP_DigestUpdate")
+        requireOpenSSL(EVP_DigestFinal_ex(work, out, &len), "EVP_DigestFinal_ex")
     }
 
     public func id(_ message: UnsafeRawBufferPointer) -> BlobID {
@@ -72,13 +91,13 @@ public final class KeyedHash {
             guard let c = EVP_MD_CTX_new() else { throw LifeboatError(.internalError, "cannot set up HMAC-SHA256 (OpenSSL)") }
             ctx = c
             self.hash = hash
-            EVP_MD_CTX_copy_ex(ctx, hash.inner)
+            guard EVP_MD_CTX_copy_ex(ctx, hash.inner) == 1 else { throw LifeboatError(.internalError, "cannot set up HMAC-SHA256 (OpenSSL)") }
         }
 
         deinit { EVP_MD_CTX_free(ctx) }
 
         public func update(_ part: UnsafeRawBufferPointer) {
-            EVP_DigestUpdate(ctx, part.baseAddress, part.count)
+            requireOpenSSL(EVP_DigestUpdate(ctx, part.baseAddress, part.count), "EVP_DigestUpdate")
         }
 
         /// The full 32-byte HMAC of everything given; the stream is spent.
@@ -86,10 +105,10 @@ public final class KeyedHash {
             var out = [UInt8](repeating: 0, count: 32)
             var len: UInt32 = 0
             out.withUnsafeMutableBufferPointer { o in
-                EVP_DigestFinal_ex(ctx, o.baseAddress, &len)
-                EVP_MD_CTX_copy_ex(ctx, hash.outer)
-                EVP_DigestUpdate(ctx, o.baseAddress, 32)
-                EVP_DigestFinal_ex(ctx, o.baseAddress, &len)
+                requireOpenSSL(EVP_DigestFinal_ex(ctx, o.baseAddress, &len), "EVP_DigestFinal_ex")
+                requireOpenSSL(EVP_MD_CTX_copy_ex(ctx, hash.outer), "EVP_MD_CTX_copy_ex")
+                requireOpenSSL(EVP_DigestUpdate(ctx, o.baseAddress, 32), "EVP_DigestUpdate")
+                requireOpenSSL(EVP_DigestFinal_ex(ctx, o.baseAddress, &len), "EVP_DigestFinal_ex")
             }
             return out
         }

@@ -2,41 +2,40 @@ import CLibCrypto
 
 /// Key material that lives in its own allocation and is wiped (OPENSSL_cleanse) when the
 /// last reference goes away, so keys do not linger in freed heap memory.
-/// Immutable after creation, hence safe to share between threads.
+// Unchecked: the raw buffer is not Sendable, but it is written only inside the initialiser
+// (`fill`) and read-only afterwards, so sharing it between threads is safe.
 public final class SecretBytes: @unchecked Sendable {
+    /// At least one byte, so even an empty secret has an address to wipe.
     private let storage: UnsafeMutableRawBufferPointer
 
-    public var count: Int { storage.count }
+    /// The length of the secret in bytes (not of its allocation).
+    public let count: Int
 
-    private let storageCount: Int
-
-    public init(count: Int) {
+    /// `count` bytes written once by `fill` (a copy, the random generator, a KDF). If `fill`
+    /// throws, what it wrote is wiped with the rest.
+    package init(count: Int, fill: (UnsafeMutableRawBufferPointer) throws -> Void) rethrows {
         storage = UnsafeMutableRawBufferPointer.allocate(byteCount: max(count, 1), alignment: 16)
         storage.initializeMemory(as: UInt8.self, repeating: 0)
-        storageCount = count
+        self.count = count
+        try fill(UnsafeMutableRawBufferPointer(rebasing: storage[0..<count]))
     }
 
     /// Copies `bytes` and wipes the caller's array copy it was given.
     public convenience init(consuming bytes: inout [UInt8]) {
-        self.init(count: bytes.count)
-        bytes.withUnsafeBytes { src in
-            if let base = src.baseAddress, let dst = storage.baseAddress {
-                dst.copyMemory(from: base, byteCount: src.count)
-            }
-        }
+        self.init(count: bytes.count) { dst in bytes.withUnsafeBytes { dst.copyMemory(from: $0) } }
         SecretBytes.wipe(&bytes)
     }
 
     public static func random(count: Int) throws -> SecretBytes {
-        let s = SecretBytes(count: count)
-        guard let base = s.storage.baseAddress, RAND_bytes(base.assumingMemoryBound(to: UInt8.self), Int32(count)) == 1 else {
-            throw LifeboatError(.internalError, "the system random number generator failed")
+        try SecretBytes(count: count) { b in
+            guard RAND_bytes(b.baseAddress?.assumingMemoryBound(to: UInt8.self), Int32(count)) == 1 else {
+                throw LifeboatError(.internalError, "the system random number generator failed")
+            }
         }
-        return s
     }
 
     public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
-        try body(UnsafeRawBufferPointer(rebasing: storage[0..<storageCount]))
+        try body(UnsafeRawBufferPointer(rebasing: storage[0..<count]))
     }
 
     /// A copy as an ordinary array: only for serialising into an encrypted key file; wipe it after.

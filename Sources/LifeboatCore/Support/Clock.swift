@@ -20,3 +20,16 @@ package enum Clock {
         while nanosleep(&ts, &remaining) != 0 && errno == EINTR { ts = remaining }
     }
 }
+
+/// Where a component reads the time of day: the system's clock, or one a test sets and moves,
+/// so "after N seconds" (a lock going stale, a refresh keeping it fresh) is tested without
+/// waiting N seconds.
+public struct WallClock: Sendable {
+    private let read: @Sendable () -> Date
+
+    public init(_ read: @escaping @Sendable () -> Date) { self.read = read }
+
+    public static let system = WallClock { Date() }
+
+    public var now: Date { read() }
+}

@@ -1,6 +1,7 @@
 import Foundation
 
 /// A value guarded by a lock, for the few pieces of state worker threads share.
+// Unchecked: the compiler cannot see that the lock guards `value`; every access goes through it.
 public final class Locked<Value>: @unchecked Sendable {
     private var value: Value
     private let lock = NSLock()
@@ -19,15 +20,10 @@ public final class Locked<Value>: @unchecked Sendable {
 
 /// Carries non-Sendable per-thread state (cipher and compressor contexts, buffers) into
 /// `concurrentPerform`. Safe because each worker index touches only its own element.
+// Unchecked by design: that discipline is the caller's, and no type can express it.
 public struct UnsafeTransfer<T>: @unchecked Sendable {
     public let value: T
     public init(_ value: T) { self.value = value }
-}
-
-/// Holds a worker body for threads that may outlive their use of it (see `Parallel.run`).
-private final class BodyBox: @unchecked Sendable {
-    package var body: (@Sendable (Int) throws -> Void)?
-    package init(_ body: @escaping @Sendable (Int) throws -> Void) { self.body = body }
 }
 
 public enum Parallel {
@@ -50,17 +46,17 @@ public enum Parallel {
             withoutActuallyEscaping(body) { body in
                 // The threads reach `body` through a box emptied once all have finished with it,
                 // so `body` does not outlive this call (a thread object may be freed later).
-                let box = BodyBox(body)
+                let box = Locked<(@Sendable (Int) throws -> Void)?>(body)
                 let finished = DispatchSemaphore(value: 0)
                 for w in 1..<workers {
                     Thread {
-                        do { try box.body?(w) } catch { record(error) }
+                        do { try box.current?(w) } catch { record(error) }
                         finished.signal()
                     }.start()
                 }
                 do { try body(0) } catch { record(error) }
                 for _ in 1..<workers { finished.wait() }
-                box.body = nil
+                box.withLock { $0 = nil }
             }
         }
         if let e = firstError.current { throw e }

@@ -43,20 +43,6 @@ public struct CheckReport: Codable, Sendable {
     /// The repository refused writes: checked without a lock, nothing recorded in it.
     public var readOnly: Bool = false
 
-    package enum CodingKeys: String, CodingKey {
-        case ok, snapshots, packs, blobs, errors, unreadable
-        case unverifiedSnapshots = "unverified_snapshots"
-        case damagedPacks = "damaged_packs"
-        case supersededPacks = "superseded_packs"
-        case damagedObjects = "damaged_objects"
-        case damageRecorded = "damage_recorded"
-        case readOnly = "read_only"
-        case shreddedPacks = "shredded_packs"
-        case objectLock = "object_lock"
-        case readData = "read_data"
-        case bytesRead = "bytes_read"
-        case damagedSnapshots = "damaged_snapshots"
-    }
 }
 
 /// Verifies a repository. Structure: every index file and manifest authenticates, every pack

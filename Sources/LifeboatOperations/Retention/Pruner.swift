@@ -30,28 +30,6 @@ public struct PruneReport: Codable, Sendable {
     public var retainedUntilEarliest: String?
     public var retainedUntilLatest: String?
 
-    package enum CodingKeys: String, CodingKey {
-        case snapshots, seconds
-        case dryRun = "dry_run"
-        case attestationsDeleted = "attestations_deleted"
-        case blobsReferenced = "blobs_referenced"
-        case packsBefore = "packs_before"
-        case packsKept = "packs_kept"
-        case packsDeleted = "packs_deleted"
-        case packsRepacked = "packs_repacked"
-        case packsWritten = "packs_written"
-        case orphanPacksDeleted = "orphan_packs_deleted"
-        case orphanPacksKept = "orphan_packs_kept"
-        case blobsRemoved = "blobs_removed"
-        case bytesDeleted = "bytes_deleted"
-        case bytesWritten = "bytes_written"
-        case indexFilesWritten = "index_files_written"
-        case indexFilesDeleted = "index_files_deleted"
-        case temporaryBytesRemoved = "temporary_bytes_removed"
-        case objectsRetained = "objects_retained"
-        case retainedUntilEarliest = "retained_until_earliest"
-        case retainedUntilLatest = "retained_until_latest"
-    }
 }
 
 /// Deletes what no snapshot needs, so forgotten data is really gone (GDPR erasure), and space

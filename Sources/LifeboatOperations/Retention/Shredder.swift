@@ -17,15 +17,6 @@ public struct ShredReport: Codable, Sendable {
     public var packs: Int
     public var packBytes: Int
     public var dryRun: Bool
-
-    package enum CodingKeys: String, CodingKey {
-        case source, packs
-        case keysDestroyed = "keys_destroyed"
-        case snapshotsForgotten = "snapshots_forgotten"
-        case masterKeySnapshots = "master_key_snapshots"
-        case packBytes = "pack_bytes"
-        case dryRun = "dry_run"
-    }
 }
 
 /// Crypto-shredding: destroys a source's keys, so every blob of that source in every copy of
@@ -104,9 +95,7 @@ public enum Shredder {
         if !plan.keys.isEmpty {
             let record = ShredRecord(source: plan.source, timeMs: Date().unixMilliseconds,
                                      sourceKeys: plan.keys.map(\.id), packs: plan.packs.keys.sorted())
-            let enc = JSONEncoder()
-            enc.outputFormatting = [.sortedKeys]
-            try repo.storeObject(.sourceKeys, SourceKeyFormat.shredMagic + (try enc.encode(record).asBytes))
+            try repo.storeObject(.sourceKeys, SourceKeyFormat.shredMagic + (try JSONCoding.encode(record)))
         }
         let ids = plan.snapshots.map(\.id)
         willRemove(ids)

@@ -74,9 +74,8 @@ public enum IAMPolicy {
             statements.append(Statement(Sid: "ManageRepository", Action: ["s3:PutObject", "s3:DeleteObject"], Resource: objects(["*"])))
         }
         if objectLock { statements += objectLockStatements(role: role, bucketARN: bucketARN, objects: objects, newData: newData, base: base) }
-        let enc = JSONEncoder()
-        enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        return String(decoding: try enc.encode(Document(Statement: statements)), as: UTF8.self)
+        // AWS spells the keys ("Sid", "Statement"): they are printed as written.
+        return String(decoding: try JSONCoding.encode(Document(Statement: statements), pretty: true, keys: .asWritten), as: UTF8.self)
     }
 
     /// With S3 Object Lock (docs/s3.md): every role reads through delete markers (versions);

@@ -24,18 +24,6 @@ public struct StatusReport: Codable, Sendable {
         /// The newest snapshot stayed unverified past the source's `verify_within`.
         public var verifyOverdue: Bool = false
 
-        package enum CodingKeys: String, CodingKey {
-            case source, configured, snapshots, verification
-            case unverifiedSeconds = "unverified_seconds"
-            case verifyWithinSeconds = "verify_within_seconds"
-            case verifyOverdue = "verify_overdue"
-            case lastSnapshot = "last_snapshot"
-            case lastTime = "last_time"
-            case ageSeconds = "age_seconds"
-            case rpoSeconds = "rpo_seconds"
-            case rpoBreached = "rpo_breached"
-            case lastBytesAdded = "last_bytes_added"
-        }
     }
 
     public struct RepositoryStatus: Codable, Sendable {
@@ -47,11 +35,6 @@ public struct StatusReport: Codable, Sendable {
         /// Sources whose newest snapshot on the primary is missing here.
         public var behind: [String]
         public var problem: String?
-
-        package enum CodingKeys: String, CodingKey {
-            case location, primary, reachable, snapshots, behind, problem
-            case inStep = "in_step"
-        }
     }
 
     public var time: String
@@ -63,13 +46,7 @@ public struct StatusReport: Codable, Sendable {
     public var verificationFailed: Bool = false
     public var verifyOverdue: Bool = false
 
-    package enum CodingKeys: String, CodingKey {
-        case time, sources, repositories
-        case rpoBreached = "rpo_breached"
-        case verificationFailed = "verification_failed"
-        case verifyOverdue = "verify_overdue"
-        case replicasBehind = "replicas_behind"
-    }
+
 
     public var ok: Bool { !rpoBreached && !replicasBehind && !verificationFailed && !verifyOverdue }
 

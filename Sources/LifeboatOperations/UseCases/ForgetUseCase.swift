@@ -8,11 +8,6 @@ extension UseCase {
         package var groups: [Forgetter.Group]
         package var forgotten: Int
         package var prune: PruneReport?
-
-        enum CodingKeys: String, CodingKey {
-            case groups, forgotten, prune
-            case dryRun = "dry_run"
-        }
     }
 
     /// Forgets snapshots by each source's policy under a shared lock, audited before the

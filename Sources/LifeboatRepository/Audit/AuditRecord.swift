@@ -60,13 +60,11 @@ public struct AuditRecord: Codable, Sendable {
 
     /// The exact bytes of the line (sorted keys, no newline): what is hashed and stored.
     public func encodedLine() throws -> [UInt8] {
-        let enc = JSONEncoder()
-        enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return [UInt8](try enc.encode(self))
+        try JSONCoding.encode(self)
     }
 
     public static func decode(line: [UInt8]) throws -> AuditRecord {
-        do { return try JSONDecoder().decode(AuditRecord.self, from: Data(line)) } catch {
+        do { return try JSONCoding.decode(AuditRecord.self, from: line) } catch {
             throw LifeboatError(.corrupt, "an audit record is not valid JSON of the expected shape")
         }
     }

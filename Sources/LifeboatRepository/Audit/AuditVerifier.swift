@@ -20,13 +20,6 @@ public struct AuditVerification: Codable, Sendable {
     public var repositoryRecords: Int
     public var chains: Int
     public var problems: [AuditProblem]
-
-    package enum CodingKeys: String, CodingKey {
-        case ok, chains, problems
-        case localPath = "local_path"
-        case localRecords = "local_records"
-        case repositoryRecords = "repository_records"
-    }
 }
 
 /// Verifies the audit trail: the local chain, every chain stored in the repository (one per

@@ -69,7 +69,7 @@ public struct DamageRecord: Codable, Sendable, Equatable {
     package func encoded() throws -> [UInt8] {
         let enc = JSONEncoder()
         enc.outputFormatting = [.sortedKeys]
-        return try enc.encode(self).asBytes
+        return Array(try enc.encode(self))
     }
 
     /// Parses a record's plaintext; rejects anything but pack names of 64 hex digits and

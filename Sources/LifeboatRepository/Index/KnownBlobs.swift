@@ -13,6 +13,7 @@ import LifeboatStorage
 /// Answers are exact: an id is reported held only if it was added, never on a Bloom "maybe".
 ///
 /// `contains` may be called from several threads at once, but not while `insert` runs.
+// Unchecked: that phase discipline (no lock, for the per-page lookups) is the caller's to keep.
 package final class KnownBlobs: @unchecked Sendable {
     private var recent: BlobIDSet
     private let inMemory: Int

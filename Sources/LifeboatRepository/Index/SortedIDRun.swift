@@ -6,7 +6,7 @@ import LifeboatStorage
 /// order, then searched with one 4 KiB read, since the first id of every 4 KiB block is kept in
 /// memory (1/16 of a byte an id). The file has no name, so it goes with the process, even a
 /// killed one, and nothing else can open it.
-package final class SortedIDRun: @unchecked Sendable {
+package final class SortedIDRun: Sendable {
     /// Ids in a block (4 KiB), the unit of a search's read.
     package static let blockIDs = 256
     private static let idSize = MemoryLayout<BlobID>.stride

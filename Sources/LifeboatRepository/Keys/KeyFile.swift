@@ -62,13 +62,11 @@ public struct KeyFile: Codable, Sendable {
     }
 
     public func encoded() throws -> [UInt8] {
-        let enc = JSONEncoder()
-        enc.outputFormatting = [.sortedKeys]
-        return [UInt8](try enc.encode(self))
+        try JSONCoding.encode(self)
     }
 
     public static func decode(_ bytes: [UInt8]) throws -> KeyFile {
-        do { return try JSONDecoder().decode(KeyFile.self, from: Data(bytes)) } catch {
+        do { return try JSONCoding.decode(KeyFile.self, from: bytes) } catch {
             throw LifeboatError(.corrupt, "a key file of the repository is malformed")
         }
     }

@@ -15,13 +15,6 @@ public struct KeySlotInfo: Codable, Sendable {
     /// Key generations the slot holds, when known (only for the slot that was opened).
     public var generations: [UInt32]?
     public var current: Bool
-
-    package enum CodingKeys: String, CodingKey {
-        case id, created, host, user, kdf, generations, current
-        case scryptN = "scrypt_n"
-        case scryptR = "scrypt_r"
-        case scryptP = "scrypt_p"
-    }
 }
 
 /// What `key rotate` did.
@@ -29,11 +22,6 @@ public struct RotationResult: Codable, Sendable {
     public var generation: UInt32
     public var slot: String
     public var removedSlots: [String]
-
-    package enum CodingKeys: String, CodingKey {
-        case generation, slot
-        case removedSlots = "removed_slots"
-    }
 }
 
 /// Key slot management. Key files are named by the SHA-256 of their bytes and `put` never

@@ -31,12 +31,6 @@ public struct ShredRecord: Codable, Sendable {
     public var sourceKeys: [String]
     public var packs: [String]
 
-    package enum CodingKeys: String, CodingKey {
-        case source, packs
-        case timeMs = "time_ms"
-        case sourceKeys = "source_keys"
-    }
-
     package init(source: String, timeMs: Int64, sourceKeys: [String], packs: [String]) {
         self.source = source
         self.timeMs = timeMs
@@ -102,7 +96,7 @@ package enum SourceKeyFormat {
         let malformed = LifeboatError(.corrupt, "source key object \(id.prefix(8)) is malformed")
         let magic = Array(plain.prefix(4))
         if magic == shredMagic {
-            guard let r = try? JSONDecoder().decode(ShredRecord.self, from: Data(plain.dropFirst(4))) else { throw malformed }
+            guard let r = try? JSONCoding.decode(ShredRecord.self, from: plain.dropFirst(4)) else { throw malformed }
             return .shred(r)
         }
         guard magic == keyMagic else { throw malformed }

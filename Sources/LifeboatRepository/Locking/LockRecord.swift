@@ -19,13 +19,6 @@ public struct LockRecord: Codable, Sendable, Equatable {
     public var source: String?
     public var exclusive: Bool
 
-    package enum CodingKeys: String, CodingKey {
-        case host, pid, operation, source, exclusive
-        case pidStart = "pid_start"
-        case timeMs = "time_ms"
-        case startedMs = "started_ms"
-    }
-
     /// Two locks conflict when either is exclusive, or both protect the same source.
     public func conflicts(with other: LockRecord) -> Bool {
         if exclusive || other.exclusive { return true }

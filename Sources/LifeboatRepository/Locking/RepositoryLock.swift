@@ -23,13 +23,15 @@ import LifeboatStorage
 /// Stale: written on this host by a process that no longer exists (pid and start time), or
 /// not refreshed for `staleAfter` (default 30 min; holders refresh every third of that).
 /// Stale locks are ignored and removed by the next run that takes over.
-public final class RepositoryLock: @unchecked Sendable {
+public final class RepositoryLock: Sendable {
     public struct Options: Sendable {
         public var staleAfter: TimeInterval = 1800
         /// How long to keep retrying while another run holds a conflicting lock.
         public var wait: TimeInterval = 0
         /// Called with a message when a stale lock is taken over.
         public var notice: (@Sendable (String) -> Void)? = { Warnings.emit($0) }
+        /// The time written into lock objects and against which others' go stale.
+        public var clock = WallClock.system
 
         public init(staleAfter: TimeInterval = 1800, wait: TimeInterval = 0) {
             self.staleAfter = staleAfter
@@ -43,7 +45,8 @@ public final class RepositoryLock: @unchecked Sendable {
     public let options: Options
     private let state: Locked<(key: ObjectKey, record: LockRecord, released: Bool)>
     private let wake = DispatchSemaphore(value: 0)
-    private var refresher: Thread?
+    /// Set once, when refreshing starts; read by `release` (perhaps from another thread).
+    private let refresher = Locked<Thread?>(nil)
     private let refresherDone = DispatchSemaphore(value: 0)
 
     public var key: ObjectKey { state.current.key }
@@ -90,7 +93,7 @@ public final class RepositoryLock: @unchecked Sendable {
     }
 
     private static func attempt(_ repo: Repository, operation: String, source: String?, exclusive: Bool, options: Options) throws -> RepositoryLock {
-        let now = Date()
+        let now = options.clock.now
         let mine = LockRecord(host: HostIdentity.hostName, pid: HostIdentity.currentPID,
                               pidStart: HostIdentity.startTime(of: HostIdentity.currentPID),
                               timeMs: now.unixMilliseconds, startedMs: now.unixMilliseconds,
@@ -100,12 +103,12 @@ public final class RepositoryLock: @unchecked Sendable {
                 e.key != except && !e.stale && (e.record.map { $0.conflicts(with: mine) } ?? true)
             }
         }
-        let before = try Locks.list(repo, staleAfter: options.staleAfter)
+        let before = try Locks.list(repo, staleAfter: options.staleAfter, now: now)
         if let holder = blocking(before).first { throw Conflict(message: conflictMessage(holder, repo: repo)) }
 
         let key = try Locks.write(repo, mine)
         let lock = RepositoryLock(repository: repo, key: key, record: mine, options: options)
-        var others = blocking(try Locks.list(repo, staleAfter: options.staleAfter), except: key)
+        var others = blocking(try Locks.list(repo, staleAfter: options.staleAfter, now: options.clock.now), except: key)
         if !others.isEmpty {
             // Someone locked between our two listings. The younger lock backs off at once; the
             // older waits a little for the younger to notice and go.
@@ -117,7 +120,7 @@ public final class RepositoryLock: @unchecked Sendable {
             while !older && !others.isEmpty && waited < 3 {
                 Thread.sleep(forTimeInterval: 0.1)
                 waited += 0.1
-                others = blocking(try Locks.list(repo, staleAfter: options.staleAfter), except: key)
+                others = blocking(try Locks.list(repo, staleAfter: options.staleAfter, now: options.clock.now), except: key)
             }
             if let holder = others.first {
                 lock.release()
@@ -151,7 +154,7 @@ public final class RepositoryLock: @unchecked Sendable {
             }
         }
         t.name = "lifeboat.lock-refresh"
-        refresher = t
+        refresher.withLock { $0 = t }
         t.start()
     }
 
@@ -160,10 +163,15 @@ public final class RepositoryLock: @unchecked Sendable {
         let (oldKey, record, released) = state.current
         if released { return }
         var fresh = record
-        fresh.timeMs = Date().unixMilliseconds
+        fresh.timeMs = options.clock.now.unixMilliseconds
         do {
             let newKey = try Locks.write(repository, fresh)
-            let stillMine = state.withLock { s -> Bool in
+            // Removed behind our back (unlock, or taken over as stale) by now: the lock is lost
+            // and stays lost, so `verifyHeld` stops the run instead of the new copy hiding the
+            // removal. (A store that cannot answer now is no proof: refresh as before.)
+            let lost: Bool
+            do { lost = try repository.backend.stat(oldKey) == nil } catch { lost = false }
+            let stillMine = !lost && state.withLock { s -> Bool in
                 guard !s.released else { return false }
                 s.key = newKey
                 s.record = fresh
@@ -191,7 +199,7 @@ public final class RepositoryLock: @unchecked Sendable {
             return (s.key, s.record, s.released)
         }
         if wasReleased { return }
-        if let t = refresher {
+        if let t = refresher.current {
             wake.signal()
             // (deinit may run on the refresher itself when it held the last reference.)
             if Thread.current !== t { refresherDone.wait() }
@@ -227,9 +235,7 @@ public struct LockEntry: Sendable {
 /// Listing, writing and clearing lock objects.
 public enum Locks {
     public static func write(_ repo: Repository, _ record: LockRecord) throws -> ObjectKey {
-        let enc = JSONEncoder()
-        enc.outputFormatting = [.sortedKeys]
-        return try repo.storeObject(.locks, try enc.encode(record).asBytes).key
+        try repo.storeObject(.locks, try JSONCoding.encode(record)).key
     }
 
     /// Every lock object, decoded, with its staleness. Objects that vanish while listing
@@ -240,7 +246,7 @@ public enum Locks {
         for info in try repo.backend.list(.locks) {
             let record: LockRecord
             do {
-                record = try JSONDecoder().decode(LockRecord.self, from: Data(try repo.loadObject(info.key)))
+                record = try JSONCoding.decode(LockRecord.self, from: try repo.loadObject(info.key))
             } catch let e as LifeboatError where e.kind == .notFound {
                 continue
             } catch {

@@ -70,7 +70,7 @@ package final class PackBuilder {
 
 /// Uploads finished objects on background threads while the caller keeps producing.
 /// At most `inFlight` objects wait or upload at once, which bounds memory.
-package final class Uploader: @unchecked Sendable {
+package final class Uploader: Sendable {
     private let backend: any Backend
     private let queue = DispatchQueue(label: "lifeboat.upload", attributes: .concurrent)
     private let group = DispatchGroup()
