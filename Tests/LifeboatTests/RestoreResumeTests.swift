@@ -54,7 +54,7 @@ final class RestoreResumeTests: XCTestCase {
     func testKilledRestoresResumeToTheImage() throws {
         let sb = try Sandbox()
         let db = sb.path("b.db")
-        try TestDB.createMixed(db, megabytes: 24, journal: "wal")
+        try TestDB.createMixed(db, megabytes: 40, journal: "wal")
         try sb.lifeboat("init")
         XCTAssertEqual(try sb.lifeboat("snapshot", db, "--source", "b").status, 0)
         let image = sb.path("image.db")
@@ -65,7 +65,11 @@ final class RestoreResumeTests: XCTestCase {
         for round in 0..<5 {
             let target = sb.path("r\(round).db")
             let (p, _, _) = try CLI.start(["restore", "latest", "--to", target], env: sb.env())
-            usleep(UInt32.random(in: 30_000...700_000, using: &generator))
+            // Killed once some pages are written (a sample of them is no longer zero), after a
+            // random further moment: early, mid-write or late in the restore.
+            let deadline = Date().addingTimeInterval(20)
+            while p.isRunning && Date() < deadline && !Self.somePageWritten(beside: target, pageCount: expected.count / 4096) { usleep(2_000) }
+            usleep(UInt32.random(in: 0...40_000, using: &generator))
             if p.isRunning {
                 kill(p.processIdentifier, SIGKILL)
                 killed += 1
@@ -79,5 +83,22 @@ final class RestoreResumeTests: XCTestCase {
             XCTAssertEqual(left, [], "round \(round): temporary files left")
         }
         print("RestoreResumeTests: \(killed) of 5 restores killed midway, \(reusedSome) resumed with pages in place")
+        XCTAssertGreaterThanOrEqual(killed, 3, "the restores finished before they could be killed; the test proves little")
+        XCTAssertGreaterThanOrEqual(reusedSome, 1, "no resumed restore kept any page")
+    }
+
+    /// Whether the temporary file of a restore of `target` holds a written page: one of every
+    /// 64 pages is sampled.
+    static func somePageWritten(beside target: String, pageCount: Int) -> Bool {
+        let dir = (target as NSString).deletingLastPathComponent
+        let prefix = "." + (target as NSString).lastPathComponent + ".lifeboat-restore-"
+        guard let name = (try? FileManager.default.contentsOfDirectory(atPath: dir))?.first(where: { $0.hasPrefix(prefix) }),
+              let h = FileHandle(forReadingAtPath: dir + "/" + name) else { return false }
+        defer { try? h.close() }
+        for page in stride(from: 0, to: pageCount, by: 64) {
+            try? h.seek(toOffset: UInt64(page * 4096))
+            if let d = try? h.read(upToCount: 4096), d.contains(where: { $0 != 0 }) { return true }
+        }
+        return false
     }
 }
