@@ -50,6 +50,15 @@ public func openBackend(location: String, options: BackendOptions = BackendOptio
         if let t = env["LIFEBOAT_S3_RETRY_SECONDS"].flatMap(Double.init), t >= 0 {
             s3.retry.maxTotal = t
         }
+        // More requests in flight fill a long fat pipe (a restore across regions); fewer
+        // spare a small or rate-limited endpoint.
+        if let text = env["LIFEBOAT_S3_CONNECTIONS"], !text.isEmpty {
+            guard let n = Int(text), (1...64).contains(n) else {
+                throw LifeboatError(.usage, "LIFEBOAT_S3_CONNECTIONS must be a count from 1 to 64, not '\(text)'")
+            }
+            s3.connections = n
+            s3.maxIdleConnections = max(s3.maxIdleConnections, 2 * n)
+        }
         return S3Backend(location: parsed, credentials: credentials, options: s3)
     }
     if location.contains("://") {

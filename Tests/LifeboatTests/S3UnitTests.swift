@@ -220,3 +220,22 @@ final class CurlErrorMappingTests: XCTestCase {
         XCTAssertEqual(CurlHandle.error(code: CURLE_SSL_CACERT_BADFILE, detail: "error setting certificate file", host: "h:1").kind, .tls)
     }
 }
+
+final class S3ConnectionsTests: XCTestCase {
+    /// LIFEBOAT_S3_CONNECTIONS sets how many requests callers keep in flight; a value out of
+    /// range is a usage error that names the variable.
+    func testConnectionsComeFromTheEnvironment() throws {
+        var env = ["AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "lifeboat-test-secret-DO-NOT-PRINT", "AWS_REGION": "us-east-1"]
+        let location = "s3:https://127.0.0.1:9/bucket"
+        XCTAssertEqual(try openBackend(location: location, options: BackendOptions(environment: env)).preferredConcurrency, 4)
+        env["LIFEBOAT_S3_CONNECTIONS"] = "12"
+        XCTAssertEqual(try openBackend(location: location, options: BackendOptions(environment: env)).preferredConcurrency, 12)
+        for bad in ["0", "65", "many"] {
+            env["LIFEBOAT_S3_CONNECTIONS"] = bad
+            XCTAssertThrowsError(try openBackend(location: location, options: BackendOptions(environment: env))) { e in
+                XCTAssertEqual((e as? LifeboatError)?.kind, .usage)
+                XCTAssertTrue((e as? LifeboatError)?.message.contains("LIFEBOAT_S3_CONNECTIONS") ?? false)
+            }
+        }
+    }
+}

@@ -13,6 +13,9 @@ public struct S3Options: Sendable {
     public var transport: TransportSettings
     /// Idle connections kept per backend (callers' thread count bounds the active ones).
     public var maxIdleConnections: Int
+    /// Requests a caller should keep in flight (LIFEBOAT_S3_CONNECTIONS): uploads of a
+    /// snapshot, and half of a restore's range reads (each restore worker holds one range).
+    public var connections: Int = 4
 
     public static let minimumPartSize = 5 * 1024 * 1024
 
@@ -34,7 +37,7 @@ public struct S3Options: Sendable {
 /// `If-None-Match: *` (and a HEAD first), so write-only credentials suffice.
 public struct S3Backend: Backend, CustomStringConvertible, CustomDebugStringConvertible {
     /// Several requests in flight hide the round-trip latency of each.
-    public var preferredConcurrency: Int { 4 }
+    public var preferredConcurrency: Int { options.connections }
 
     public let s3: S3Location
     public var location: String { s3.description }
