@@ -22,8 +22,11 @@ func runReporting(_ body: () throws -> Void) throws {
 }
 
 enum Output {
-    static func json<T: Encodable>(_ value: T) throws {
+    /// `keys: .convertToSnakeCase` is for types of the lower floors that name their fields in
+    /// camel case and are also encoded elsewhere as they are (the demo's summaries).
+    static func json<T: Encodable>(_ value: T, keys: JSONEncoder.KeyEncodingStrategy = .useDefaultKeys) throws {
         let enc = JSONEncoder()
+        enc.keyEncodingStrategy = keys
         enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         var data = try enc.encode(value)
         data.append(0x0a)

@@ -31,7 +31,14 @@ public enum IAMPolicy {
         package var Statement: [Statement]
     }
 
+    /// The policy as indented JSON, for a person to read or paste into a console.
     public static func document(role: Role, bucket: String, prefix: String?, objectLock: Bool = false) throws -> String {
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: try enc.encode(policy(role: role, bucket: bucket, prefix: prefix, objectLock: objectLock)), as: UTF8.self)
+    }
+
+    package static func policy(role: Role, bucket: String, prefix: String?, objectLock: Bool = false) throws -> Document {
         guard isValidBucket(bucket) else {
             throw LifeboatError(.usage, "'\(bucket)' is not a valid S3 bucket name (3-63 lower-case letters, digits, '.', '-')")
         }
@@ -69,9 +76,7 @@ public enum IAMPolicy {
             statements.append(Statement(Sid: "ManageRepository", Action: ["s3:PutObject", "s3:DeleteObject"], Resource: objects(["*"])))
         }
         if objectLock { statements += objectLockStatements(role: role, bucketARN: bucketARN, objects: objects, newData: newData, base: base) }
-        let enc = JSONEncoder()
-        enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        return String(decoding: try enc.encode(Document(Statement: statements)), as: UTF8.self)
+        return Document(Statement: statements)
     }
 
     /// With S3 Object Lock (docs/s3.md): every role reads through delete markers (versions);
