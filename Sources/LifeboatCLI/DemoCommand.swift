@@ -37,24 +37,25 @@ struct Demo: ParsableCommand {
         @Flag(help: "Replace the file if it exists.")
         var force = false
 
-        @Flag(help: "Print a JSON object instead of text.")
-        var json = false
+        @OptionGroup var output: OutputOptions
 
         func run() throws {
-            let generator = ProcessDatabaseGenerator(options: .init(
-                targetBytes: size, seed: seed, journalMode: journal, markers: markers, overwrite: force))
-            let s = try generator.generate(at: path)
-            if json {
-                try Output.json(s)
-            } else {
-                let rate = s.seconds > 0 ? Double(s.fileBytes) / s.seconds / 1_048_576 : 0
-                print("""
-                    created \(s.path): \(Units.formatBytes(s.fileBytes)), \(s.pages) pages of \(s.pageSize) bytes, \
-                    \(journal.rawValue) mode, in \(DemoParsing.seconds(s.seconds)) (\(Int(rate)) MiB/s)
-                    rows: \(s.requests) requests, \(s.tasks) tasks, \(s.comments) comments, \(s.attachments) attachments
-                    payload: text \(Units.formatBytes(s.textBytes)), JSON \(Units.formatBytes(s.jsonBytes)), \
-                    attachments \(Units.formatBytes(s.blobBytes))
-                    """)
+            try runReporting {
+                let generator = ProcessDatabaseGenerator(options: .init(
+                    targetBytes: size, seed: seed, journalMode: journal, markers: markers, overwrite: force))
+                let s = try generator.generate(at: path)
+                if output.json {
+                    try Output.json(s)
+                } else if !output.quiet {
+                    let rate = s.seconds > 0 ? Double(s.fileBytes) / s.seconds / 1_048_576 : 0
+                    print("""
+                        created \(s.path): \(Units.formatBytes(s.fileBytes)), \(s.pages) pages of \(s.pageSize) bytes, \
+                        \(journal.rawValue) mode, in \(DemoParsing.seconds(s.seconds)) (\(Int(rate)) MiB/s)
+                        rows: \(s.requests) requests, \(s.tasks) tasks, \(s.comments) comments, \(s.attachments) attachments
+                        payload: text \(Units.formatBytes(s.textBytes)), JSON \(Units.formatBytes(s.jsonBytes)), \
+                        attachments \(Units.formatBytes(s.blobBytes))
+                        """)
+                }
             }
         }
     }
@@ -73,19 +74,20 @@ struct Demo: ParsableCommand {
         @Option(help: "Seed: the same seed gives the same change.")
         var seed: UInt64 = 1
 
-        @Flag(help: "Print a JSON object instead of text.")
-        var json = false
+        @OptionGroup var output: OutputOptions
 
         func run() throws {
-            let s = try ProcessDatabaseMutator(percent: percent, seed: seed).mutate(at: path)
-            if json {
-                try Output.json(s)
-            } else {
-                print("""
-                    changed \(s.rowsChanged) of \(s.rowsBefore) rows in \(DemoParsing.seconds(s.seconds)): \
-                    \(s.rowsUpdated) updated, \(s.rowsInserted) inserted \
-                    (\(s.requestsAdvanced) requests advanced, \(s.requestsCreated) started)
-                    """)
+            try runReporting {
+                let s = try ProcessDatabaseMutator(percent: percent, seed: seed).mutate(at: path)
+                if output.json {
+                    try Output.json(s)
+                } else if !output.quiet {
+                    print("""
+                        changed \(s.rowsChanged) of \(s.rowsBefore) rows in \(DemoParsing.seconds(s.seconds)): \
+                        \(s.rowsUpdated) updated, \(s.rowsInserted) inserted \
+                        (\(s.requestsAdvanced) requests advanced, \(s.requestsCreated) started)
+                        """)
+                }
             }
         }
     }
@@ -108,32 +110,33 @@ struct Demo: ParsableCommand {
         @Option(help: "Switch the database to this journal mode first: wal or delete.", transform: DemoParsing.journalMode)
         var journal: JournalMode?
 
-        @Flag(help: "Print a JSON object instead of text.")
-        var json = false
+        @OptionGroup var output: OutputOptions
 
         func run() throws {
-            let load = try WriteLoad(path: path, options: .init(commitsPerSecond: rate, duration: duration, journalMode: journal))
-            // Ctrl-C / SIGTERM end the load cleanly, so the last committed seq is still reported.
-            signal(SIGINT, SIG_IGN)
-            signal(SIGTERM, SIG_IGN)
-            let sources = [SIGINT, SIGTERM].map { sig in
-                let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-                source.setEventHandler { load.stop() }
-                source.resume()
-                return source
-            }
-            load.start()
-            let r = try load.wait()
-            sources.forEach { $0.cancel() }
-            if json {
-                try Output.json(r)
-            } else {
-                let at = Date(timeIntervalSince1970: Double(r.lastCommittedAtMs) / 1000)
-                print("""
-                    committed \(r.commits) transactions in \(DemoParsing.seconds(r.seconds)) \
-                    (\((r.commitsPerSecond * 10).rounded() / 10)/s, \(r.journalMode) mode); \
-                    last seq \(r.lastSeq) at \(DemoParsing.iso8601(at)) (\(r.lastCommittedAtMs) ms)
-                    """)
+            try runReporting {
+                let load = try WriteLoad(path: path, options: .init(commitsPerSecond: rate, duration: duration, journalMode: journal))
+                // Ctrl-C / SIGTERM end the load cleanly, so the last committed seq is still reported.
+                signal(SIGINT, SIG_IGN)
+                signal(SIGTERM, SIG_IGN)
+                let sources = [SIGINT, SIGTERM].map { sig in
+                    let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+                    source.setEventHandler { load.stop() }
+                    source.resume()
+                    return source
+                }
+                load.start()
+                let r = try load.wait()
+                sources.forEach { $0.cancel() }
+                if output.json {
+                    try Output.json(r)
+                } else if !output.quiet {
+                    let at = Date(timeIntervalSince1970: Double(r.lastCommittedAtMs) / 1000)
+                    print("""
+                        committed \(r.commits) transactions in \(DemoParsing.seconds(r.seconds)) \
+                        (\((r.commitsPerSecond * 10).rounded() / 10)/s, \(r.journalMode) mode); \
+                        last seq \(r.lastSeq) at \(DemoParsing.iso8601(at)) (\(r.lastCommittedAtMs) ms)
+                        """)
+                }
             }
         }
     }
@@ -150,19 +153,20 @@ struct Demo: ParsableCommand {
         @Argument(help: "The second database file.")
         var b: String
 
-        @Flag(help: "Print a JSON object instead of text.")
-        var json = false
+        @OptionGroup var output: OutputOptions
 
         func run() throws {
-            let r = try PageDiff.compare(a, b)
-            if json {
-                struct Diff: Encodable {
-                    let pageSize, pagesA, pagesB, changedPages, changedBytes: Int
+            try runReporting {
+                let r = try PageDiff.compare(a, b)
+                if output.json {
+                    struct Diff: Encodable {
+                        let pageSize, pagesA, pagesB, changedPages, changedBytes: Int
+                    }
+                    try Output.json(Diff(pageSize: r.pageSize, pagesA: r.pagesA, pagesB: r.pagesB,
+                                         changedPages: r.changedPages, changedBytes: r.changedBytes))
+                } else if !output.quiet {
+                    print("\(r.changedPages) of \(max(r.pagesA, r.pagesB)) pages changed (\(r.changedBytes) bytes, page size \(r.pageSize))")
                 }
-                try Output.json(Diff(pageSize: r.pageSize, pagesA: r.pagesA, pagesB: r.pagesB,
-                                     changedPages: r.changedPages, changedBytes: r.changedBytes))
-            } else {
-                print("\(r.changedPages) of \(max(r.pagesA, r.pagesB)) pages changed (\(r.changedBytes) bytes, page size \(r.pageSize))")
             }
         }
     }

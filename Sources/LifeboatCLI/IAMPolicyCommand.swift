@@ -27,6 +27,7 @@ struct IAMPolicyCommand: ParsableCommand {
     var prefix: String?
     @Flag(help: "Add what S3 Object Lock needs: versioned reads, retention on PUT, version deletes for prune.")
     var objectLock = false
+    @OptionGroup var output: OutputOptions
 
     func validate() throws {
         guard IAMPolicy.Role(rawValue: role) != nil else {
@@ -37,7 +38,13 @@ struct IAMPolicyCommand: ParsableCommand {
     func run() throws {
         try runReporting {
             guard let r = IAMPolicy.Role(rawValue: role) else { throw LifeboatError(.usage, "unknown role \(role)") }
-            Output.line(try IAMPolicy.document(role: r, bucket: bucket, prefix: prefix, objectLock: objectLock))
+            // --quiet still builds the policy, so a bad bucket or prefix fails the same way.
+            if output.json {
+                try Output.json(IAMPolicy.policy(role: r, bucket: bucket, prefix: prefix, objectLock: objectLock), keys: .asWritten)
+            } else {
+                let text = try IAMPolicy.document(role: r, bucket: bucket, prefix: prefix, objectLock: objectLock)
+                if !output.quiet { Output.line(text) }
+            }
         }
     }
 }

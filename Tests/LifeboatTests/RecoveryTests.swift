@@ -27,16 +27,8 @@ final class RecoveryTests: XCTestCase {
 
     /// The two "regions" of ReplicationTests (same servers, same ports), a fresh prefix each.
     func regions(_ name: String = #function) throws -> Regions {
-        let sb = try Sandbox(name)
-        let a = try S3TestServer.start("region-a", port: ReplicationTests.portA)
-        let b = try S3TestServer.start("region-b", port: ReplicationTests.portB)
-        let prefix = UUID().uuidString.lowercased()
-        var env = S3TestServer.dummyEnvironment
-        env["LIFEBOAT_CACERT"] = a.caCert
-        env["LIFEBOAT_S3_RETRY_SECONDS"] = "3"
-        env["LIFEBOAT_S3_TIMEOUT"] = "3"
-        env["LIFEBOAT_REPOSITORY"] = ""
-        return Regions(sb: sb, a: a, repoA: "s3:\(a.endpoint)/region-a/\(prefix)", repoB: "s3:\(b.endpoint)/region-b/\(prefix)", env: env)
+        let s = try ReplicationTests.twoRegions(name)
+        return Regions(sb: s.sb, a: s.a, repoA: s.repoA, repoB: s.repoB, env: s.env)
     }
 
     /// Failure 2: `sync` never overwrites, so it cannot mend a garbled (present) object. The

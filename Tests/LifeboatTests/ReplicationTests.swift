@@ -22,7 +22,10 @@ final class ReplicationTests: XCTestCase {
         let env: [String: String]
     }
 
-    func setUpRegions(_ name: String = #function) throws -> Setup {
+    func setUpRegions(_ name: String = #function) throws -> Setup { try Self.twoRegions(name) }
+
+    /// Two moto servers standing for two regions, and a fresh prefix in each (RecoveryTests too).
+    static func twoRegions(_ name: String) throws -> Setup {
         let sb = try Sandbox(name)
         let a = try S3TestServer.start("region-a", port: Self.portA)
         let b = try S3TestServer.start("region-b", port: Self.portB)

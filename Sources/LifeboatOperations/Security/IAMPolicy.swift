@@ -34,7 +34,14 @@ public enum IAMPolicy {
         package var Statement: [Statement]
     }
 
+    /// The policy as indented JSON, for a person to read or paste into a console.
     public static func document(role: Role, bucket: String, prefix: String?, objectLock: Bool = false) throws -> String {
+        // AWS spells the keys ("Sid", "Statement"): they are printed as written.
+        let doc = try policy(role: role, bucket: bucket, prefix: prefix, objectLock: objectLock)
+        return String(decoding: try JSONCoding.encode(doc, pretty: true, keys: .asWritten), as: UTF8.self)
+    }
+
+    package static func policy(role: Role, bucket: String, prefix: String?, objectLock: Bool = false) throws -> Document {
         guard isValidBucket(bucket) else {
             throw LifeboatError(.usage, "'\(bucket)' is not a valid S3 bucket name (3-63 lower-case letters, digits, '.', '-')")
         }
@@ -74,8 +81,7 @@ public enum IAMPolicy {
             statements.append(Statement(Sid: "ManageRepository", Action: ["s3:PutObject", "s3:DeleteObject"], Resource: objects(["*"])))
         }
         if objectLock { statements += objectLockStatements(role: role, bucketARN: bucketARN, objects: objects, newData: newData, base: base) }
-        // AWS spells the keys ("Sid", "Statement"): they are printed as written.
-        return String(decoding: try JSONCoding.encode(Document(Statement: statements), pretty: true, keys: .asWritten), as: UTF8.self)
+        return Document(Statement: statements)
     }
 
     /// With S3 Object Lock (docs/s3.md): every role reads through delete markers (versions);
