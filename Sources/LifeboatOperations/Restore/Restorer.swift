@@ -185,6 +185,20 @@ public final class Restorer {
                              resumed: adopted != nil, reusedPages: reused)
     }
 
+    /// Whether every byte is zero, eight at a time.
+    private static func isZero(_ page: UnsafeRawBufferPointer) -> Bool {
+        var i = 0
+        while i + 8 <= page.count {
+            if page.loadUnaligned(fromByteOffset: i, as: UInt64.self) != 0 { return false }
+            i += 8
+        }
+        while i < page.count {
+            if page[i] != 0 { return false }
+            i += 1
+        }
+        return true
+    }
+
     /// With --resume: the pages of `window` the adopted file already holds — their keyed id is
     /// the one the page table names, so they are exactly the snapshot's — are dropped from
     /// what to fetch. A page torn by the kill, never written (zeros) or from another snapshot
@@ -202,6 +216,8 @@ public final class Restorer {
         defer { inPlace.deallocate() }
         inPlace.initialize(repeating: false)
         let first = window.first
+        // Never-written pages read as zeros: compared with the zero page's id, not hashed.
+        let zeroID = hashers[0].id(UnsafeRawBufferPointer(UnsafeMutableRawBufferPointer(rebasing: buffers[0][0..<pageSize]).initializeMemory(as: UInt8.self, repeating: 0)))
         let shared = UnsafeTransfer((hashers, buffers, inPlace, window.ids))
         try Parallel.forEach(count: chunks, workers: workers) { w, c in
             let (hashers, buffers, inPlace, ids) = shared.value
@@ -210,7 +226,9 @@ public final class Restorer {
             let got = try FileIO.pread(fd: fd, into: buffer, offset: (first + lo) * pageSize, path: path)
             if got < buffer.count { UnsafeMutableRawBufferPointer(rebasing: buffer[got...]).initializeMemory(as: UInt8.self, repeating: 0) }
             for i in 0..<n {
-                inPlace[lo + i] = hashers[w].id(UnsafeRawBufferPointer(rebasing: buffer[(i * pageSize)..<((i + 1) * pageSize)])) == ids[lo + i]
+                let page = UnsafeRawBufferPointer(rebasing: buffer[(i * pageSize)..<((i + 1) * pageSize)])
+                let id = Self.isZero(page) ? zeroID : hashers[w].id(page)
+                inPlace[lo + i] = id == ids[lo + i]
             }
         }
         let before = window.pieces.count
