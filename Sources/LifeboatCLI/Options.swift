@@ -60,9 +60,9 @@ struct OutputOptions: ParsableArguments {
 /// Tells the user which copies served reads in place of the primary.
 func reportFallbacks(_ repository: Repository, quiet: Bool) {
     reportDeleteMarkerReads(repository.backend)
-    guard let r = repository.backend as? ReplicatedBackend else { return }
-    let notes = r.fallbackNotes
+    let backend = repository.backend
+    let notes = backend.fallbackNotes
     guard !notes.isEmpty else { return }
     let shown = notes.prefix(5).joined(separator: "; ")
-    Warnings.emit("\(notes.count) object(s) were read from a replica because the primary's copy was missing or damaged: \(shown)\(notes.count > 5 ? "; …" : ""); run 'lifeboat check' on \(r.primary.location) and 'lifeboat sync'")
+    Warnings.emit("\(notes.count) object(s) were read from a replica because the primary's copy was missing or damaged: \(shown)\(notes.count > 5 ? "; …" : ""); run 'lifeboat check' on \(backend.replicas[0].location) and 'lifeboat sync'")
 }

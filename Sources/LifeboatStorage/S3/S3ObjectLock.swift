@@ -279,19 +279,3 @@ extension S3Backend: ObjectLockConfigurable {
         }
     }
 }
-
-extension ReplicatedBackend: ObjectLockConfigurable {
-    public func setObjectLock(_ runtime: ObjectLockRuntime) {
-        for r in replicas { (r as? any ObjectLockConfigurable)?.setObjectLock(runtime) }
-    }
-
-    public var readsBehindDeleteMarkers: [String: Int] {
-        replicas.reduce(into: [:]) { all, r in
-            for (k, v) in (r as? any ObjectLockConfigurable)?.readsBehindDeleteMarkers ?? [:] { all[k] = v }
-        }
-    }
-
-    public func objectLockStatus() throws -> [ObjectLockStatus] {
-        try replicas.flatMap { try ($0 as? any ObjectLockConfigurable)?.objectLockStatus() ?? [] }
-    }
-}
