@@ -43,7 +43,7 @@ public struct S3Backend: Backend, CustomStringConvertible, CustomDebugStringConv
     private let signing: SigV4Signing
     private let pool: CurlPool
     private var transport: TransportSettings
-    /// Object Lock policy and what is known of the bucket's versioning (S3ObjectLock.swift).
+    /// Object Lock policy and what is known of the bucket's versioning (S3LockState.swift).
     package let lockState = S3LockState()
 
     private static let emptySHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
