@@ -56,9 +56,8 @@ private let curlGlobalReady: Bool = lb_curl_global_init_default() == CURLE_OK
 
 /// A small pool of libcurl easy handles. A handle serves one request at a time; keeping
 /// handles keeps their connections (and TLS sessions) alive between requests.
-package final class CurlPool: @unchecked Sendable {
-    private let lock = NSLock()
-    private var idle: [CurlHandle] = []
+package final class CurlPool: Sendable {
+    private let idle = Locked<[CurlHandle]>([])
     private let maxIdle: Int
 
     package init(maxIdle: Int = 16) { self.maxIdle = maxIdle }
@@ -70,17 +69,12 @@ package final class CurlPool: @unchecked Sendable {
     }
 
     private func checkout() throws -> CurlHandle {
-        lock.lock()
-        let reused = idle.popLast()
-        lock.unlock()
-        if let reused { return reused }
+        if let reused = idle.withLock({ $0.popLast() }) { return reused }
         return try CurlHandle()
     }
 
     private func checkin(_ handle: CurlHandle) {
-        lock.lock()
-        defer { lock.unlock() }
-        if idle.count < maxIdle { idle.append(handle) }
+        idle.withLock { if $0.count < maxIdle { $0.append(handle) } }
     }
 }
 
