@@ -21,11 +21,12 @@ package struct HTTPResponse: Sendable {
     package var body: [UInt8]
 }
 
-/// AWS Signature V4 done by libcurl (`CURLOPT_AWS_SIGV4`). Holds the secret: never printed.
+/// AWS Signature V4 done by libcurl (`CURLOPT_AWS_SIGV4`). Holds the secret, in memory that is
+/// wiped when freed, until each request hands it to libcurl: never printed.
 package struct SigV4Signing: Sendable, CustomStringConvertible, CustomDebugStringConvertible {
     package let scope: String          // "aws:amz:REGION:s3"
     package let accessKeyID: String
-    package let secretAccessKey: String
+    package let secretAccessKey: SecretBytes
 
     package var description: String { "SigV4(\(scope), secret redacted)" }
     package var debugDescription: String { description }
@@ -217,7 +218,8 @@ package final class CurlHandle {
         if let signing {
             set(lb_curl_setopt_str(h, CURLOPT_AWS_SIGV4, signing.scope))
             set(lb_curl_setopt_str(h, CURLOPT_USERNAME, signing.accessKeyID))
-            set(lb_curl_setopt_str(h, CURLOPT_PASSWORD, signing.secretAccessKey))
+            // libcurl keeps a copy of its own; ours outside SecretBytes is wiped at once.
+            set(signing.secretAccessKey.withUnsafeCString { lb_curl_setopt_str(h, CURLOPT_PASSWORD, $0) })
         }
         let host = CurlHandle.hostOf(request.url)
         if failed != CURLE_OK {

@@ -418,10 +418,7 @@ public struct S3Backend: Backend, CustomStringConvertible, CustomDebugStringConv
         do {
             return try body()
         } catch let error as LifeboatError {
-            var message = error.message
-            for secret in credentials.secrets where !secret.isEmpty {
-                message = message.replacingOccurrences(of: secret, with: "<redacted>")
-            }
+            var message = credentials.redacting(error.message)
             if let range = message.range(of: "Signature=") {
                 message = String(message[..<range.upperBound]) + "<redacted>"
             }
