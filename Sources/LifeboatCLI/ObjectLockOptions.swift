@@ -32,8 +32,7 @@ struct ObjectLockOptions: ParsableArguments {
 /// Tells the user which objects were read from versions an S3 delete marker hid: someone
 /// deleted them (an attacker?) and Object Lock (versioning) kept them.
 func reportDeleteMarkerReads(_ backend: any Backend) {
-    guard let lockable = backend as? any ObjectLockConfigurable else { return }
-    for (location, count) in lockable.readsBehindDeleteMarkers.sorted(by: { $0.key < $1.key }) {
+    for (location, count) in backend.readsBehindDeleteMarkers.sorted(by: { $0.key < $1.key }) {
         Warnings.emit("\(count) object(s) in \(location) were deleted (delete markers) and read from their retained versions; find out who deleted them, then restore them with 'lifeboat sync' to a new copy")
     }
 }
@@ -41,8 +40,7 @@ func reportDeleteMarkerReads(_ backend: any Backend) {
 /// The retain-until state `check` reports for each S3 copy.
 enum ObjectLockReport {
     static func status(of backend: any Backend) throws -> [ObjectLockStatus]? {
-        guard let lockable = backend as? any ObjectLockConfigurable else { return nil }
-        let all = try lockable.objectLockStatus()
+        let all = try backend.objectLockStatus()
         return all.isEmpty ? nil : all
     }
 

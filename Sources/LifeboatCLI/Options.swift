@@ -60,12 +60,13 @@ struct OutputOptions: ParsableArguments {
 /// Tells the user which copies served reads in place of the primary.
 func reportFallbacks(_ repository: Repository, quiet: Bool) {
     reportDeleteMarkerReads(repository.backend)
-    guard let r = repository.backend as? ReplicatedBackend else { return }
-    let notes = r.fallbackNotes
+    let backend = repository.backend
+    let notes = backend.fallbackNotes
     guard !notes.isEmpty else { return }
     let shown = notes.prefix(5).joined(separator: "; ")
     // The copy that served: the one the notes name first (sync only adds what is missing; a
     // damaged object takes repair, which finds it by reading every pack and replaces it).
-    let source = r.replicas.dropFirst().first { copy in notes.contains { $0.contains(copy.location) } } ?? r.replicas[min(1, r.replicas.count - 1)]
-    Warnings.emit("\(notes.count) object(s) were read from a replica because the primary's copy was missing or damaged: \(shown)\(notes.count > 5 ? "; …" : ""); repair the primary with: lifeboat repair --repo \(r.primary.location) --from \(source.location) --read-data")
+    let copies = backend.replicas
+    let source = copies.dropFirst().first { copy in notes.contains { $0.contains(copy.location) } } ?? copies[min(1, copies.count - 1)]
+    Warnings.emit("\(notes.count) object(s) were read from a replica because the primary's copy was missing or damaged: \(shown)\(notes.count > 5 ? "; …" : ""); repair the primary with: lifeboat repair --repo \(copies[0].location) --from \(source.location) --read-data")
 }

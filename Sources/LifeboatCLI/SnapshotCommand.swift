@@ -74,9 +74,10 @@ struct SnapshotCommand: ParsableCommand {
 
     /// A snapshot stored in some copies but not all: exit 3 and say how to repair.
     static func replicasBehind(_ r: SnapshotResult, _ repository: Repository) -> LifeboatError? {
-        guard let replicated = repository.backend as? ReplicatedBackend, !r.behind.isEmpty else { return nil }
-        let lagging = replicated.behind.map(\.location)
-        let primary = replicated.replicas.first { !lagging.contains($0.location) }?.location ?? replicated.primary.location
+        let backend = repository.backend
+        guard !r.behind.isEmpty else { return nil }
+        let lagging = backend.behind.map(\.location)
+        let primary = backend.replicas.first { !lagging.contains($0.location) }?.location ?? backend.replicas[0].location
         return LifeboatError(.incomplete, "snapshot \(r.id.prefix(8)) is stored, but \(r.behind.joined(separator: "; ")); bring it up to date with: lifeboat sync --from \(primary) --to \(lagging.first ?? "REPLICA")")
     }
 

@@ -8,14 +8,21 @@ import LifeboatWorkload
 /// The backend a drill uses for each repository. Existing repositories are wrapped read-only,
 /// so no step of a drill can write to or delete from the backups it is testing; a repository
 /// the scenario declares lost is made unreachable for the rest of the drill (simulated loss).
+/// A pure decorator: every capability is forwarded, behind the same two checks.
 package final class DrillBackend: Backend {
     package let inner: any Backend
     package let readOnly: Bool
-    private let lost = Locked(false)
+    private let lost: Locked<Bool>
 
-    package init(_ inner: any Backend, readOnly: Bool) {
+    package convenience init(_ inner: any Backend, readOnly: Bool) {
+        self.init(inner, readOnly: readOnly, lost: Locked(false))
+    }
+
+    /// The copies of a replicated inner backend share the wrapper's loss.
+    private init(_ inner: any Backend, readOnly: Bool, lost: Locked<Bool>) {
         self.inner = inner
         self.readOnly = readOnly
+        self.lost = lost
     }
 
     package var location: String { inner.location }
@@ -48,6 +55,35 @@ package final class DrillBackend: Backend {
     package func stat(_ key: ObjectKey) throws -> Int? { try reachable(); return try inner.stat(key) }
     package func list(_ kind: ObjectKind) throws -> [ObjectInfo] { try reachable(); return try inner.list(kind) }
     package func delete(_ key: ObjectKey) throws { try writable("delete \(key.path)"); try inner.delete(key) }
+
+    // MARK: Capabilities
+
+    /// Itself for one copy; each copy wrapped alike for several, so a read that falls back
+    /// to another copy still passes the drill's checks.
+    package var replicas: [any Backend] {
+        let copies = inner.replicas
+        return copies.count == 1 ? [self] : copies.map { DrillBackend($0, readOnly: readOnly, lost: lost) }
+    }
+    package var behind: [(location: String, error: LifeboatError)] { inner.behind }
+    package func markBehind(_ index: Int, _ error: LifeboatError) { inner.markBehind(index, error) }
+    package var fallbackNotes: [String] { inner.fallbackNotes }
+    package func noteFallback(_ message: String) { inner.noteFallback(message) }
+
+    package func modificationTime(_ key: ObjectKey) throws -> Date? { try reachable(); return try inner.modificationTime(key) }
+    package func removeTemporaryFiles(olderThan age: TimeInterval) throws -> Int {
+        try writable("remove temporary files")
+        return try inner.removeTemporaryFiles(olderThan: age)
+    }
+
+    package func setObjectLock(_ runtime: ObjectLockRuntime) { inner.setObjectLock(runtime) }
+    package func objectLockStatus() throws -> [ObjectLockStatus] { try reachable(); return try inner.objectLockStatus() }
+    package var readsBehindDeleteMarkers: [String: Int] { inner.readsBehindDeleteMarkers }
+
+    package var readsIntoBuffer: Bool { inner.readsIntoBuffer }
+    package func readRange(_ key: ObjectKey, offset: Int, length: Int, into buffer: UnsafeMutableRawBufferPointer) throws -> UnsafeRawBufferPointer {
+        try reachable()
+        return try inner.readRange(key, offset: offset, length: length, into: buffer)
+    }
 
     /// Deletes every object through the storage API, as an attacker holding delete rights
     /// would; returns how many. Only ever called on a drill's own scratch repository (an

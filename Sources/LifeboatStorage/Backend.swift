@@ -63,7 +63,15 @@ public struct ObjectInfo: Hashable, Sendable {
 /// - `get`/`getRange`/`delete` of a missing key throw `.notFound`.
 /// - `list` returns every complete object of a kind, in no particular order.
 /// Backends are blocking and thread-safe: callers parallelise with worker threads.
-public protocol Backend: Sendable {
+///
+/// Names of every kind but config and locks are the SHA-256 of the object's bytes (the
+/// repository writes them so); a backend may rely on it to tell a damaged copy.
+///
+/// What a backend can do beyond storing bytes is a capability every backend has, with a
+/// default for those that cannot (Capabilities/, ObjectLock/ObjectLockConfigurable.swift):
+/// its replica set, maintenance for prune, Object Lock, range reads into buffers. A decorator
+/// forwards every one of them, so no caller needs to know what is underneath.
+public protocol Backend: Sendable, ReplicaSet, BackendMaintenance, ObjectLockConfigurable, RangeReading {
     /// Human-readable location for messages, never containing credentials.
     var location: String { get }
     /// Prepare an empty location (make directories; check the bucket is reachable).

@@ -89,6 +89,8 @@ public struct LocalBackend: Backend {
         }
     }
 
+    public var readsIntoBuffer: Bool { true }
+
     /// Reads a range into `buffer` (see `FileIO.readDirect`): with O_DIRECT where the file
     /// system allows, so a restore's packs are neither kept in nor copied through the page cache.
     public func readRange(_ key: ObjectKey, offset: Int, length: Int, into buffer: UnsafeMutableRawBufferPointer) throws -> UnsafeRawBufferPointer {

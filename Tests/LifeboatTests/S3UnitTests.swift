@@ -83,9 +83,12 @@ final class S3CredentialsTests: XCTestCase {
         let c = try S3Credentials.resolve(environment: ["AWS_ACCESS_KEY_ID": "AKID", "AWS_SECRET_ACCESS_KEY": "s3cr3t", "AWS_SESSION_TOKEN": "tok",
                                                          "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent"])
         XCTAssertEqual(c.accessKeyID, "AKID")
-        XCTAssertEqual(c.secretAccessKey, "s3cr3t")
+        XCTAssertEqual(c.secretAccessKey.withUnsafeBytes { String(decoding: $0, as: UTF8.self) }, "s3cr3t")
         XCTAssertEqual(c.sessionToken, "tok")
         XCTAssertFalse("\(c)".contains("s3cr3t"))
+        // What libcurl is handed, and what leaves the backend in a message.
+        XCTAssertEqual(c.secretAccessKey.withUnsafeCString { String(cString: $0) }, "s3cr3t")
+        XCTAssertEqual(c.redacting("refused s3cr3t with tok"), "refused <redacted> with <redacted>")
         XCTAssertThrowsError(try S3Credentials.resolve(environment: ["AWS_ACCESS_KEY_ID": "AKID", "HOME": "/nonexistent"]))
     }
 
@@ -105,7 +108,7 @@ final class S3CredentialsTests: XCTestCase {
         XCTAssertEqual(d.accessKeyID, "DEFAULTID")
         XCTAssertNil(d.sessionToken)
         let b = try S3Credentials.resolve(environment: ["AWS_SHARED_CREDENTIALS_FILE": file, "AWS_PROFILE": "backup"])
-        XCTAssertEqual(b.secretAccessKey, "backup/secret+with=equals")
+        XCTAssertEqual(b.secretAccessKey.withUnsafeBytes { String(decoding: $0, as: UTF8.self) }, "backup/secret+with=equals")
         XCTAssertEqual(b.sessionToken, "backuptoken")
         XCTAssertTrue(b.source.contains("profile backup"))
         XCTAssertThrowsError(try S3Credentials.resolve(environment: ["AWS_SHARED_CREDENTIALS_FILE": file, "AWS_PROFILE": "nope"])) {

@@ -38,6 +38,21 @@ public final class SecretBytes: @unchecked Sendable {
         try body(UnsafeRawBufferPointer(rebasing: storage[0..<count]))
     }
 
+    /// The bytes as a NUL-terminated C string during `body`, for a C library that takes a
+    /// password as a string and copies it (libcurl); the temporary copy is wiped afterwards.
+    public func withUnsafeCString<R>(_ body: (UnsafePointer<CChar>) throws -> R) rethrows -> R {
+        let text = UnsafeMutablePointer<CChar>.allocate(capacity: count + 1)
+        defer {
+            OPENSSL_cleanse(text, count + 1)
+            text.deallocate()
+        }
+        withUnsafeBytes { src in
+            if let base = src.baseAddress { UnsafeMutableRawPointer(text).copyMemory(from: base, byteCount: src.count) }
+        }
+        text[count] = 0
+        return try body(text)
+    }
+
     /// A copy as an ordinary array: only for serialising into an encrypted key file; wipe it after.
     public func copyBytes() -> [UInt8] { withUnsafeBytes { Array($0) } }
 

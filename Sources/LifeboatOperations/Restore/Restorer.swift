@@ -247,7 +247,7 @@ public final class Restorer {
     /// The largest range read: 4 MiB from a local disk (read into each worker's buffer), 2 MiB
     /// from a network store, where eight reads are in flight and each is held whole until
     /// decoded (measured on S3: restore memory 84-88 MiB with 4 MiB, below restic's 82 with 2).
-    package var rangeBytes: Int { repo.backend is LocalBackend ? 4 << 20 : 2 << 20 }
+    package var rangeBytes: Int { repo.backend.readsIntoBuffer ? 4 << 20 : 2 << 20 }
 
     package func fetchAndWrite(jobs: [Job], pieces: [Piece], ids: [BlobID], firstPage: Int, totalPages: Int, packs: [String], keys: MasterKeys, pageSize: Int, fd: Int32, path: String, stages: Locked<[Double]>? = nil) throws -> Int {
         let workers = self.workers
@@ -263,12 +263,10 @@ public final class Restorer {
         let progress = options.progress
         let damageFound = self.damageFound
         let shared = UnsafeTransfer((jobs, pieces, ids))
-        let replicated = backend as? ReplicatedBackend
-        let copies = replicated?.replicas.count ?? 1
         // A local repository is read straight into each worker's buffer, past the page cache.
-        let local = backend as? LocalBackend
+        let direct = backend.readsIntoBuffer
         let readBound = FileIO.directReadBound(jobs.reduce(0) { max($0, $1.end - $1.start) })
-        let reads = UnsafeTransfer((0..<(local == nil ? 0 : workers)).map { _ in UnsafeMutableRawBufferPointer.allocate(byteCount: readBound, alignment: 4096) })
+        let reads = UnsafeTransfer((0..<(direct ? workers : 0)).map { _ in UnsafeMutableRawBufferPointer.allocate(byteCount: readBound, alignment: 4096) })
         defer { reads.value.forEach { $0.deallocate() } }
         try Parallel.forEach(count: jobs.count, workers: workers) { w, j in
             let (jobs, pieces, ids) = shared.value
@@ -276,37 +274,32 @@ public final class Restorer {
             let key = ObjectKey(.data, packs[Int(job.pack)])
             // A range whose blobs are missing or fail authentication is read again from the
             // next copy of the repository; pages already written are simply written again.
-            var copy = 0
-            while true {
-                do {
-                    let t0 = Clock.monotonic()
-                    var fetchTime = 0.0, writeTime = 0.0
-                    func decode(_ data: UnsafeRawBufferPointer) throws {
-                        fetchTime = Clock.monotonic() - t0
-                        fetched.withLock { $0 += data.count }
-                        try Self.decodeAndWrite(job: job, data: data, pieces: pieces, ids: ids, firstPage: firstPage, codec: codecs.value[w], run: buffers.value[w],
-                                                runPages: runPages, pageSize: pageSize, fd: fd, path: path, writeTime: &writeTime)
-                    }
-                    if let local {
-                        try decode(try local.readRange(key, offset: job.start, length: job.end - job.start, into: reads.value[w]))
-                    } else {
-                        let data = try replicated.map { try $0.getRange(key, offset: job.start, length: job.end - job.start, replica: copy) }
-                            ?? backend.getRange(key, offset: job.start, length: job.end - job.start)
-                        try data.withUnsafeBytes { try decode($0) }
-                    }
-                    if let stages {
-                        let total = Clock.monotonic() - t0
-                        stages.withLock { $0[0] += fetchTime; $0[1] += max(0, total - fetchTime - writeTime); $0[2] += writeTime }
-                    }
-                    if copy > 0, let replicated {
-                        replicated.noteFallback("pack \(key.name.prefix(8)) read from \(replicated.replicas[copy].location)")
-                    }
-                    break
-                } catch let e as LifeboatError where copy + 1 < copies && [.corrupt, .notFound, .network, .io, .auth].contains(e.kind) {
-                    copy += 1
-                } catch let e as LifeboatError where e.kind == .corrupt || e.kind == .notFound {
-                    throw Self.noteDamagedPack(key.name, e, in: damageFound)
+            do {
+            try backend.firstGood({ copy in
+                let t0 = Clock.monotonic()
+                var fetchTime = 0.0, writeTime = 0.0
+                func decode(_ data: UnsafeRawBufferPointer) throws {
+                    fetchTime = Clock.monotonic() - t0
+                    fetched.withLock { $0 += data.count }
+                    try Self.decodeAndWrite(job: job, data: data, pieces: pieces, ids: ids, firstPage: firstPage, codec: codecs.value[w], run: buffers.value[w],
+                                            runPages: runPages, pageSize: pageSize, fd: fd, path: path, writeTime: &writeTime)
                 }
+                if direct {
+                    try decode(try copy.readRange(key, offset: job.start, length: job.end - job.start, into: reads.value[w]))
+                } else {
+                    let data = try copy.getRange(key, offset: job.start, length: job.end - job.start)
+                    try data.withUnsafeBytes { try decode($0) }
+                }
+                if let stages {
+                    let total = Clock.monotonic() - t0
+                    stages.withLock { $0[0] += fetchTime; $0[1] += max(0, total - fetchTime - writeTime); $0[2] += writeTime }
+                }
+            }, fallsBack: { [.corrupt, .notFound, .network, .io, .auth].contains(($0 as? LifeboatError)?.kind) },
+                note: { location, _ in "pack \(key.name.prefix(8)) read from \(location)" },
+                exhausted: { $0.last?.error ?? LifeboatError(.notFound, "pack \(key.name.prefix(8)) is in no copy") })
+            } catch let e as LifeboatError where e.kind == .corrupt || e.kind == .notFound {
+                // No copy could serve it: the pack is recorded damaged (see DamageLedger).
+                throw Self.noteDamagedPack(key.name, e, in: damageFound)
             }
             // Writeback starts every 64 MiB, so the fsync before the rename finds little left
             // to write (with an attested image nothing else overlaps it).

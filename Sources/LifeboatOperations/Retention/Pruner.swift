@@ -152,11 +152,10 @@ public final class Pruner {
         let relist = keepPacks.filter { !$0.indexFiles.isDisjoint(with: superseded) }
 
         // Orphans: packs no index lists, left by killed runs.
-        let maintenance = repo.backend as? any BackendMaintenance
         let now = Date()
         var orphans: [(String, Int)] = [], youngOrphans = 0
         for (name, size) in present where packs[name] == nil {
-            if let t = try maintenance?.modificationTime(ObjectKey(.data, name)), now.timeIntervalSince(t) < options.orphanGrace {
+            if let t = try repo.backend.modificationTime(ObjectKey(.data, name)), now.timeIntervalSince(t) < options.orphanGrace {
                 youngOrphans += 1
             } else {
                 orphans.append((name, size))
@@ -216,7 +215,7 @@ public final class Pruner {
         report.retainedUntilEarliest = retainedUntil.min().map { RFC3339.format($0) }
         report.retainedUntilLatest = retainedUntil.max().map { RFC3339.format($0) }
         // 3e. Temporary files of interrupted uploads hold encrypted pack data too.
-        report.temporaryBytesRemoved = try maintenance?.removeTemporaryFiles(olderThan: options.orphanGrace) ?? 0
+        report.temporaryBytesRemoved = try repo.backend.removeTemporaryFiles(olderThan: options.orphanGrace)
         report.seconds = Date().timeIntervalSince(started)
         return report
     }

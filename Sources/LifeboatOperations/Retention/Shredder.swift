@@ -103,7 +103,7 @@ public enum Shredder {
             do { try repo.backend.delete(ObjectKey(.sourceKeys, k.id)) } catch let e as LifeboatError where e.kind == .notFound {}
         }
         repo.forgetSourceKeys(plan.keys.map(\.id))
-        if let replicated = repo.backend as? ReplicatedBackend, let lag = replicated.behind.first {
+        if let lag = repo.backend.behind.first {
             throw LifeboatError(.incomplete, "the key of source '\(plan.source)' may still be in \(lag.location) (\(lag.error.message)); run shred again with every copy reachable: until then that copy can decrypt the source")
         }
         for id in ids {

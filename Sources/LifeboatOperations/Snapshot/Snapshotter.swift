@@ -160,17 +160,18 @@ public final class Snapshotter {
     /// A copy that already lacks objects the others have is not written to (its dedup view
     /// would be wrong); it is reported behind until `lifeboat sync` brings it up to date.
     private func skipLaggingCopies() {
-        guard let replicated = repo.backend as? ReplicatedBackend, replicated.replicas.count > 1 else { return }
-        for lag in Sync.lagging(replicated) {
-            guard let i = replicated.replicas.firstIndex(where: { $0.location == lag.location }) else { continue }
+        let backend = repo.backend
+        guard backend.replicas.count > 1 else { return }
+        for lag in Sync.lagging(backend) {
+            guard let i = backend.replicas.firstIndex(where: { $0.location == lag.location }) else { continue }
             let why = lag.missing < 0 ? "unreachable" : "lacks \(lag.missing) snapshot or index object(s) the others have"
-            replicated.markBehind(i, LifeboatError(.incomplete, why))
+            backend.markBehind(i, LifeboatError(.incomplete, why))
         }
     }
 
     /// The copies that did not receive this snapshot, with the reason.
     private func copiesBehind() -> [String] {
-        ((repo.backend as? ReplicatedBackend)?.behind ?? []).map { "\($0.location): \($0.error.message)" }
+        repo.backend.behind.map { "\($0.location): \($0.error.message)" }
     }
 }
 

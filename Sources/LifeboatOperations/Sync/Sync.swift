@@ -81,15 +81,15 @@ public enum Sync {
     }
 
     /// Copies of a repository that lack snapshots or index files another copy has.
-    public static func lagging(_ replicated: ReplicatedBackend) -> [(location: String, missing: Int)] {
+    public static func lagging(_ backend: any Backend) -> [(location: String, missing: Int)] {
         var listings: [Set<String>?] = []
-        for r in replicated.replicas {
+        for r in backend.replicas {
             let names = (try? r.list(.snapshots).map { "s/" + $0.key.name }).map(Set.init)
             let index = (try? r.list(.index).map { "i/" + $0.key.name }).map(Set.init)
             if let names, let index { listings.append(names.union(index)) } else { listings.append(nil) }
         }
         let union = listings.compactMap { $0 }.reduce(Set<String>()) { $0.union($1) }
-        return zip(replicated.replicas, listings).compactMap { r, l in
+        return zip(backend.replicas, listings).compactMap { r, l in
             guard let l else { return (r.location, -1) }
             let missing = union.subtracting(l).count
             return missing > 0 ? (r.location, missing) : nil

@@ -284,19 +284,7 @@ extension Repository {
     /// Reads a range and decodes it; when the range is missing, unreachable or fails to decode,
     /// and the repository has other copies, the next copy is tried.
     public func readRange<T>(_ key: ObjectKey, offset: Int, length: Int, decode: ([UInt8]) throws -> T) throws -> T {
-        guard let replicated = backend as? ReplicatedBackend, replicated.replicas.count > 1 else {
-            return try decode(try backend.getRange(key, offset: offset, length: length))
-        }
-        var firstError: Error?
-        for copy in 0..<replicated.replicas.count {
-            do {
-                let value = try decode(try replicated.getRange(key, offset: offset, length: length, replica: copy))
-                if copy > 0 { replicated.noteFallback("\(key.path) read from \(replicated.replicas[copy].location)") }
-                return value
-            } catch {
-                firstError = firstError ?? error
-            }
-        }
-        throw firstError ?? LifeboatError(.notFound, "\(key.path) is unavailable")
+        try backend.firstGood({ try $0.getRange(key, offset: offset, length: length) }, validate: decode,
+                              note: { location, _ in "\(key.path) read from \(location)" })
     }
 }

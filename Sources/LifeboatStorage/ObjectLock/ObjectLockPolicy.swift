@@ -89,23 +89,6 @@ public struct ObjectLockRuntime: Sendable, Equatable {
     }
 }
 
-/// Backends that can lock objects (S3) and wrappers that forward to them. Set after the
-/// repository config is read, because the policy lives in that (encrypted) config.
-public protocol ObjectLockConfigurable {
-    func setObjectLock(_ runtime: ObjectLockRuntime)
-    /// Retain-until state of every lockable object, one entry per S3 copy; nil when the
-    /// backend cannot lock objects (a local directory).
-    func objectLockStatus() throws -> [ObjectLockStatus]
-    /// Per location, how many reads were served by a version hidden behind a delete marker.
-    var readsBehindDeleteMarkers: [String: Int] { get }
-}
-
-/// Applies the lock settings to a backend (and, through a replicated backend, to its copies).
-/// Local directories ignore it: they cannot be made immutable by Lifeboat.
-public func applyObjectLock(_ runtime: ObjectLockRuntime, to backend: any Backend) {
-    (backend as? any ObjectLockConfigurable)?.setObjectLock(runtime)
-}
-
 /// An object prune or forget must not delete yet: a version of it is under retention.
 public struct ObjectRetained: Error, Sendable {
     public var key: ObjectKey

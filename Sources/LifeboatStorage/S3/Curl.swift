@@ -21,11 +21,12 @@ package struct HTTPResponse: Sendable {
     package var body: [UInt8]
 }
 
-/// AWS Signature V4 done by libcurl (`CURLOPT_AWS_SIGV4`). Holds the secret: never printed.
+/// AWS Signature V4 done by libcurl (`CURLOPT_AWS_SIGV4`). Holds the secret, in memory that is
+/// wiped when freed, until each request hands it to libcurl: never printed.
 package struct SigV4Signing: Sendable, CustomStringConvertible, CustomDebugStringConvertible {
     package let scope: String          // "aws:amz:REGION:s3"
     package let accessKeyID: String
-    package let secretAccessKey: String
+    package let secretAccessKey: SecretBytes
 
     package var description: String { "SigV4(\(scope), secret redacted)" }
     package var debugDescription: String { description }
@@ -56,9 +57,8 @@ private let curlGlobalReady: Bool = lb_curl_global_init_default() == CURLE_OK
 
 /// A small pool of libcurl easy handles. A handle serves one request at a time; keeping
 /// handles keeps their connections (and TLS sessions) alive between requests.
-package final class CurlPool: @unchecked Sendable {
-    private let lock = NSLock()
-    private var idle: [CurlHandle] = []
+package final class CurlPool: Sendable {
+    private let idle = Locked<[CurlHandle]>([])
     private let maxIdle: Int
 
     package init(maxIdle: Int = 16) { self.maxIdle = maxIdle }
@@ -70,17 +70,12 @@ package final class CurlPool: @unchecked Sendable {
     }
 
     private func checkout() throws -> CurlHandle {
-        lock.lock()
-        let reused = idle.popLast()
-        lock.unlock()
-        if let reused { return reused }
+        if let reused = idle.withLock({ $0.popLast() }) { return reused }
         return try CurlHandle()
     }
 
     private func checkin(_ handle: CurlHandle) {
-        lock.lock()
-        defer { lock.unlock() }
-        if idle.count < maxIdle { idle.append(handle) }
+        idle.withLock { if $0.count < maxIdle { $0.append(handle) } }
     }
 }
 
@@ -223,7 +218,8 @@ package final class CurlHandle {
         if let signing {
             set(lb_curl_setopt_str(h, CURLOPT_AWS_SIGV4, signing.scope))
             set(lb_curl_setopt_str(h, CURLOPT_USERNAME, signing.accessKeyID))
-            set(lb_curl_setopt_str(h, CURLOPT_PASSWORD, signing.secretAccessKey))
+            // libcurl keeps a copy of its own; ours outside SecretBytes is wiped at once.
+            set(signing.secretAccessKey.withUnsafeCString { lb_curl_setopt_str(h, CURLOPT_PASSWORD, $0) })
         }
         let host = CurlHandle.hostOf(request.url)
         if failed != CURLE_OK {

@@ -46,7 +46,7 @@ public struct S3Backend: Backend, CustomStringConvertible, CustomDebugStringConv
     private let signing: SigV4Signing
     private let pool: CurlPool
     private var transport: TransportSettings
-    /// Object Lock policy and what is known of the bucket's versioning (S3ObjectLock.swift).
+    /// Object Lock policy and what is known of the bucket's versioning (S3LockState.swift).
     package let lockState = S3LockState()
     /// The retry budget all requests of this backend share (RetryPolicy.swift).
     private let budget = RetryBudget()
@@ -456,10 +456,7 @@ public struct S3Backend: Backend, CustomStringConvertible, CustomDebugStringConv
         do {
             return try body()
         } catch let error as LifeboatError {
-            var message = error.message
-            for secret in credentials.secrets where !secret.isEmpty {
-                message = message.replacingOccurrences(of: secret, with: "<redacted>")
-            }
+            var message = credentials.redacting(error.message)
             if let range = message.range(of: "Signature=") {
                 message = String(message[..<range.upperBound]) + "<redacted>"
             }

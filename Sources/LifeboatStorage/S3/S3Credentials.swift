@@ -2,17 +2,19 @@ import Foundation
 import LifeboatCore
 
 /// Credentials for one S3 endpoint, found where AWS tools look for them. The secret and the
-/// session token never appear in `description`, `debugDescription` or any error.
+/// session token never appear in `description`, `debugDescription` or any error. The secret
+/// lives in `SecretBytes` (wiped when freed) until a request hands it to libcurl.
 public struct S3Credentials: Sendable, CustomStringConvertible, CustomDebugStringConvertible {
     public let accessKeyID: String
-    package let secretAccessKey: String
+    package let secretAccessKey: SecretBytes
     package let sessionToken: String?
     /// Where they came from, for messages ("environment", "profile backup in ~/.aws/credentials").
     public let source: String
 
     public init(accessKeyID: String, secretAccessKey: String, sessionToken: String? = nil, source: String = "explicit") {
         self.accessKeyID = accessKeyID
-        self.secretAccessKey = secretAccessKey
+        var secret = Array(secretAccessKey.utf8)
+        self.secretAccessKey = SecretBytes(consuming: &secret)
         self.sessionToken = sessionToken.flatMap { $0.isEmpty ? nil : $0 }
         self.source = source
     }
@@ -20,8 +22,15 @@ public struct S3Credentials: Sendable, CustomStringConvertible, CustomDebugStrin
     public var description: String { "S3 credentials from \(source) (secret redacted)" }
     public var debugDescription: String { description }
 
-    /// Every secret string, for scrubbing text that leaves the backend.
-    package var secrets: [String] { [secretAccessKey] + (sessionToken.map { [$0] } ?? []) }
+    /// `text` with every secret replaced, for text that leaves the backend.
+    package func redacting(_ text: String) -> String {
+        var out = text
+        let secret = secretAccessKey.withUnsafeBytes { String(decoding: $0, as: UTF8.self) }
+        for s in [secret] + (sessionToken.map { [$0] } ?? []) where !s.isEmpty {
+            out = out.replacingOccurrences(of: s, with: "<redacted>")
+        }
+        return out
+    }
 
     /// AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN when set, else the
     /// shared credentials file (AWS_SHARED_CREDENTIALS_FILE or ~/.aws/credentials), profile

@@ -1,25 +1,6 @@
 import Foundation
 import LifeboatCore
 
-/// Object Lock state of one S3 backend, shared by the copies of the (value type) backend:
-/// the policy for new objects, whether the bucket keeps versions (asked once, lazily), and
-/// which objects had to be read from behind a delete marker.
-package final class S3LockState: Sendable {
-    private struct State {
-        package var runtime = ObjectLockRuntime()
-        package var versioned: Bool?
-        package var hiddenReads = Set<String>()
-    }
-    private let state = Locked(State())
-
-    package var runtime: ObjectLockRuntime { state.current.runtime }
-    package func set(_ runtime: ObjectLockRuntime) { state.withLock { $0.runtime = runtime } }
-    package var versioned: Bool? { state.current.versioned }
-    package func setVersioned(_ v: Bool) { state.withLock { $0.versioned = v } }
-    package func noteHiddenRead(_ key: ObjectKey) { state.withLock { _ = $0.hiddenReads.insert(key.path) } }
-    package var hiddenReads: Int { state.current.hiddenReads.count }
-}
-
 /// One entry of ListObjectVersions (full key, prefix included).
 package struct S3ObjectVersion {
     package var key: String
@@ -29,7 +10,8 @@ package struct S3ObjectVersion {
     package var size: Int
 }
 
-/// Object Lock and versioned reads for S3 (kept apart from the core backend).
+/// Object Lock and versioned reads for S3, written against `S3Requests` (S3Requests.swift)
+/// and never against `S3Backend`: the backend calls into them, they only send requests.
 ///
 /// With Object Lock the bucket keeps versions: a DELETE by key, say by an attacker holding
 /// credentials, only adds a delete marker; the locked version survives but a GET by key
@@ -40,14 +22,7 @@ package struct S3ObjectVersion {
 /// is really gone, and a version still under retention is reported as `ObjectRetained`
 /// instead of failing the run. Lock objects (`locks/`) are exempt: they are never locked, are
 /// deleted by key, and a deleted lock stays deleted.
-extension S3Backend: ObjectLockConfigurable {
-    public func setObjectLock(_ runtime: ObjectLockRuntime) { lockState.set(runtime) }
-
-    /// Reads served from a version hidden behind a delete marker, for the warning the CLI prints.
-    public var readsBehindDeleteMarkers: [String: Int] {
-        lockState.hiddenReads > 0 ? [location: lockState.hiddenReads] : [:]
-    }
-
+extension S3Requests {
     // MARK: Writing locked objects
 
     /// Headers that lock a new object: mode, retain-until, and the Content-MD5 S3 demands on
@@ -64,7 +39,7 @@ extension S3Backend: ObjectLockConfigurable {
     /// one must already have it (it cannot be added to most buckets afterwards).
     package func createWithObjectLock() throws {
         try scrubbing {
-            let head = try send("HEAD", key: nil)
+            let head = try request("HEAD", key: nil)
             switch head.response.status {
             case 200:
                 break
@@ -73,13 +48,13 @@ extension S3Backend: ObjectLockConfigurable {
                 if s3.region != "us-east-1" {
                     body = Array("<CreateBucketConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><LocationConstraint>\(S3XML.escape(s3.region))</LocationConstraint></CreateBucketConfiguration>".utf8)
                 }
-                let made = try send("PUT", key: nil, headers: [("x-amz-bucket-object-lock-enabled", "true")], body: body,
+                let made = try request("PUT", key: nil, headers: [("x-amz-bucket-object-lock-enabled", "true")], body: body,
                                     contentType: body.isEmpty ? nil : "application/xml")
                 if made.response.status != 200 && errorCode(made.response) != "BucketAlreadyOwnedByYou" {
-                    throw failure(made.response, "create bucket \(s3.bucket) with Object Lock", key: nil, attempts: made.attempts)
+                    throw failure(made.response, "create bucket \(s3.bucket) with Object Lock", key: nil, attempts: made.attempts, seconds: made.seconds)
                 }
             default:
-                throw failure(head.response, "check bucket \(s3.bucket)", key: nil, attempts: head.attempts)
+                throw failure(head.response, "check bucket \(s3.bucket)", key: nil, attempts: head.attempts, seconds: head.seconds)
             }
             guard try objectLockEnabled() else {
                 throw LifeboatError(.usage, "bucket \(s3.bucket) at \(s3.authority) exists without Object Lock, so objects cannot be locked in it; give 'lifeboat init --object-lock' a new bucket name (it creates the bucket with Object Lock), or enable Object Lock on this bucket first")
@@ -90,7 +65,7 @@ extension S3Backend: ObjectLockConfigurable {
 
     /// GetObjectLockConfiguration: is Object Lock enabled on the bucket?
     package func objectLockEnabled() throws -> Bool {
-        let r = try send("GET", key: nil, query: [("object-lock", "")])
+        let r = try request("GET", key: nil, query: [("object-lock", "")])
         switch r.response.status {
         case 200:
             return S3XML.value("ObjectLockEnabled", in: String(decoding: r.response.body, as: UTF8.self)) == "Enabled"
@@ -99,7 +74,7 @@ extension S3Backend: ObjectLockConfigurable {
         case 400, 501:
             return false  // servers without Object Lock (NotImplemented)
         default:
-            throw failure(r.response, "read the Object Lock configuration of", key: nil, attempts: r.attempts)
+            throw failure(r.response, "read the Object Lock configuration of", key: nil, attempts: r.attempts, seconds: r.seconds)
         }
     }
 
@@ -109,7 +84,7 @@ extension S3Backend: ObjectLockConfigurable {
     /// without versioning) means "not versioned": reads then behave exactly as before.
     package func isVersioned() throws -> Bool {
         if let known = lockState.versioned { return known }
-        let r = try send("GET", key: nil, query: [("versioning", "")])
+        let r = try request("GET", key: nil, query: [("versioning", "")])
         let status = r.response.status == 200 ? S3XML.value("Status", in: String(decoding: r.response.body, as: UTF8.self)) : nil
         let versioned = status == "Enabled" || status == "Suspended"
         lockState.setVersioned(versioned)
@@ -130,9 +105,9 @@ extension S3Backend: ObjectLockConfigurable {
             var query = [("versions", ""), ("prefix", prefix)]
             if let keyMarker { query.append(("key-marker", keyMarker)) }
             if let versionMarker { query.append(("version-id-marker", versionMarker)) }
-            let r = try send("GET", key: nil, query: query)
+            let r = try request("GET", key: nil, query: query)
             guard r.response.status == 200 else {
-                throw failure(r.response, "list the versions of \(prefix) in", key: nil, attempts: r.attempts)
+                throw failure(r.response, "list the versions of \(prefix) in", key: nil, attempts: r.attempts, seconds: r.seconds)
             }
             let xml = String(decoding: r.response.body, as: UTF8.self)[...]
             for (tag, marker) in [("Version", false), ("DeleteMarker", true)] {
@@ -168,8 +143,8 @@ extension S3Backend: ObjectLockConfigurable {
     }
 
     package func getVersion(_ key: ObjectKey, _ versionID: String) throws -> [UInt8] {
-        let r = try send("GET", key: key.path, query: [("versionId", versionID)])
-        guard r.response.status == 200 else { throw failure(r.response, "read a version of", key: key, attempts: r.attempts) }
+        let r = try request("GET", key: key.path, query: [("versionId", versionID)])
+        guard r.response.status == 200 else { throw failure(r.response, "read a version of", key: key, attempts: r.attempts, seconds: r.seconds) }
         lockState.noteHiddenRead(key)
         return r.response.body
     }
@@ -179,7 +154,7 @@ extension S3Backend: ObjectLockConfigurable {
         var seen: [String: ObjectInfo] = [:]
         for v in try listVersions(prefix: s3.keyPrefix(kind.rawValue + "/")) where !v.isDeleteMarker {
             guard let relative = s3.relativeKey(v.key), seen[relative] == nil,
-                  let key = S3Backend.key(fromPath: relative), key.kind == kind else { continue }
+                  let key = Self.key(fromPath: relative), key.kind == kind else { continue }
             seen[relative] = ObjectInfo(key: key, size: v.size)
         }
         return Array(seen.values)
@@ -189,10 +164,10 @@ extension S3Backend: ObjectLockConfigurable {
 
     /// Mode and retain-until of one version (HEAD; GetObjectRetention is not on every server).
     package func retention(_ key: ObjectKey, versionID: String?) throws -> (mode: String, until: Date)? {
-        let r = try send("HEAD", key: key.path, query: versionID.map { [("versionId", $0)] } ?? [])
+        let r = try request("HEAD", key: key.path, query: versionID.map { [("versionId", $0)] } ?? [])
         guard r.response.status == 200 else {
             if r.response.status == 404 { return nil }
-            throw failure(r.response, "read the retention of", key: key, attempts: r.attempts)
+            throw failure(r.response, "read the retention of", key: key, attempts: r.attempts, seconds: r.seconds)
         }
         guard let until = r.response.headers["x-amz-object-lock-retain-until-date"].flatMap(RFC3339.parse) else { return nil }
         return (r.response.headers["x-amz-object-lock-mode"] ?? "unknown", until)
@@ -207,7 +182,7 @@ extension S3Backend: ObjectLockConfigurable {
         let bypass = lockState.runtime.bypassGovernance ? [("x-amz-bypass-governance-retention", "true")] : []
         var retained: [(mode: String, until: Date)] = []
         for v in versions where !v.isDeleteMarker {
-            let r = try send("DELETE", key: key.path, query: [("versionId", v.versionID)], headers: bypass)
+            let r = try request("DELETE", key: key.path, query: [("versionId", v.versionID)], headers: bypass)
             switch r.response.status {
             case 200, 204:
                 continue
@@ -216,9 +191,9 @@ extension S3Backend: ObjectLockConfigurable {
                     retained.append(held)
                     continue
                 }
-                throw failure(r.response, "delete a version of", key: key, attempts: r.attempts)
+                throw failure(r.response, "delete a version of", key: key, attempts: r.attempts, seconds: r.seconds)
             default:
-                throw failure(r.response, "delete a version of", key: key, attempts: r.attempts)
+                throw failure(r.response, "delete a version of", key: key, attempts: r.attempts, seconds: r.seconds)
             }
         }
         if let last = retained.max(by: { $0.until < $1.until }) {
@@ -226,13 +201,14 @@ extension S3Backend: ObjectLockConfigurable {
         }
         // Delete markers of a key with no data left are clutter; removing them is harmless.
         for m in versions where m.isDeleteMarker {
-            _ = try? send("DELETE", key: key.path, query: [("versionId", m.versionID)], retry: .once)
+            _ = try? request("DELETE", key: key.path, query: [("versionId", m.versionID)], retry: .once)
         }
     }
 
     // MARK: Status
 
-    public func objectLockStatus() throws -> [ObjectLockStatus] {
+    /// Retain-until state of this bucket's lockable objects (the backend's `objectLockStatus`).
+    package func lockStatus() throws -> [ObjectLockStatus] {
         try scrubbing {
             let enabled = try objectLockEnabled()
             let versioned = try isVersioned()
@@ -252,7 +228,7 @@ extension S3Backend: ObjectLockConfigurable {
                     byKey[v.key, default: []].append(v)
                 }
                 for full in order {
-                    guard let vs = byKey[full], let relative = s3.relativeKey(full), let key = S3Backend.key(fromPath: relative),
+                    guard let vs = byKey[full], let relative = s3.relativeKey(full), let key = Self.key(fromPath: relative),
                           key.kind == kind, let data = vs.first(where: { !$0.isDeleteMarker }) else { continue }
                     if vs.contains(where: { $0.isDeleteMarker && $0.isLatest }) { status.hiddenByDeleteMarker += 1 }
                     newest.append((key, data.versionID))
@@ -277,21 +253,5 @@ extension S3Backend: ObjectLockConfigurable {
             status.latestRetainUntil = active.map(\.until).max().map { RFC3339.format($0) }
             return [status]
         }
-    }
-}
-
-extension ReplicatedBackend: ObjectLockConfigurable {
-    public func setObjectLock(_ runtime: ObjectLockRuntime) {
-        for r in replicas { (r as? any ObjectLockConfigurable)?.setObjectLock(runtime) }
-    }
-
-    public var readsBehindDeleteMarkers: [String: Int] {
-        replicas.reduce(into: [:]) { all, r in
-            for (k, v) in (r as? any ObjectLockConfigurable)?.readsBehindDeleteMarkers ?? [:] { all[k] = v }
-        }
-    }
-
-    public func objectLockStatus() throws -> [ObjectLockStatus] {
-        try replicas.flatMap { try ($0 as? any ObjectLockConfigurable)?.objectLockStatus() ?? [] }
     }
 }

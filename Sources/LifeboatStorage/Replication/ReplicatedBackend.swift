@@ -8,9 +8,10 @@ import LifeboatCore
 /// run, and reported, while the others complete (`lifeboat sync` repairs it later). Reads take
 /// the first copy that answers with good bytes: content-addressed objects are checked against
 /// their SHA-256 name, and a missing, unreachable or damaged object is fetched from the next
-/// copy. Listings are the union of all copies, so a snapshot deleted from the primary (say, by
-/// an attacker) is still found on a replica.
-public final class ReplicatedBackend: Backend, @unchecked Sendable {
+/// copy (`firstGood`, ReplicaFallback.swift). Listings are the union of all copies, so a
+/// snapshot deleted from the primary (say, by an attacker) is still found on a replica.
+/// A pure decorator: every capability of `Backend` is answered for the copies.
+public final class ReplicatedBackend: Backend {
     public let replicas: [any Backend]
     private let failures: Locked<[LifeboatError?]>
     private let notes = Locked<[String]>([])
@@ -25,12 +26,10 @@ public final class ReplicatedBackend: Backend, @unchecked Sendable {
     public var preferredConcurrency: Int { replicas.map(\.preferredConcurrency).max() ?? 1 }
     public var primary: any Backend { replicas[0] }
 
-    /// Copies that failed a write in this run, with the first error of each.
     public var behind: [(location: String, error: LifeboatError)] {
         failures.current.enumerated().compactMap { i, e in e.map { (replicas[i].location, $0) } }
     }
 
-    /// Reads served by a copy other than the first, for telling the user.
     public var fallbackNotes: [String] { notes.current }
 
     public func markBehind(_ index: Int, _ error: LifeboatError) {
@@ -67,43 +66,38 @@ public final class ReplicatedBackend: Backend, @unchecked Sendable {
         }
     }
 
-    /// Tries each copy in order; `accept` may reject bytes (damaged) to move on to the next.
-    private func firstGood<T>(_ key: ObjectKey, _ read: (any Backend) throws -> T, accept: (T) -> Bool = { _ in true }) throws -> T {
-        var errors: [String] = []
-        var firstError: LifeboatError?
-        for (i, r) in replicas.enumerated() {
-            do {
-                let value = try read(r)
-                if accept(value) {
-                    if i > 0 {
-                        notes.withLock { $0.append("\(key.path) read from \(r.location) (\(errors.joined(separator: "; ")))") }
-                    }
-                    return value
-                }
-                let e = LifeboatError(.corrupt, "\(key.path) in \(r.location) does not match its name (damaged)")
-                firstError = firstError ?? e
-                errors.append("damaged in \(r.location)")
-            } catch let e as LifeboatError {
-                firstError = firstError ?? e
-                errors.append(e.kind == .notFound ? "missing in \(r.location)" : "\(r.location): \(e.message)")
-            }
-        }
-        if replicas.count == 1, let firstError { throw firstError }
-        throw LifeboatError(firstError?.kind ?? .notFound, "\(key.path) is unavailable in every repository: \(errors.joined(separator: "; "))")
-    }
-
     public func get(_ key: ObjectKey) throws -> [UInt8] {
         let verify = key.kind != .config && key.kind != .locks
-        return try firstGood(key, { try $0.get(key) }, accept: { !verify || SHA256.hex($0) == key.name })
+        return try firstGood({ copy in (try copy.get(key), copy.location) }, validate: { bytes, location in
+            guard !verify || SHA256.hex(bytes) == key.name else {
+                throw LifeboatError(.corrupt, "\(key.path) in \(location) does not match its name (damaged)")
+            }
+            return bytes
+        }, fallsBack: { $0 is LifeboatError }, note: { note(key, $0, $1) }, exhausted: { unavailable(key, $0) })
     }
 
     public func getRange(_ key: ObjectKey, offset: Int, length: Int) throws -> [UInt8] {
-        try firstGood(key) { try $0.getRange(key, offset: offset, length: length) }
+        try firstGood({ try $0.getRange(key, offset: offset, length: length) }, fallsBack: { $0 is LifeboatError },
+                      note: { note(key, $0, $1) }, exhausted: { unavailable(key, $0) })
     }
 
-    /// A range from one specific copy (restore retries a range whose blobs fail to authenticate).
-    public func getRange(_ key: ObjectKey, offset: Int, length: Int, replica: Int) throws -> [UInt8] {
-        try replicas[replica].getRange(key, offset: offset, length: length)
+    public var readsIntoBuffer: Bool { replicas.allSatisfy(\.readsIntoBuffer) }
+
+    public func readRange(_ key: ObjectKey, offset: Int, length: Int, into buffer: UnsafeMutableRawBufferPointer) throws -> UnsafeRawBufferPointer {
+        try firstGood({ try $0.readRange(key, offset: offset, length: length, into: buffer) }, fallsBack: { $0 is LifeboatError },
+                      note: { note(key, $0, $1) }, exhausted: { unavailable(key, $0) })
+    }
+
+    private func note(_ key: ObjectKey, _ location: String, _ failures: [ReplicaFailure]) -> String {
+        "\(key.path) read from \(location) (\(failures.map(\.summary).joined(separator: "; ")))"
+    }
+
+    /// One copy fails as that backend would; several say what each had to say.
+    private func unavailable(_ key: ObjectKey, _ failures: [ReplicaFailure]) -> any Error {
+        let first = failures.first?.error
+        if replicas.count == 1, let first { return first }
+        return LifeboatError((first as? LifeboatError)?.kind ?? .notFound,
+                             "\(key.path) is unavailable in every repository: \(failures.map(\.summary).joined(separator: "; "))")
     }
 
     public func noteFallback(_ message: String) { notes.withLock { $0.append(message) } }
@@ -155,5 +149,31 @@ public final class ReplicatedBackend: Backend, @unchecked Sendable {
         if let lastError { throw lastError }
         if let retained { throw retained }
         if !deleted { throw LifeboatError(.notFound, "object \(key.path) is missing from every repository") }
+    }
+
+    // MARK: Capabilities, answered for every copy
+
+    /// The newest time any copy in step stored the object: prune leaves an orphan alone
+    /// until it is old in every copy.
+    public func modificationTime(_ key: ObjectKey) throws -> Date? {
+        try healthy.compactMap { try replicas[$0].modificationTime(key) }.max()
+    }
+
+    public func removeTemporaryFiles(olderThan age: TimeInterval) throws -> Int {
+        try healthy.reduce(0) { $0 + (try replicas[$1].removeTemporaryFiles(olderThan: age)) }
+    }
+
+    public func setObjectLock(_ runtime: ObjectLockRuntime) {
+        for r in replicas { r.setObjectLock(runtime) }
+    }
+
+    public func objectLockStatus() throws -> [ObjectLockStatus] {
+        try replicas.flatMap { try $0.objectLockStatus() }
+    }
+
+    public var readsBehindDeleteMarkers: [String: Int] {
+        replicas.reduce(into: [:]) { all, r in
+            for (k, v) in r.readsBehindDeleteMarkers { all[k] = v }
+        }
     }
 }

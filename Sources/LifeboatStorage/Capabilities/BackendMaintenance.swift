@@ -1,9 +1,9 @@
 import Foundation
 import LifeboatCore
 
-/// What prune may additionally ask of a backend. Optional: a backend that cannot tell object
-/// ages simply reports none, and prune relies on its exclusive lock alone.
-public protocol BackendMaintenance: Backend {
+/// What prune may additionally ask of a backend. A backend that cannot tell object ages
+/// reports none (the defaults), and prune relies on its exclusive lock alone.
+public protocol BackendMaintenance {
     /// When an object was stored, or nil when unknown.
     func modificationTime(_ key: ObjectKey) throws -> Date?
     /// Removes the backend's own leftovers (temporary files of interrupted uploads, which hold
@@ -11,7 +11,12 @@ public protocol BackendMaintenance: Backend {
     func removeTemporaryFiles(olderThan age: TimeInterval) throws -> Int
 }
 
-extension LocalBackend: BackendMaintenance {
+extension Backend {
+    public func modificationTime(_ key: ObjectKey) throws -> Date? { nil }
+    public func removeTemporaryFiles(olderThan age: TimeInterval) throws -> Int { 0 }
+}
+
+extension LocalBackend {
     public func modificationTime(_ key: ObjectKey) throws -> Date? {
         var st = Glibc.stat()
         guard lstat(root + "/" + key.path, &st) == 0 else { return nil }
