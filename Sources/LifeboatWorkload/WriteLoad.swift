@@ -52,11 +52,18 @@ public final class WriteLoad: @unchecked Sendable {
         public var journalMode: String
     }
 
+    /// One transaction the load saw commit: what RPO counts as committed work.
+    public struct Committed: Sendable, Codable, Equatable {
+        public var seq: Int64
+        public var ms: Int64
+    }
+
     public let path: String
     public let options: Options
     private let lock = NSLock()
     private var stopRequested = false
     private var current = Progress(commits: 0, firstSeq: 0, lastSeq: 0, lastCommittedAtMs: 0)
+    private var committedLog: [Committed] = []
     private var background: (done: DispatchSemaphore, result: Swift.Result<Result, Error>?)?
 
     public init(path: String, options: Options) throws {
@@ -71,6 +78,10 @@ public final class WriteLoad: @unchecked Sendable {
     }
 
     public var progress: Progress { lock.withLock { current } }
+
+    /// Every transaction committed so far, oldest first, as the application saw it commit
+    /// (16 bytes each). Kept also when the load ends in an error, e.g. on a damaged file.
+    public var committed: [Committed] { lock.withLock { committedLog } }
 
     /// Asks a running load to stop after the transaction in flight.
     public func stop() { lock.withLock { stopRequested = true } }
@@ -101,6 +112,20 @@ public final class WriteLoad: @unchecked Sendable {
             throw LifeboatError(.internalError, "write load ended without a result")
         }
         return try outcome.get()
+    }
+
+    /// Stops a load begun with `start()` and returns what it committed, also when it ended in an
+    /// error (a drill's disaster may damage the file under it): the error comes beside.
+    public func finish() -> (result: Result, error: Error?) {
+        stop()
+        let outcome = Swift.Result { try wait() }
+        switch outcome {
+        case .success(let r): return (r, nil)
+        case .failure(let e):
+            let p = progress
+            return (Result(commits: p.commits, firstSeq: p.firstSeq, lastSeq: p.lastSeq, lastCommittedAtMs: p.lastCommittedAtMs,
+                           seconds: 0, commitsPerSecond: 0, journalMode: "unknown"), e)
+        }
     }
 
     /// Runs the load on the calling thread until the duration, `maxCommits` or `stop()`.
@@ -180,6 +205,7 @@ public final class WriteLoad: @unchecked Sendable {
                 current.commits = commits
                 current.lastSeq = committedSeq
                 current.lastCommittedAtMs = now
+                committedLog.append(Committed(seq: committedSeq, ms: now))
             }
         }
         let seconds = Clock.monotonic() - started
