@@ -11,11 +11,14 @@ import LifeboatWorkload
 package final class DrillBackend: Backend {
     package let inner: any Backend
     package let readOnly: Bool
+    /// For a scratch replica: once the disaster strikes, nothing more reaches it.
+    package let cutOff: DrillCutOff?
     private let lost = Locked(false)
 
-    package init(_ inner: any Backend, readOnly: Bool) {
+    package init(_ inner: any Backend, readOnly: Bool, cutOff: DrillCutOff? = nil) {
         self.inner = inner
         self.readOnly = readOnly
+        self.cutOff = cutOff
     }
 
     package var location: String { inner.location }
@@ -35,6 +38,9 @@ package final class DrillBackend: Backend {
         try reachable()
         if readOnly {
             throw LifeboatError(.internalError, "drill refused to \(what) in \(inner.location): drills never write to an existing repository")
+        }
+        if cutOff?.hasStruck == true {
+            throw LifeboatError(.incomplete, "copy to \(inner.location) cut off by the disaster")
         }
     }
 

@@ -141,12 +141,28 @@ public struct DrillReport: Codable, Sendable {
     }
 
     public struct RPORecord: Codable, Sendable {
-        /// markers (drill write load), rpo_query, or snapshot_age (an upper bound).
+        /// markers (committed work lost, from the drill write load's own log), rpo_query_estimate
+        /// (a stand-in query, not a count), or snapshot_age (an upper bound).
         public var method: String
         public var achievedSeconds: Double?
         public var lostTransactions: Int?
         public var lastCommittedBeforeDisaster: String?
         public var newestRestored: String?
+        public var detail: String
+        /// Transactions the load had committed when the disaster was declared.
+        public var committedTransactions: Int? = nil
+        /// Of the lost ones: missing because no backup held them.
+        public var lostByBackup: Int? = nil
+        /// Of the lost ones: committed after a mistaken statement and rolled back on purpose by
+        /// the point-in-time restore to just before it.
+        public var lostByChoice: Int? = nil
+        /// rpo_query's figure beside the marker count: an estimate, never the measure.
+        public var estimate: Estimate? = nil
+    }
+
+    public struct Estimate: Codable, Sendable {
+        public var method: String
+        public var seconds: Double
         public var detail: String
     }
 

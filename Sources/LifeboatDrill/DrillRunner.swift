@@ -44,6 +44,8 @@ public final class DrillRunner: Sendable {
     package let cancelled = Locked(false)
     /// One snapshot at a time: a step's and the schedule's never overlap.
     package let snapshotting = Locked(())
+    /// Set when the disaster strikes: snapshots and replica copies in flight are lost.
+    package let cutOff = DrillCutOff()
 
     public init(scenario: Scenario, options: Options = Options()) {
         self.scenario = scenario

@@ -95,6 +95,84 @@ final class DrillTests: XCTestCase {
         XCTAssertFalse(after.isEmpty, "snapshots holding the damage exist, so 'latest' would have restored the mistake")
         let findings = try XCTUnwrap(rep["findings"] as? [String])
         XCTAssertTrue(findings.contains { $0.contains("committed after it") }, "\(findings)")
+
+        // The transactions committed after the statement and rolled back with it count in the RPO.
+        let rpo = try XCTUnwrap(rep["rpo"] as? [String: Any])
+        let afterStatement = try XCTUnwrap((disaster["details"] as? [String])?.compactMap { line -> Int? in
+            line.hasSuffix("transactions were committed after the statement, before it was noticed") ? Int(line.split(separator: " ")[0]) : nil
+        }.first, "the disaster says how many transactions followed the statement")
+        XCTAssertGreaterThan(afterStatement, 0)
+        XCTAssertEqual(rpo["lost_by_choice"] as? Int, afterStatement)
+        let lost = try XCTUnwrap(rpo["lost_transactions"] as? Int)
+        XCTAssertEqual(lost, afterStatement + (rpo["lost_by_backup"] as? Int ?? -1))
+        XCTAssertGreaterThanOrEqual(try XCTUnwrap(rpo["achieved_seconds"] as? Double), 1.4, "the 1.5 s before the mistake was noticed are lost work")
+        XCTAssertEqual(try XCTUnwrap(rpo["committed_transactions"] as? Int), try XCTUnwrap((rep["scope"] as? [String: Any]).flatMap { ($0["workload"] as? [String: Any])?["commits"] as? Int }),
+                       "the load stopped when the disaster was declared")
+    }
+
+    func testStrikeDuringASnapshotCountsFromTheLastCompletedOne() throws {
+        let sb = try Sandbox()
+        let file = sb.path("during.yml")
+        try """
+            name: Strike during a snapshot
+            source: {generate: {size: 8MiB, seed: 11}}
+            repositories: [{name: primary, location: scratch}, {name: offsite, location: scratch, replica_of: primary}]
+            targets: {rto: 1m, rpo: 1m}
+            steps:
+              - workload: {rate: 100}
+              - snapshot
+              - snapshot_schedule: {every: 200ms}
+              - wait: 700ms
+              - disaster: {kind: delete-database, strike: during-snapshot}
+              - restore: {from: offsite}
+            """.write(toFile: file, atomically: true, encoding: .utf8)
+        let (r, report) = try drill(sb, file)
+        XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
+        let rep = try XCTUnwrap(report)
+        let disaster = try XCTUnwrap(rep["disaster"] as? [String: Any])
+        let details = try XCTUnwrap(disaster["details"] as? [String])
+        XCTAssertTrue(details.contains { $0.contains("cut off before") }, "\(details)")
+        let struck = try XCTUnwrap(RFC3339.parse(disaster["struck_at"] as? String ?? ""))
+        let attempt = try XCTUnwrap((rep["restore_attempts"] as? [[String: Any]])?.first)
+        let snapshots = try XCTUnwrap((rep["scope"] as? [String: Any])?["snapshots"] as? [[String: Any]])
+        let restored = try XCTUnwrap(snapshots.first { $0["id"] as? String == attempt["snapshot"] as? String })
+        let began = try XCTUnwrap(RFC3339.parse(restored["time"] as? String ?? ""))
+        let finished = began.addingTimeInterval(try XCTUnwrap(restored["seconds"] as? Double))
+        XCTAssertLessThanOrEqual(finished.timeIntervalSince(struck), 0.05, "the restored snapshot completed before the strike; the one in flight does not count")
+        XCTAssertEqual(restored["replicated_to"] as? [String], ["offsite"])
+        let rpo = try XCTUnwrap(rep["rpo"] as? [String: Any])
+        XCTAssertGreaterThan(try XCTUnwrap(rpo["lost_transactions"] as? Int), 0)
+        XCTAssertGreaterThanOrEqual(try XCTUnwrap(rpo["achieved_seconds"] as? Double), struck.timeIntervalSince(began) - 0.05,
+                                    "everything committed since the last completed snapshot began is lost")
+    }
+
+    func testAnRPOQueryThatMissesInsertsIsFlaggedBesideTheMarkerCount() throws {
+        let sb = try Sandbox()
+        let file = sb.path("standin.yml")
+        // created_at of requests does not move when the load commits: a stand-in that sees nothing.
+        try """
+            name: Stand-in RPO query
+            source: {generate: {size: 256KiB}, rpo_query: SELECT max(created_at) FROM requests, rpo_unit: ms}
+            repositories: [{name: primary, location: scratch}]
+            targets: {rto: 1m, rpo: 1m}
+            steps:
+              - workload: {rate: 200}
+              - snapshot
+              - wait: 600ms
+              - disaster: delete-database
+              - restore: latest
+            """.write(toFile: file, atomically: true, encoding: .utf8)
+        let (r, report) = try drill(sb, file)
+        XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
+        let rep = try XCTUnwrap(report)
+        let rpo = try XCTUnwrap(rep["rpo"] as? [String: Any])
+        XCTAssertEqual(rpo["method"] as? String, "markers", "the marker count is the measure")
+        XCTAssertGreaterThan(try XCTUnwrap(rpo["lost_transactions"] as? Int), 0)
+        XCTAssertGreaterThan(try XCTUnwrap(rpo["achieved_seconds"] as? Double), 0.3)
+        let estimate = try XCTUnwrap(rpo["estimate"] as? [String: Any], "rpo_query is reported beside it")
+        XCTAssertEqual(estimate["seconds"] as? Double, 0)
+        XCTAssertTrue((rep["findings"] as? [String] ?? []).contains { $0.contains("rpo_query estimated 0 ms") && $0.contains("do not use it alone") },
+                      "\(rep["findings"] ?? "")")
     }
 
     func testScenarioRepositoryLostRecoversFromReplica() throws {
@@ -335,8 +413,9 @@ final class DrillTests: XCTestCase {
         XCTAssertEqual(attempts.first?["ok"] as? Bool, false, "the primary's loss is simulated")
         XCTAssertTrue((attempts.first?["error"] as? String ?? "").contains("unreachable"))
         XCTAssertEqual(attempts.last?["repository"] as? String, "offsite")
-        XCTAssertEqual((rep["rpo"] as? [String: Any])?["method"] as? String, "rpo_query")
-        XCTAssertEqual((rep["verifications"] as? [[String: Any]])?.count, 7)
+        XCTAssertEqual((rep["rpo"] as? [String: Any])?["method"] as? String, "rpo_query_estimate", "without a write load the RPO is labelled an estimate")
+        XCTAssertTrue((rep["findings"] as? [String] ?? []).contains { $0.contains("not a count of committed work lost") })
+        XCTAssertEqual((rep["verifications"] as? [[String: Any]])?.count, 6)
         XCTAssertEqual(try fingerprint([sb.repo, sb.path("offsite"), live]), before, "repositories and the live database are unchanged")
         XCTAssertTrue(try scratchIsEmpty(sb))
     }
