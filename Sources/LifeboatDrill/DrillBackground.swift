@@ -68,14 +68,19 @@ extension DrillRunner {
     package func snapshot(_ repository: Repository, databasePath: String) throws -> SnapshotResult {
         var options = Snapshotter.Options(source: scenario.source.name)
         let committing = Locked(false)
+        let hold = scenario.source.isDrillOwned ? try WriterHold(databasePath) : nil
+        defer { hold?.release() }
+        options.duringCapture = { _ in hold?.release() }
         options.beforeCommit = { [cutOff] in
             committing.withLock { $0 = true }
             try cutOff.beforeCommit()
         }
         cutOff.snapshotStarted()
         do {
-            return try UseCase.snapshot(repository, source: scenario.source.name, databasePath: databasePath,
-                                        options: options, lock: RepositoryLock.Options(), auditDirectory: scratch + "/audit")
+            let s = try UseCase.snapshot(repository, source: scenario.source.name, databasePath: databasePath,
+                                         options: options, lock: RepositoryLock.Options(), auditDirectory: scratch + "/audit")
+            if let digest = hold?.tables { recorder.tables(digest, snapshot: s.id) }
+            return s
         } catch {
             if !committing.current { cutOff.snapshotAbandoned() }
             if cutOff.hasStruck { cutOff.snapshotCutOff() }

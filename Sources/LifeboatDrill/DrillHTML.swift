@@ -18,7 +18,7 @@ public enum DrillHTML {
             body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;color:#1d2330;max-width:1000px;margin:2em auto;padding:0 1em}
             h1{font-size:1.6em;margin-bottom:.2em}h2{font-size:1.2em;margin-top:1.8em;border-bottom:1px solid #dde;padding-bottom:.2em}
             table{border-collapse:collapse;width:100%;margin:.6em 0}td,th{border:1px solid #dde;padding:.3em .5em;text-align:left;vertical-align:top}
-            th{background:#f3f5f9}code{font-size:.92em;word-break:break-all}
+            th{background:#f3f5f9}code{font-size:.92em;overflow-wrap:anywhere}
             .banner{padding:.8em 1em;border-radius:6px;font-size:1.05em;margin:1em 0}
             .passed{background:#e5f6ea;border:1px solid #5bb974}.target_missed{background:#fdecea;border:1px solid #e06055}.failed{background:#fff4e0;border:1px solid #e0a040}
             .ok{color:#1e7d3a;font-weight:600}.bad{color:#b3261e;font-weight:600}.muted{color:#667}
@@ -62,7 +62,12 @@ public enum DrillHTML {
         var rpoRows = [["Method", esc("\(r.rpo.method): \(r.rpo.detail)")]]
         if let l = r.rpo.lastCommittedBeforeDisaster { rpoRows.append(["Last committed before the disaster", esc(l)]) }
         if let n = r.rpo.newestRestored { rpoRows.append(["Newest in the restored database", esc(n)]) }
-        if let lost = r.rpo.lostTransactions { rpoRows.append(["Committed transactions lost", String(lost)]) }
+        if let lost = r.rpo.lostTransactions {
+            rpoRows.append(["Committed transactions lost", "<strong>\(lost)</strong>" + (r.rpo.committedTransactions.map { " of \($0) committed when the disaster was declared" } ?? "")])
+            if let b = r.rpo.lostByBackup { rpoRows.append(["Lost by the backup", String(b)]) }
+            if let c = r.rpo.lostByChoice, c > 0 { rpoRows.append(["Lost by choice (rolled back by the point-in-time restore)", String(c)]) }
+        }
+        if let e = r.rpo.estimate { rpoRows.append(["Estimate from \(esc(e.method)) (not a count)", esc("\(DrillFormat.seconds(e.seconds)): \(e.detail)")]) }
         rpoRows.append(["Achieved RPO", "<strong>\(esc(DrillFormat.seconds(r.rpo.achievedSeconds)))</strong>"])
         table(["", ""], rpoRows)
 
@@ -83,7 +88,7 @@ public enum DrillHTML {
         table(["Repository", "Role", "Location", "After the disaster"], r.scope.repositories.map { [esc($0.name), esc($0.role), esc($0.location), esc($0.stateAfterDisaster)] })
         if !r.scope.snapshots.isEmpty {
             table(["Snapshot", "Taken (UTC)", "New pages", "Added", "Took", "Replicated to"], r.scope.snapshots.map {
-                ["<code>\(esc(String($0.id.prefix(12))))</code>", esc($0.time), String($0.pagesNew), esc(Units.formatBytes($0.bytesAdded)), esc(DrillFormat.seconds($0.seconds)), esc($0.replicatedTo.joined(separator: ", "))]
+                ["<code>\(esc($0.id))</code>", esc($0.time), String($0.pagesNew), esc(Units.formatBytes($0.bytesAdded)), esc(DrillFormat.seconds($0.seconds)), esc($0.replicatedTo.joined(separator: ", "))]
             })
         }
 
@@ -94,13 +99,18 @@ public enum DrillHTML {
         add("<h2>Restore attempts</h2>")
         table(["Repository", "Result", "Snapshot", "Took"], r.restoreAttempts.map { a in
             [esc(a.repository), a.ok ? "<span class=ok>restored</span>" : "<span class=bad>failed</span>: \(esc(a.error ?? ""))",
-             a.snapshot.map { "<code>\(esc(String($0.prefix(12))))</code>, taken \(esc(a.snapshotTime ?? ""))" } ?? "—", esc(DrillFormat.seconds(a.seconds))]
+             a.snapshot.map { "<code>\(esc($0))</code>, taken \(esc(a.snapshotTime ?? ""))" } ?? "—", esc(DrillFormat.seconds(a.seconds))]
         })
 
         add("<h2>Verifications</h2>")
         table(["Check", "What", "Expected", "Actual", "Result"], r.verifications.map {
             [esc($0.name), "<code>\(esc($0.check))</code>", esc($0.expected), esc($0.actual), mark($0.passed, "pass", "fail")]
         })
+
+        if let e = r.evidence {
+            add("<h2>Evidence</h2>")
+            table(["Fact", "Value"], DrillEvidenceRows.rows(e).map { [esc($0[0]), "<code>\(esc($0[1]))</code>"] })
+        }
 
         add("<h2>Findings</h2>")
         add(r.findings.isEmpty ? "<p>None.</p>" : "<ul>" + r.findings.map { "<li>\(esc($0))</li>" }.joined() + "</ul>")

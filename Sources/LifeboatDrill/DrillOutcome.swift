@@ -52,7 +52,7 @@ extension DrillRunner {
         return out
     }
 
-    package func makeReport(_ state: DrillState, failure: Error?, rpo: DrillReport.RPORecord, cleanup: String) -> DrillReport {
+    package func makeReport(_ state: DrillState, failure: Error?, rpo: DrillReport.RPORecord, evidence: DrillReport.Evidence, cleanup: String) -> DrillReport {
         let restored = state.recovery.restored
         let verifications = state.checks
         let rto = restored != nil ? state.verifiedAt.flatMap { v in state.disaster.map { v - $0.declaredAt } } : nil
@@ -122,7 +122,7 @@ extension DrillRunner {
                        restoreWorkerSeconds: (restored?.result.workerSeconds ?? [:]).sorted { $0.key < $1.key }.map { .init(name: $0.key, seconds: $0.value) },
                        restoreWorkers: state.recovery.workers),
             rpo: rpo, restoreAttempts: state.recovery.attempts, verifications: verifications, findings: findings,
-            timeline: recorder.timeline.sorted { $0.start < $1.start }, cleanup: cleanup, signOff: DrillReport.blankSignOff)
+            timeline: recorder.timeline.sorted { $0.start < $1.start }, cleanup: cleanup, signOff: DrillReport.blankSignOff, evidence: evidence)
     }
 
     package func derivedFindings(_ state: DrillState, rto: Double?, rpo: DrillReport.RPORecord, targets: [DrillReport.TargetResult]) -> [String] {

@@ -30,6 +30,8 @@ public struct DrillReport: Codable, Sendable {
     public var timeline: [TimelineEvent]
     public var cleanup: String
     public var signOff: [SignOffField]
+    /// What ran and what came back, so the figures can be traced (absent in reports before it).
+    public var evidence: Evidence? = nil
 
     public enum Outcome: String, Codable, Sendable {
         case passed
@@ -190,6 +192,24 @@ public struct DrillReport: Codable, Sendable {
         public var category: String
         public var start: Double
         public var end: Double
+    }
+
+    public struct Evidence: Codable, Sendable {
+        public var lifeboatVersion: String
+        /// SHA-256 of the running binary (/proc/self/exe).
+        public var binarySha256: String?
+        /// The commit the binary was built from, when the build recorded it.
+        public var buildCommit: String?
+        public var sqliteVersion: String?
+        public var scenarioSha256: String
+        /// Repository name → its id (from its config), for every repository the drill opened.
+        public var repositoryIds: [String: String]
+        public var restoredSnapshot: String?
+        /// The image digest in the restored snapshot's manifest (the restore checks pages against it).
+        public var restoredImageDigest: String?
+        /// SHA-256 of the restored database file, as verified.
+        public var restoredFileSha256: String?
+        public var restoredFileBytes: Int?
     }
 
     public struct SignOffField: Codable, Sendable {

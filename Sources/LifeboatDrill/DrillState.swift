@@ -98,6 +98,8 @@ package struct DrillRecoveryResult: Sendable {
         package var result: RestoreResult
         package var repository: String
         package var snapshotTimeMs: Int64
+        package var repositoryID: String
+        package var imageDigest: String
     }
 
     package var attempts: [DrillReport.RestoreAttempt] = []

@@ -59,6 +59,15 @@ final class DrillTests: XCTestCase {
         let verifications = try XCTUnwrap(rep["verifications"] as? [[String: Any]])
         XCTAssertTrue(verifications.allSatisfy { $0["passed"] as? Bool == true })
         XCTAssertTrue(verifications.contains { $0["name"] as? String == "Transactions whole" })
+        XCTAssertTrue(verifications.contains { $0["name"] as? String == "Tables as at the recovery point" }, "the data itself is compared with the source's")
+        let evidence = try XCTUnwrap(rep["evidence"] as? [String: Any])
+        for key in ["binary_sha256", "restored_file_sha256", "scenario_sha256"] {
+            XCTAssertEqual((evidence[key] as? String)?.count, 64, key)
+        }
+        XCTAssertFalse((evidence["sqlite_version"] as? String ?? "").isEmpty)
+        XCTAssertNotNil((evidence["repository_ids"] as? [String: String])?["primary"])
+        let restoredFrom = (rep["restore_attempts"] as? [[String: Any]])?.last { $0["ok"] as? Bool == true }
+        XCTAssertEqual(evidence["restored_snapshot"] as? String, restoredFrom?["snapshot"] as? String)
         XCTAssertTrue(r.stdout.contains("disaster declared"), "progress is shown as the drill goes")
         XCTAssertTrue(try scratchIsEmpty(sb), "the drill removes its scratch directory")
         return rep
@@ -205,6 +214,20 @@ final class DrillTests: XCTestCase {
         let kinds = try FileIO.listDirectory(Self.scenarios).filter { $0.hasSuffix(".yml") }
             .compactMap { try ScenarioLoader.load(path: Self.scenarios + "/" + $0).disaster?.kind }
         XCTAssertEqual(Set(kinds), Set(Scenario.DisasterKind.allCases))
+    }
+
+    func testTableDigestsTellTheSameRowsWithOtherContent() throws {
+        let sb = try Sandbox()
+        let path = sb.path("t.db")
+        _ = try ProcessDatabaseGenerator(options: .init(targetBytes: 256 << 10, seed: 3)).generate(at: path)
+        let db = try SQLiteConnection(path: path)
+        let before = try DrillTables.digest(db)
+        XCTAssertTrue(DrillTables.differences(expected: before, actual: try DrillTables.digest(db)).isEmpty)
+        try db.execute("UPDATE requests SET updated_at = updated_at + 1 WHERE id = 1")
+        let changed = DrillTables.differences(expected: before, actual: try DrillTables.digest(db))
+        XCTAssertEqual(changed, ["requests: same \(before.first { $0.table == "requests" }?.rows ?? -1) rows, different content"])
+        try db.execute("DELETE FROM comments WHERE id IN (SELECT id FROM comments LIMIT 1)")
+        XCTAssertTrue(DrillTables.differences(expected: before, actual: try DrillTables.digest(db)).contains { $0.hasPrefix("comments: ") && $0.contains("rows, expected") })
     }
 
     // MARK: a target that cannot be met
