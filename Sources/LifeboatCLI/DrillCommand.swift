@@ -19,6 +19,11 @@ struct DrillCommand: ParsableCommand {
         @Option(help: "Directory of drill reports and their history. Default: $LIFEBOAT_DRILL_REPORTS or ./drill-reports.")
         var reportDir: String?
 
+        @Option(help: ArgumentHelp("Second record of the history, away from the report directory. Default: $LIFEBOAT_DRILL_ANCHOR or ~/.local/state/lifeboat/drill-anchors.jsonl.", valueName: "file"))
+        var anchor: String?
+
+        var anchorPath: String { anchor ?? DrillAnchor.defaultPath }
+
         var directory: String {
             reportDir ?? ProcessInfo.environmentValue("LIFEBOAT_DRILL_REPORTS") ?? "drill-reports"
         }
@@ -89,7 +94,7 @@ struct DrillCommand: ParsableCommand {
                 defer { sources.forEach { $0.cancel() } }
 
                 let report = try runner.run()
-                let written = try DrillArchive.write(report, to: reports.directory)
+                let written = try DrillArchive.write(report, to: reports.directory, anchor: reports.anchorPath)
                 if output.json {
                     try Output.json(Summary(report: report, directory: written.directory, files: written.files))
                 } else if !output.quiet || report.outcome != .passed {
@@ -130,7 +135,7 @@ struct DrillCommand: ParsableCommand {
     struct History: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "List past drills with their measured RTO and RPO (oldest first), to show the trend.",
-            discussion: "With --verify, also check that no report or history line was changed since it was written (exit 13 if one was)."
+            discussion: "With --verify, also check that no report or history line was changed since it was written, and that the history still matches its anchor (no drill removed, no line rewritten); exit 13 if not."
         )
 
         @OptionGroup var reports: ReportOptions
@@ -147,7 +152,7 @@ struct DrillCommand: ParsableCommand {
             try runReporting {
                 let dir = reports.directory
                 let entries = try DrillArchive.readHistory(dir).filter { scenario == nil || $0.scenario == scenario }
-                let problems = verify ? try DrillArchive.verify(dir) : []
+                let problems = verify ? try DrillArchive.verify(dir, anchor: reports.anchorPath) : []
                 if output.json {
                     struct Out: Encodable { let drills: [DrillHistoryEntry]; let problems: [String]? }
                     let enc = JSONEncoder()
@@ -171,7 +176,7 @@ struct DrillCommand: ParsableCommand {
                         Output.line("\(entries.count) drill(s); reports in \(dir)")
                     }
                     if verify {
-                        Output.line(problems.isEmpty ? "history verified: every report matches its recorded SHA-256 and the chain is whole" : "")
+                        Output.line(problems.isEmpty ? "history verified: every report matches its recorded SHA-256, the chain is whole and matches its anchor" : "")
                     }
                 }
                 if !problems.isEmpty {

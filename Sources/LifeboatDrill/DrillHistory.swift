@@ -39,7 +39,7 @@ public enum DrillArchive {
 
     /// Writes report.json, report.md, report.html and SHA256SUMS into a new directory under
     /// `reportDir`, then records their hashes in the history chain.
-    public static func write(_ report: DrillReport, to reportDir: String) throws -> Written {
+    public static func write(_ report: DrillReport, to reportDir: String, anchor: String = DrillAnchor.defaultPath) throws -> Written {
         try makeDirectory(reportDir)
         let history = try readHistory(reportDir)
         let slug = String(report.scenario.name.lowercased().map { $0.isLetter || $0.isNumber ? $0 : "-" })
@@ -67,6 +67,7 @@ public enum DrillArchive {
         enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         let line = String(decoding: try enc.encode(e), as: UTF8.self) + "\n"
         try append(reportDir + "/" + historyFile, Array(line.utf8))
+        try DrillAnchor.append(anchor, reportDir: reportDir, historyLines: try lines(reportDir + "/" + historyFile), id: report.id)
         return Written(directory: dir, files: files)
     }
 
@@ -95,10 +96,11 @@ public enum DrillArchive {
         return out
     }
 
-    /// Problems found: a broken chain link, a missing report file, a file whose hash changed.
-    public static func verify(_ reportDir: String) throws -> [String] {
+    /// Problems found: a broken chain link, a missing report file, a file whose hash changed,
+    /// and a history that no longer matches its anchor (drills removed, lines rewritten).
+    public static func verify(_ reportDir: String, anchor: String = DrillAnchor.defaultPath) throws -> [String] {
         let path = reportDir + "/" + historyFile
-        guard FileIO.fileExists(path) else { return [] }
+        guard FileIO.fileExists(path) else { return try DrillAnchor.verify(anchor, reportDir: reportDir, historyLines: []) }
         let all = try lines(path)
         let entries = try readHistory(reportDir)
         var problems: [String] = []
@@ -116,7 +118,7 @@ public enum DrillArchive {
                 if SHA256.hex(bytes) != sha { problems.append("\(e.report)/\(file) was changed after the drill (SHA-256 differs from the history)") }
             }
         }
-        return problems
+        return problems + (try DrillAnchor.verify(anchor, reportDir: reportDir, historyLines: all))
     }
 
     package static func lines(_ path: String) throws -> [String] {

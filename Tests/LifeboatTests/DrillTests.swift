@@ -504,6 +504,44 @@ final class DrillTests: XCTestCase {
         XCTAssertTrue(broken.stderr.contains("history line 2"), broken.stderr)
     }
 
+    func testHistoryAnchorDetectsADroppedLastDrillAndARechainedReport() throws {
+        let sb = try Sandbox()
+        let file = sb.path("quick.yml")
+        try Self.valid.write(toFile: file, atomically: true, encoding: .utf8)
+        for _ in 0..<2 { XCTAssertEqual(try drill(sb, file).0.status, 0) }
+        let verify = { try sb.lifeboat("drill", "history", "--report-dir", sb.path("reports"), "--verify") }
+        XCTAssertEqual(try verify().status, 0)
+        let history = sb.path("reports/history.jsonl")
+        let original = try String(contentsOfFile: history, encoding: .utf8)
+        var lines = original.split(separator: "\n").map(String.init)
+        let last = try XCTUnwrap((try JSONSerialization.jsonObject(with: Data(lines[1].utf8)) as? [String: Any])?["report"] as? String)
+
+        // Drop the last drill, line and directory: the local chain is whole, the anchor is not.
+        try FileManager.default.moveItem(atPath: sb.path("reports/\(last)"), toPath: sb.path("kept"))
+        try (lines[0] + "\n").write(toFile: history, atomically: true, encoding: .utf8)
+        let dropped = try verify()
+        XCTAssertEqual(dropped.status, 13, dropped.stdout)
+        XCTAssertTrue(dropped.stderr.contains("drills were removed"), dropped.stderr)
+        try FileManager.default.moveItem(atPath: sb.path("kept"), toPath: sb.path("reports/\(last)"))
+        try original.write(toFile: history, atomically: true, encoding: .utf8)
+        XCTAssertEqual(try verify().status, 0, "put back, it verifies again")
+
+        // Edit report.json, recompute SHA256SUMS and the history's hash: only the anchor tells.
+        let json = sb.path("reports/\(last)/report.json")
+        let edited = Array(try String(contentsOfFile: json, encoding: .utf8).replacingOccurrences(of: "\"passed\"", with: "\"target_missed\"").utf8)
+        try Data(edited).write(to: URL(fileURLWithPath: json))
+        let sums = sb.path("reports/\(last)/SHA256SUMS")
+        let oldSHA = try XCTUnwrap(try String(contentsOfFile: sums, encoding: .utf8).split(separator: "\n").first { $0.hasSuffix("report.json") }?.split(separator: " ").first.map(String.init))
+        XCTAssertNotEqual(oldSHA, SHA256.hex(edited), "the report was edited")
+        try String(contentsOfFile: sums, encoding: .utf8).replacingOccurrences(of: oldSHA, with: SHA256.hex(edited)).write(toFile: sums, atomically: true, encoding: .utf8)
+        lines[1] = lines[1].replacingOccurrences(of: oldSHA, with: SHA256.hex(edited))
+        try (lines.joined(separator: "\n") + "\n").write(toFile: history, atomically: true, encoding: .utf8)
+        let rewritten = try verify()
+        XCTAssertEqual(rewritten.status, 13, rewritten.stdout)
+        XCTAssertTrue(rewritten.stderr.contains("history line 2") && rewritten.stderr.contains("the history was rewritten"), rewritten.stderr)
+        XCTAssertFalse(rewritten.stderr.contains("was changed after the drill"), "the local chain alone is fooled: \(rewritten.stderr)")
+    }
+
     // MARK: interruption and cleanup
 
     func testInterruptedDrillRemovesItsScratchFilesAndAbandonedOnesAreSwept() throws {
