@@ -36,7 +36,8 @@ struct DrillCommand: ParsableCommand {
             The drill works on its own copies in a scratch directory and removes them afterwards, also when
             interrupted. Existing repositories named in the scenario are only read; their loss is simulated.
             Exit codes: 0 every target met, 20 a target missed (the report says why),
-            1 the drill could not complete, 64 the scenario file is invalid, 130 interrupted.
+            1 the drill could not complete, 64 the scenario file is invalid or names paths that do not exist
+            (no report is written then), 130 interrupted.
             """
         )
 
@@ -70,6 +71,7 @@ struct DrillCommand: ParsableCommand {
                     progress: progress,
                     initiator: DrillReport.Initiator.current(command: command))
                 let runner = DrillRunner(scenario: s, options: options)
+                try runner.preflight()
                 if !quiet { Output.line("drill: \(s.name) (\(s.file))") }
 
                 // First signal: stop at the next step, clean up, write the report. Second: remove

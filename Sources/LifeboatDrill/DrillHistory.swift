@@ -21,6 +21,9 @@ public struct DrillHistoryEntry: Codable, Sendable {
     public var rpoTargetSeconds: Double
     public var lostTransactions: Int?
     public var restoredFrom: String?
+    /// Whether the RTO and RPO targets were met (absent in entries written before these fields).
+    public var rtoMet: Bool? = nil
+    public var rpoMet: Bool? = nil
     /// Report directory, relative to the history file.
     public var report: String
     public var files: [String: String]
@@ -79,6 +82,7 @@ public enum DrillArchive {
                           rpoTargetSeconds: r.targets.first { $0.measure == "RPO" }?.targetSeconds ?? 0,
                           lostTransactions: r.rpo.lostTransactions,
                           restoredFrom: r.restoreAttempts.first { $0.ok }?.repository,
+                          rtoMet: r.targets.first { $0.measure == "RTO" }?.met, rpoMet: r.targets.first { $0.measure == "RPO" }?.met,
                           report: dir, files: files, prev: prev)
     }
 

@@ -72,7 +72,7 @@ extension DrillRunner {
         let rpoMet = allVerified && (rpo.achievedSeconds ?? .infinity) <= t.rpo
         targets.append(.init(measure: "RPO", target: "≤ \(DrillFormat.seconds(t.rpo))", targetSeconds: t.rpo,
                              achieved: DrillFormat.seconds(rpo.achievedSeconds), achievedSeconds: rpo.achievedSeconds, met: rpoMet,
-                             detail: "\(rpo.method): " + (rpoMet || rpo.achievedSeconds == nil ? rpo.detail : "data loss of \(DrillFormat.seconds(rpo.achievedSeconds)), over the target by \(DrillFormat.seconds((rpo.achievedSeconds ?? 0) - t.rpo))")))
+                             detail: "\(rpo.method): " + Self.rpoDetail(rpo, target: t.rpo, met: rpoMet, verified: allVerified)))
         if let maxLost = t.maxLostTransactions {
             let lost = rpo.lostTransactions
             targets.append(.init(measure: "Lost transactions", target: "≤ \(maxLost)", targetSeconds: nil,
@@ -125,6 +125,16 @@ extension DrillRunner {
             timeline: recorder.timeline.sorted { $0.start < $1.start }, cleanup: cleanup, signOff: DrillReport.blankSignOff, evidence: evidence)
     }
 
+    /// Never "over the target by" a negative amount: a loss within the target that still does
+    /// not count (the recovery was not verified) says so.
+    package static func rpoDetail(_ rpo: DrillReport.RPORecord, target: Double, met: Bool, verified: Bool) -> String {
+        guard !met, let achieved = rpo.achievedSeconds else { return rpo.detail }
+        if achieved > target {
+            return "data loss of \(DrillFormat.seconds(achieved)), over the target by \(DrillFormat.seconds(achieved - target)); " + rpo.detail
+        }
+        return "within the target, but the recovery was not verified, so it does not count; " + rpo.detail
+    }
+
     package func derivedFindings(_ state: DrillState, rto: Double?, rpo: DrillReport.RPORecord, targets: [DrillReport.TargetResult]) -> [String] {
         var out: [String] = []
         let attempts = state.recovery.attempts
@@ -138,7 +148,7 @@ extension DrillRunner {
         for v in state.checks where !v.passed {
             out.append("Verification '\(v.name)' failed: expected \(v.expected), got \(v.actual).")
         }
-        if let rpoTarget = targets.first(where: { $0.measure == "RPO" }), !rpoTarget.met, let achieved = rpo.achievedSeconds {
+        if let rpoTarget = targets.first(where: { $0.measure == "RPO" }), !rpoTarget.met, let achieved = rpo.achievedSeconds, achieved > scenario.targets.rpo {
             let every = scenario.steps.compactMap { e -> Double? in if case .snapshotSchedule(let s) = e.step { return s }; return nil }.first
             let hint = every.map { "snapshots every \(DrillFormat.seconds($0)) bound the data loss by about that interval; " } ?? ""
             out.append("RPO target missed by \(DrillFormat.seconds(achieved - scenario.targets.rpo)): \(hint)snapshot more often, or use continuous replication (roadmap) for sub-second RPO.")

@@ -18,7 +18,7 @@ final class DrillTests: XCTestCase {
     func drill(_ sb: Sandbox, _ scenario: String, env: [String: String] = [:]) throws -> (CLIResult, [String: Any]?) {
         try? FileManager.default.createDirectory(atPath: sb.path("scratch"), withIntermediateDirectories: true)
         let r = try sb.lifeboat("drill", "run", scenario, "--report-dir", sb.path("reports"), "--scratch-dir", sb.path("scratch"), env: env)
-        let dirs = try FileIO.listDirectory(sb.path("reports")).filter { !$0.hasSuffix(".jsonl") }.sorted()
+        let dirs = ((try? FileIO.listDirectory(sb.path("reports"))) ?? []).filter { !$0.hasSuffix(".jsonl") }.sorted()
         guard let last = dirs.last else { return (r, nil) }
         let json = try JSONSerialization.jsonObject(with: Data(FileIO.readFile(sb.path("reports/\(last)/report.json")))) as? [String: Any]
         return (r, json)
@@ -228,6 +228,15 @@ final class DrillTests: XCTestCase {
         XCTAssertEqual(changed, ["requests: same \(before.first { $0.table == "requests" }?.rows ?? -1) rows, different content"])
         try db.execute("DELETE FROM comments WHERE id IN (SELECT id FROM comments LIMIT 1)")
         XCTAssertTrue(DrillTables.differences(expected: before, actual: try DrillTables.digest(db)).contains { $0.hasPrefix("comments: ") && $0.contains("rows, expected") })
+    }
+
+    func testShippedAnnualScenarioStopsBeforeStartingAndSaysWhatToEdit() throws {
+        let sb = try Sandbox()
+        let (r, report) = try drill(sb, Self.scenarios + "/annual-full-drill.yml")
+        XCTAssertEqual(r.status, 64, r.stdout + r.stderr)
+        XCTAssertTrue(r.stderr.contains("source.live /var/lib/bpm/process.db") && r.stderr.contains("edit source.live"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("repository 'offsite'") && r.stderr.contains("edit its location"), r.stderr)
+        XCTAssertNil(report, "no failed report is filed for a drill that never started")
     }
 
     // MARK: a target that cannot be met
