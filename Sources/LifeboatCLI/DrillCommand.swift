@@ -12,7 +12,7 @@ struct DrillCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "drill",
         abstract: "Run a disaster-recovery drill from a scenario file and measure RTO and RPO; list past drills.",
-        subcommands: [Run.self, History.self]
+        subcommands: [Run.self, History.self, Keygen.self, VerifyReport.self]
     )
 
     struct ReportOptions: ParsableArguments {
@@ -49,6 +49,9 @@ struct DrillCommand: ParsableCommand {
         @Option(help: "Where the scratch directory is made. Default: $TMPDIR or /tmp.")
         var scratchDir: String?
 
+        @Option(help: ArgumentHelp("Sign report.json with this Ed25519 key (from 'lifeboat drill keygen'; mode 0600).", valueName: "file"))
+        var signKey: String?
+
         @Option(help: ArgumentHelp("CA bundle for S3 repositories with a private CA. Default: $LIFEBOAT_CACERT.", valueName: "file"))
         var cacert: String?
 
@@ -72,6 +75,8 @@ struct DrillCommand: ParsableCommand {
                     initiator: DrillReport.Initiator.current(command: command))
                 let runner = DrillRunner(scenario: s, options: options)
                 try runner.preflight()
+                // Read before the drill, so a bad key stops it before it starts.
+                let signingKey = try signKey.map { try DrillSigning.loadPrivateKey($0) }
                 if !quiet { Output.line("drill: \(s.name) (\(s.file))") }
 
                 // First signal: stop at the next step, clean up, write the report. Second: remove
@@ -96,7 +101,7 @@ struct DrillCommand: ParsableCommand {
                 defer { sources.forEach { $0.cancel() } }
 
                 let report = try runner.run()
-                let written = try DrillArchive.write(report, to: reports.directory, anchor: reports.anchorPath)
+                let written = try DrillArchive.write(report, to: reports.directory, anchor: reports.anchorPath, signingKey: signingKey)
                 if output.json {
                     try Output.json(Summary(report: report, directory: written.directory, files: written.files))
                 } else if !output.quiet || report.outcome != .passed {
@@ -189,6 +194,48 @@ struct DrillCommand: ParsableCommand {
         }
 
         func pad(_ s: String, _ n: Int) -> String { s.count >= n ? String(s.prefix(n - 1)) + "…" : s.padding(toLength: n, withPad: " ", startingAt: 0) }
+    }
+}
+
+extension DrillCommand {
+    struct Keygen: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Make an Ed25519 key pair for signing drill reports: FILE (private, mode 0600) and FILE.pub.",
+            discussion: "Give FILE to 'drill run --sign-key'; hand FILE.pub to whoever checks the reports ('drill verify-report')."
+        )
+
+        @Argument(help: "Where the private key goes; the public key goes to FILE.pub. Neither may exist.")
+        var file: String
+
+        func run() throws {
+            try runReporting {
+                let pub = try DrillSigning.generate(privateKeyPath: file, publicKeyPath: file + ".pub")
+                Output.line("drill signing key written to \(file) (keep it private) and public key \(pub) to \(file).pub")
+            }
+        }
+    }
+
+    struct VerifyReport: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "verify-report",
+            abstract: "Check a drill report's Ed25519 signature (report.json.sig beside it) against a public key.",
+            discussion: "Exit 0: signed by that key and unchanged since; 13: not signed, signed by another key, or changed."
+        )
+
+        @Argument(help: "The report.json to check.")
+        var file: String
+
+        @Option(help: ArgumentHelp("The signer's public key (FILE.pub from 'drill keygen').", valueName: "file"))
+        var key: String
+
+        func run() throws {
+            try runReporting {
+                if let problem = try DrillSigning.problem(reportPath: file, publicKey: try DrillSigning.loadPublicKey(key)) {
+                    throw LifeboatError(.corrupt, "\(file): \(problem)")
+                }
+                Output.line("\(file): signature valid, signed by \(key) and unchanged since")
+            }
+        }
     }
 }
 

@@ -42,7 +42,9 @@ public enum DrillArchive {
 
     /// Writes report.json, report.md, report.html and SHA256SUMS into a new directory under
     /// `reportDir`, then records their hashes in the history chain.
-    public static func write(_ report: DrillReport, to reportDir: String, anchor: String = DrillAnchor.defaultPath) throws -> Written {
+    /// With `signingKey`, report.json is also signed (report.json.sig, covered by SHA256SUMS and the history).
+    public static func write(_ report: DrillReport, to reportDir: String, anchor: String = DrillAnchor.defaultPath,
+                             signingKey: SecretBytes? = nil) throws -> Written {
         try makeDirectory(reportDir)
         let history = try readHistory(reportDir)
         let slug = String(report.scenario.name.lowercased().map { $0.isLetter || $0.isNumber ? $0 : "-" })
@@ -57,7 +59,9 @@ public enum DrillArchive {
         let md = Array(DrillMarkdown.render(report, reportSHA256: jsonSHA, trend: trend).utf8)
         let html = Array(DrillHTML.render(report, reportSHA256: jsonSHA, trend: trend).utf8)
         var files: [(String, String)] = []
-        for (file, bytes) in [("report.json", json), ("report.md", md), ("report.html", html)] {
+        var outputs = [("report.json", json), ("report.md", md), ("report.html", html)]
+        if let signingKey { outputs.append((DrillSigning.signatureFile, try DrillSigning.signatureFileContent(json, key: signingKey))) }
+        for (file, bytes) in outputs {
             try writeFile(dir + "/" + file, bytes)
             files.append((file, SHA256.hex(bytes)))
         }

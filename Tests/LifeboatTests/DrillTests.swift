@@ -551,6 +551,39 @@ final class DrillTests: XCTestCase {
         XCTAssertFalse(rewritten.stderr.contains("was changed after the drill"), "the local chain alone is fooled: \(rewritten.stderr)")
     }
 
+    func testSignedReportsVerifyAgainstTheirKeyOnly() throws {
+        let sb = try Sandbox()
+        let key = sb.path("drill-key")
+        XCTAssertEqual(try sb.lifeboat("drill", "keygen", key).status, 0)
+        XCTAssertEqual(try XCTUnwrap(try FileIO.status(key)).mode & 0o777, 0o600)
+        XCTAssertEqual(try sb.lifeboat("drill", "keygen", sb.path("other")).status, 0)
+        let file = sb.path("quick.yml")
+        try Self.valid.write(toFile: file, atomically: true, encoding: .utf8)
+        try FileManager.default.createDirectory(atPath: sb.path("scratch"), withIntermediateDirectories: true)
+        let r = try sb.lifeboat("drill", "run", file, "--report-dir", sb.path("reports"), "--scratch-dir", sb.path("scratch"), "--sign-key", key)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let dir = try XCTUnwrap(try FileIO.listDirectory(sb.path("reports")).first { !$0.hasSuffix(".jsonl") })
+        let json = sb.path("reports/\(dir)/report.json")
+        XCTAssertTrue(try String(contentsOfFile: sb.path("reports/\(dir)/SHA256SUMS"), encoding: .utf8).contains("report.json.sig"))
+        let good = try sb.lifeboat("drill", "verify-report", json, "--key", key + ".pub")
+        XCTAssertEqual(good.status, 0, good.stderr)
+        XCTAssertTrue(good.stdout.contains("signature valid"))
+        let wrongKey = try sb.lifeboat("drill", "verify-report", json, "--key", sb.path("other.pub"))
+        XCTAssertEqual(wrongKey.status, 13)
+        XCTAssertTrue(wrongKey.stderr.contains("another key"), wrongKey.stderr)
+        try (String(contentsOfFile: json, encoding: .utf8).replacingOccurrences(of: "\"passed\"", with: "\"target_missed\"")).write(toFile: json, atomically: true, encoding: .utf8)
+        let changed = try sb.lifeboat("drill", "verify-report", json, "--key", key + ".pub")
+        XCTAssertEqual(changed.status, 13)
+        XCTAssertTrue(changed.stderr.contains("changed after it was signed"), changed.stderr)
+        try FileManager.default.removeItem(atPath: sb.path("reports/\(dir)/report.json.sig"))
+        XCTAssertTrue(try sb.lifeboat("drill", "verify-report", json, "--key", key + ".pub").stderr.contains("not signed"))
+        // A private key others can read is refused before the drill starts.
+        chmod(key, 0o644)
+        let loose = try sb.lifeboat("drill", "run", file, "--report-dir", sb.path("reports2"), "--scratch-dir", sb.path("scratch"), "--sign-key", key)
+        XCTAssertEqual(loose.status, 64)
+        XCTAssertTrue(loose.stderr.contains("chmod 600"), loose.stderr)
+    }
+
     // MARK: interruption and cleanup
 
     func testInterruptedDrillRemovesItsScratchFilesAndAbandonedOnesAreSwept() throws {
