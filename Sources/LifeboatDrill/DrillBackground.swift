@@ -44,17 +44,18 @@ extension DrillRunner {
             for r in setup.repositories where r.spec.isScratch && r.spec.replicaOf == nil {
                 guard let repository = r.repository else { continue }
                 let start = now
-                let s = try snapshot(repository, databasePath: setup.databasePath)
+                let (s, committedAtMs) = try snapshot(repository, databasePath: setup.databasePath)
+                let committedAt = committedAtMs.map { RFC3339.format(Date(unixMilliseconds: $0), fractional: true) }
                 var replicated: [String] = []
                 for replica in setup.repositories where replica.spec.replicaOf == r.spec.name {
                     do { try replicate(r, to: replica) } catch where cutOff.hasStruck {
                         say("copy of snapshot \(s.id.prefix(8)) to \(replica.spec.name) cut off by the disaster")
-                        recorder.snapshot(.init(id: s.id, time: s.time, seconds: s.seconds, pagesNew: s.pagesNew, bytesAdded: s.bytesAdded, replicatedTo: replicated))
+                        recorder.snapshot(.init(id: s.id, time: s.time, seconds: s.seconds, pagesNew: s.pagesNew, bytesAdded: s.bytesAdded, replicatedTo: replicated, committedAt: committedAt))
                         throw error
                     }
                     replicated.append(replica.spec.name)
                 }
-                recorder.snapshot(.init(id: s.id, time: s.time, seconds: s.seconds, pagesNew: s.pagesNew, bytesAdded: s.bytesAdded, replicatedTo: replicated))
+                recorder.snapshot(.init(id: s.id, time: s.time, seconds: s.seconds, pagesNew: s.pagesNew, bytesAdded: s.bytesAdded, replicatedTo: replicated, committedAt: committedAt))
                 event("snapshot \(s.id.prefix(8))", "snapshot", from: start)
                 say("snapshot \(s.id.prefix(8)) into \(r.spec.name): \(s.pagesNew) new pages, \(Units.formatBytes(s.bytesAdded)) added\(replicated.isEmpty ? "" : ", copied to \(replicated.joined(separator: ", "))")")
             }
@@ -65,14 +66,15 @@ extension DrillRunner {
     /// `lifeboat snapshot` (its lock, its audit record), the local trail kept in the scratch space.
     /// The disaster's cut-off is checked just before the commit: a snapshot still running at the
     /// strike is lost, as it would be when the host goes down.
-    package func snapshot(_ repository: Repository, databasePath: String) throws -> SnapshotResult {
+    /// Returns the snapshot and when its commit began (before the strike, for one that counts).
+    package func snapshot(_ repository: Repository, databasePath: String) throws -> (result: SnapshotResult, committedAtMs: Int64?) {
         var options = Snapshotter.Options(source: scenario.source.name)
-        let committing = Locked(false)
+        let committing = Locked<Int64?>(nil)
         let hold = scenario.source.isDrillOwned ? try WriterHold(databasePath) : nil
         defer { hold?.release() }
         options.duringCapture = { _ in hold?.release() }
         options.beforeCommit = { [cutOff] in
-            committing.withLock { $0 = true }
+            committing.withLock { $0 = Clock.wallMilliseconds() }
             try cutOff.beforeCommit()
         }
         cutOff.snapshotStarted()
@@ -80,9 +82,9 @@ extension DrillRunner {
             let s = try UseCase.snapshot(repository, source: scenario.source.name, databasePath: databasePath,
                                          options: options, lock: RepositoryLock.Options(), auditDirectory: scratch + "/audit")
             if let digest = hold?.tables { recorder.tables(digest, snapshot: s.id) }
-            return s
+            return (s, committing.current)
         } catch {
-            if !committing.current { cutOff.snapshotAbandoned() }
+            if committing.current == nil { cutOff.snapshotAbandoned() }
             if cutOff.hasStruck { cutOff.snapshotCutOff() }
             throw error
         }

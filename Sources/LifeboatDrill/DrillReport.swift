@@ -99,6 +99,8 @@ public struct DrillReport: Codable, Sendable {
         public var pagesNew: Int
         public var bytesAdded: Int
         public var replicatedTo: [String]
+        /// When its commit began; a snapshot counts only if this precedes the strike.
+        public var committedAt: String? = nil
     }
 
     public struct WorkloadRecord: Codable, Sendable {

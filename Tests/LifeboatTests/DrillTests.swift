@@ -146,8 +146,10 @@ final class DrillTests: XCTestCase {
         let snapshots = try XCTUnwrap((rep["scope"] as? [String: Any])?["snapshots"] as? [[String: Any]])
         let restored = try XCTUnwrap(snapshots.first { $0["id"] as? String == attempt["snapshot"] as? String })
         let began = try XCTUnwrap(RFC3339.parse(restored["time"] as? String ?? ""))
-        let finished = began.addingTimeInterval(try XCTUnwrap(restored["seconds"] as? Double))
-        XCTAssertLessThanOrEqual(finished.timeIntervalSince(struck), 0.05, "the restored snapshot completed before the strike; the one in flight does not count")
+        let committed = try XCTUnwrap(RFC3339.parse(restored["committed_at"] as? String ?? ""))
+        XCTAssertLessThanOrEqual(committed, struck, "the restored snapshot committed before the strike; the one in flight does not count")
+        XCTAssertTrue(snapshots.allSatisfy { (RFC3339.parse($0["committed_at"] as? String ?? "") ?? .distantFuture) <= struck },
+                      "no snapshot that began its commit after the strike is listed")
         XCTAssertEqual(restored["replicated_to"] as? [String], ["offsite"])
         let rpo = try XCTUnwrap(rep["rpo"] as? [String: Any])
         XCTAssertGreaterThan(try XCTUnwrap(rpo["lost_transactions"] as? Int), 0)
