@@ -61,9 +61,11 @@ extension DrillRunner {
         var targets: [DrillReport.TargetResult] = []
         let failedChecks = verifications.filter { !$0.passed }.map(\.name)
         targets.append(.init(measure: "Recovery verified", target: "restored and every check passes", targetSeconds: nil,
-                             achieved: restored == nil ? "not restored" : (allVerified ? "all \(verifications.count) checks passed" : "\(failedChecks.count) check(s) failed"),
+                             achieved: restored == nil ? "not restored" : (verifications.isEmpty ? "no check ran" : (allVerified ? "all \(verifications.count) checks passed" : "\(failedChecks.count) check(s) failed")),
                              achievedSeconds: nil, met: allVerified,
-                             detail: restored == nil ? "no repository could restore the database" : (allVerified ? "restored from '\(restored?.repository ?? "")'" : "failed: \(failedChecks.joined(separator: ", "))")))
+                             detail: restored == nil ? "no repository could restore the database"
+                                 : (verifications.isEmpty ? "nothing proved the restored data right: add verify queries, or a workload for the markers"
+                                    : (allVerified ? "restored from '\(restored?.repository ?? "")'" : "failed: \(failedChecks.joined(separator: ", "))"))))
         let rtoMet = allVerified && (rto ?? .infinity) <= t.rto
         targets.append(.init(measure: "RTO", target: "≤ \(DrillFormat.seconds(t.rto))", targetSeconds: t.rto,
                              achieved: DrillFormat.seconds(allVerified ? rto : nil), achievedSeconds: allVerified ? rto : nil, met: rtoMet,

@@ -100,8 +100,8 @@ extension DrillRunner {
         }
         let start = now
         var verifications: [DrillReport.Verification] = []
-        verifications.append(.init(name: "SQLite integrity", check: "PRAGMA integrity_check (run by the restore before the file was put in place)",
-                                   expected: "ok", actual: restored.result.integrity, passed: restored.result.integrity == "ok"))
+        // PRAGMA integrity_check is not listed here: the restore runs it and fails the attempt
+        // when it fails, so as a check of its own it could never fail.
         if v.markers ?? scenario.hasWorkload {
             let check = "drill marker rows: no gaps between committed transactions, none torn"
             do {
