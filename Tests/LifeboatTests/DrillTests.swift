@@ -298,6 +298,29 @@ final class DrillTests: XCTestCase {
         XCTAssertTrue(try scratchIsEmpty(sb))
     }
 
+    func testARecoveryNoCheckLookedAtIsNotCalledVerified() throws {
+        let sb = try Sandbox()
+        let live = sb.path("live.db")
+        _ = try ProcessDatabaseGenerator(options: .init(targetBytes: 256 << 10, seed: 2)).generate(at: live)
+        XCTAssertEqual(try sb.lifeboat("init").status, 0)
+        XCTAssertEqual(try sb.lifeboat("snapshot", live, "--source", "process.db").status, 0)
+        let file = sb.path("unchecked.yml")
+        try """
+            name: Restore nobody checks
+            source: {live: \(live), name: process.db}
+            repositories: [{name: nas, location: \(sb.repo)}]
+            targets: {rto: 1m, rpo: 1d}
+            steps:
+              - disaster: delete-database
+              - restore: latest
+            """.write(toFile: file, atomically: true, encoding: .utf8)
+        let (r, report) = try drill(sb, file)
+        XCTAssertEqual(r.status, 20, r.stdout + r.stderr)
+        let verified = try XCTUnwrap(targets(try XCTUnwrap(report))["Recovery verified"])
+        XCTAssertEqual(verified["met"] as? Bool, false)
+        XCTAssertEqual(verified["achieved"] as? String, "no check ran", "\((report?["restore_attempts"] as? [[String: Any]])?.first?["error"] ?? "")")
+    }
+
     // MARK: broken scenario files
 
     func parseError(_ text: String) -> String {
