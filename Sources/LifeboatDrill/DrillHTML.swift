@@ -60,7 +60,7 @@ public enum DrillHTML {
 
         add("<h2>RPO: data lost</h2>")
         var rpoRows = [["Method", esc("\(r.rpo.method): \(r.rpo.detail)")]]
-        if let l = r.rpo.lastCommittedBeforeDisaster { rpoRows.append(["Last committed before the disaster", esc(l)]) }
+        if let l = r.rpo.lastCommittedBeforeDisaster { rpoRows.append(["Last committed before the disaster was declared", esc(l)]) }
         if let n = r.rpo.newestRestored { rpoRows.append(["Newest in the restored database", esc(n)]) }
         if let lost = r.rpo.lostTransactions {
             rpoRows.append(["Committed transactions lost", "<strong>\(lost)</strong>" + (r.rpo.committedTransactions.map { " of \($0) committed when the disaster was declared" } ?? "")])

@@ -74,7 +74,7 @@ public enum DrillMarkdown {
         line("## RPO: data lost")
         line()
         line("- Method: \(r.rpo.method). \(r.rpo.detail)")
-        if let l = r.rpo.lastCommittedBeforeDisaster { line("- Last transaction committed before the disaster: \(l)") }
+        if let l = r.rpo.lastCommittedBeforeDisaster { line("- Last transaction committed before the disaster was declared: \(l)") }
         if let n = r.rpo.newestRestored { line("- Newest transaction in the restored database: \(n)") }
         if let lost = r.rpo.lostTransactions {
             var parts: [String] = []
