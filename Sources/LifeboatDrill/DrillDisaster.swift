@@ -96,7 +96,7 @@ extension DrillRunner {
         event("disaster: \(d.kind.rawValue)", "disaster", from: start)
         say("disaster declared: RTO clock started")
         try stopSchedule(&background)
-        if let e = background.loadError { note(["the write load stopped on the damage: \(e)"]) }
+        if let e = background.loadError { note(["the write load stopped on an error (expected when the damage hits the file under it): \(e)"]) }
         let cut = cutOff.cutOffSnapshots
         if cut > 0 { note(["\(cut) snapshot\(cut == 1 ? "" : "s") in flight at the strike cut off before \(cut == 1 ? "its" : "their") commit (not counted)"]) }
         let record = DrillReport.DisasterRecord(kind: d.kind.rawValue, description: d.kind.summary,

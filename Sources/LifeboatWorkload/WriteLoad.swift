@@ -131,7 +131,8 @@ public final class WriteLoad: @unchecked Sendable {
     /// Runs the load on the calling thread until the duration, `maxCommits` or `stop()`.
     @discardableResult
     public func run() throws -> Result {
-        let db = try SQLiteConnection(path: path, mode: .readWriteCreate)
+        // Writers wait, not fail, while a snapshot or a drill holds the database for a moment.
+        let db = try SQLiteConnection(path: path, mode: .readWriteCreate, busyTimeoutMilliseconds: 60_000)
         if let mode = options.journalMode {
             let got = try db.scalar("PRAGMA journal_mode = \(mode.pragmaValue)")?.text?.lowercased()
             guard got == mode.rawValue else {
