@@ -12,12 +12,17 @@ struct DrillCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "drill",
         abstract: "Run a disaster-recovery drill from a scenario file and measure RTO and RPO; list past drills.",
-        subcommands: [Run.self, History.self]
+        subcommands: [Run.self, History.self, Keygen.self, VerifyReport.self]
     )
 
     struct ReportOptions: ParsableArguments {
         @Option(help: "Directory of drill reports and their history. Default: $LIFEBOAT_DRILL_REPORTS or ./drill-reports.")
         var reportDir: String?
+
+        @Option(help: ArgumentHelp("Second record of the history, away from the report directory. Default: $LIFEBOAT_DRILL_ANCHOR or ~/.local/state/lifeboat/drill-anchors.jsonl.", valueName: "file"))
+        var anchor: String?
+
+        var anchorPath: String { anchor ?? DrillAnchor.defaultPath }
 
         var directory: String {
             reportDir ?? ProcessInfo.environmentValue("LIFEBOAT_DRILL_REPORTS") ?? "drill-reports"
@@ -31,7 +36,8 @@ struct DrillCommand: ParsableCommand {
             The drill works on its own copies in a scratch directory and removes them afterwards, also when
             interrupted. Existing repositories named in the scenario are only read; their loss is simulated.
             Exit codes: 0 every target met, 20 a target missed (the report says why),
-            1 the drill could not complete, 64 the scenario file is invalid, 130 interrupted.
+            1 the drill could not complete, 64 the scenario file is invalid or names paths that do not exist
+            (no report is written then), 130 interrupted.
             """
         )
 
@@ -42,6 +48,9 @@ struct DrillCommand: ParsableCommand {
 
         @Option(help: "Where the scratch directory is made. Default: $TMPDIR or /tmp.")
         var scratchDir: String?
+
+        @Option(help: ArgumentHelp("Sign report.json with this Ed25519 key (from 'lifeboat drill keygen'; mode 0600).", valueName: "file"))
+        var signKey: String?
 
         @Option(help: ArgumentHelp("CA bundle for S3 repositories with a private CA. Default: $LIFEBOAT_CACERT.", valueName: "file"))
         var cacert: String?
@@ -65,6 +74,9 @@ struct DrillCommand: ParsableCommand {
                     progress: progress,
                     initiator: DrillReport.Initiator.current(command: command))
                 let runner = DrillRunner(scenario: s, options: options)
+                try runner.preflight()
+                // Read before the drill, so a bad key stops it before it starts.
+                let signingKey = try signKey.map { try DrillSigning.loadPrivateKey($0) }
                 if !quiet { Output.line("drill: \(s.name) (\(s.file))") }
 
                 // First signal: stop at the next step, clean up, write the report. Second: remove
@@ -89,7 +101,7 @@ struct DrillCommand: ParsableCommand {
                 defer { sources.forEach { $0.cancel() } }
 
                 let report = try runner.run()
-                let written = try DrillArchive.write(report, to: reports.directory)
+                let written = try DrillArchive.write(report, to: reports.directory, anchor: reports.anchorPath, signingKey: signingKey)
                 if output.json {
                     try Output.json(Summary(report: report, directory: written.directory, files: written.files))
                 } else if !output.quiet || report.outcome != .passed {
@@ -130,7 +142,7 @@ struct DrillCommand: ParsableCommand {
     struct History: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "List past drills with their measured RTO and RPO (oldest first), to show the trend.",
-            discussion: "With --verify, also check that no report or history line was changed since it was written (exit 13 if one was)."
+            discussion: "With --verify, also check that no report or history line was changed since it was written, and that the history still matches its anchor (no drill removed, no line rewritten); exit 13 if not."
         )
 
         @OptionGroup var reports: ReportOptions
@@ -147,7 +159,7 @@ struct DrillCommand: ParsableCommand {
             try runReporting {
                 let dir = reports.directory
                 let entries = try DrillArchive.readHistory(dir).filter { scenario == nil || $0.scenario == scenario }
-                let problems = verify ? try DrillArchive.verify(dir) : []
+                let problems = verify ? try DrillArchive.verify(dir, anchor: reports.anchorPath) : []
                 if output.json {
                     struct Out: Encodable { let drills: [DrillHistoryEntry]; let problems: [String]? }
                     try Output.json(Out(drills: entries, problems: verify ? problems : nil))
@@ -168,7 +180,7 @@ struct DrillCommand: ParsableCommand {
                         Output.line("\(entries.count) drill(s); reports in \(dir)")
                     }
                     if verify {
-                        Output.line(problems.isEmpty ? "history verified: every report matches its recorded SHA-256 and the chain is whole" : "")
+                        Output.line(problems.isEmpty ? "history verified: every report matches its recorded SHA-256, the chain is whole and matches its anchor" : "")
                     }
                 }
                 if !problems.isEmpty {
@@ -179,6 +191,48 @@ struct DrillCommand: ParsableCommand {
         }
 
         func pad(_ s: String, _ n: Int) -> String { s.count >= n ? String(s.prefix(n - 1)) + "…" : s.padding(toLength: n, withPad: " ", startingAt: 0) }
+    }
+}
+
+extension DrillCommand {
+    struct Keygen: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Make an Ed25519 key pair for signing drill reports: FILE (private, mode 0600) and FILE.pub.",
+            discussion: "Give FILE to 'drill run --sign-key'; hand FILE.pub to whoever checks the reports ('drill verify-report')."
+        )
+
+        @Argument(help: "Where the private key goes; the public key goes to FILE.pub. Neither may exist.")
+        var file: String
+
+        func run() throws {
+            try runReporting {
+                let pub = try DrillSigning.generate(privateKeyPath: file, publicKeyPath: file + ".pub")
+                Output.line("drill signing key written to \(file) (keep it private) and public key \(pub) to \(file).pub")
+            }
+        }
+    }
+
+    struct VerifyReport: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "verify-report",
+            abstract: "Check a drill report's Ed25519 signature (report.json.sig beside it) against a public key.",
+            discussion: "Exit 0: signed by that key and unchanged since; 13: not signed, signed by another key, or changed."
+        )
+
+        @Argument(help: "The report.json to check.")
+        var file: String
+
+        @Option(help: ArgumentHelp("The signer's public key (FILE.pub from 'drill keygen').", valueName: "file"))
+        var key: String
+
+        func run() throws {
+            try runReporting {
+                if let problem = try DrillSigning.problem(reportPath: file, publicKey: try DrillSigning.loadPublicKey(key)) {
+                    throw LifeboatError(.corrupt, "\(file): \(problem)")
+                }
+                Output.line("\(file): signature valid, signed by \(key) and unchanged since")
+            }
+        }
     }
 }
 

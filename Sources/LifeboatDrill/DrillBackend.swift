@@ -12,16 +12,19 @@ import LifeboatWorkload
 package final class DrillBackend: Backend {
     package let inner: any Backend
     package let readOnly: Bool
+    /// For a scratch replica: once the disaster strikes, nothing more reaches it.
+    package let cutOff: DrillCutOff?
     private let lost: Locked<Bool>
 
-    package convenience init(_ inner: any Backend, readOnly: Bool) {
-        self.init(inner, readOnly: readOnly, lost: Locked(false))
+    package convenience init(_ inner: any Backend, readOnly: Bool, cutOff: DrillCutOff? = nil) {
+        self.init(inner, readOnly: readOnly, cutOff: cutOff, lost: Locked(false))
     }
 
-    /// The copies of a replicated inner backend share the wrapper's loss.
-    private init(_ inner: any Backend, readOnly: Bool, lost: Locked<Bool>) {
+    /// The copies of a replicated inner backend share the wrapper's loss and cut-off.
+    private init(_ inner: any Backend, readOnly: Bool, cutOff: DrillCutOff?, lost: Locked<Bool>) {
         self.inner = inner
         self.readOnly = readOnly
+        self.cutOff = cutOff
         self.lost = lost
     }
 
@@ -43,6 +46,9 @@ package final class DrillBackend: Backend {
         if readOnly {
             throw LifeboatError(.internalError, "drill refused to \(what) in \(inner.location): drills never write to an existing repository")
         }
+        if cutOff?.hasStruck == true {
+            throw LifeboatError(.incomplete, "copy to \(inner.location) cut off by the disaster")
+        }
     }
 
     package func create() throws { try writable("create"); try inner.create() }
@@ -62,7 +68,7 @@ package final class DrillBackend: Backend {
     /// to another copy still passes the drill's checks.
     package var replicas: [any Backend] {
         let copies = inner.replicas
-        return copies.count == 1 ? [self] : copies.map { DrillBackend($0, readOnly: readOnly, lost: lost) }
+        return copies.count == 1 ? [self] : copies.map { DrillBackend($0, readOnly: readOnly, cutOff: cutOff, lost: lost) }
     }
     package var behind: [(location: String, error: LifeboatError)] { inner.behind }
     package func markBehind(_ index: Int, _ error: LifeboatError) { inner.markBehind(index, error) }

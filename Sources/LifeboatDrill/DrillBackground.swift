@@ -21,14 +21,20 @@ extension DrillRunner {
         say("write load started: \(Int(rate)) marker transactions per second")
     }
 
-    /// Stops the load and returns the last transaction it committed.
+    /// Stops the load and keeps what it committed. A load ended by the disaster's damage (a
+    /// file overwritten under it) is no drill failure: its error is kept for the report.
     @discardableResult
-    package func stopWorkload(_ background: inout DrillBackground) throws -> WriteLoad.Result? {
+    package func stopWorkload(_ background: inout DrillBackground) -> WriteLoad.Result? {
         guard let l = background.load else { return background.loadResult }
         background.load = nil
-        l.stop()
-        let r = try l.wait()
+        let (r, error) = l.finish()
         background.loadResult = r
+        background.loadSeconds = now - background.loadStart
+        if background.committed == nil { background.committed = l.committed }
+        if let error {
+            background.loadError = Self.message(error)
+            say("the write load stopped on an error: \(Self.message(error))")
+        }
         event("write load (\(r.commits) transactions)", "load", from: background.loadStart)
         return r
     }
@@ -38,13 +44,18 @@ extension DrillRunner {
             for r in setup.repositories where r.spec.isScratch && r.spec.replicaOf == nil {
                 guard let repository = r.repository else { continue }
                 let start = now
-                let s = try snapshot(repository, databasePath: setup.databasePath)
+                let (s, committedAtMs) = try snapshot(repository, databasePath: setup.databasePath)
+                let committedAt = committedAtMs.map { RFC3339.format(Date(unixMilliseconds: $0), fractional: true) }
                 var replicated: [String] = []
                 for replica in setup.repositories where replica.spec.replicaOf == r.spec.name {
-                    try replicate(r, to: replica)
+                    do { try replicate(r, to: replica) } catch where cutOff.hasStruck {
+                        say("copy of snapshot \(s.id.prefix(8)) to \(replica.spec.name) cut off by the disaster")
+                        recorder.snapshot(.init(id: s.id, time: s.time, seconds: s.seconds, pagesNew: s.pagesNew, bytesAdded: s.bytesAdded, replicatedTo: replicated, committedAt: committedAt))
+                        throw error
+                    }
                     replicated.append(replica.spec.name)
                 }
-                recorder.snapshot(.init(id: s.id, time: s.time, seconds: s.seconds, pagesNew: s.pagesNew, bytesAdded: s.bytesAdded, replicatedTo: replicated))
+                recorder.snapshot(.init(id: s.id, time: s.time, seconds: s.seconds, pagesNew: s.pagesNew, bytesAdded: s.bytesAdded, replicatedTo: replicated, committedAt: committedAt))
                 event("snapshot \(s.id.prefix(8))", "snapshot", from: start)
                 say("snapshot \(s.id.prefix(8)) into \(r.spec.name): \(s.pagesNew) new pages, \(Units.formatBytes(s.bytesAdded)) added\(replicated.isEmpty ? "" : ", copied to \(replicated.joined(separator: ", "))")")
             }
@@ -53,10 +64,30 @@ extension DrillRunner {
 
     /// The one call that writes a snapshot of the drill's database: the same use case as
     /// `lifeboat snapshot` (its lock, its audit record), the local trail kept in the scratch space.
-    package func snapshot(_ repository: Repository, databasePath: String) throws -> SnapshotResult {
-        try UseCase.snapshot(repository, source: scenario.source.name, databasePath: databasePath,
-                             options: .init(source: scenario.source.name), lock: RepositoryLock.Options(),
-                             auditDirectory: scratch + "/audit")
+    /// The disaster's cut-off is checked just before the commit: a snapshot still running at the
+    /// strike is lost, as it would be when the host goes down.
+    /// Returns the snapshot and when its commit began (before the strike, for one that counts).
+    package func snapshot(_ repository: Repository, databasePath: String) throws -> (result: SnapshotResult, committedAtMs: Int64?) {
+        var options = Snapshotter.Options(source: scenario.source.name)
+        let committing = Locked<Int64?>(nil)
+        let hold = scenario.source.isDrillOwned ? try WriterHold(databasePath) : nil
+        defer { hold?.release() }
+        options.duringCapture = { _ in hold?.release() }
+        options.beforeCommit = { [cutOff] in
+            committing.withLock { $0 = Clock.wallMilliseconds() }
+            try cutOff.beforeCommit()
+        }
+        cutOff.snapshotStarted()
+        do {
+            let s = try UseCase.snapshot(repository, source: scenario.source.name, databasePath: databasePath,
+                                         options: options, lock: RepositoryLock.Options(), auditDirectory: scratch + "/audit")
+            if let digest = hold?.tables { recorder.tables(digest, snapshot: s.id) }
+            return (s, committing.current)
+        } catch {
+            if committing.current == nil { cutOff.snapshotAbandoned() }
+            if cutOff.hasStruck { cutOff.snapshotCutOff() }
+            throw error
+        }
     }
 
     /// Copies to a scratch replica what its primary has and it lacks, as `lifeboat sync` does:
@@ -79,7 +110,8 @@ extension DrillRunner {
                     continue
                 }
                 do { try takeSnapshot(setup) } catch {
-                    schedule.failure.withLock { $0 = error }
+                    // After the strike a failure is the cut-off itself, not a fault of the drill.
+                    if !cutOff.hasStruck { schedule.failure.withLock { $0 = error } }
                     break
                 }
                 next = max(next + every, Clock.monotonic())
@@ -90,7 +122,8 @@ extension DrillRunner {
         thread.start()
     }
 
-    /// Stops the schedule (an in-flight snapshot completes) and reports its error, if any.
+    /// Stops the schedule (a snapshot in flight after the strike fails at its commit) and
+    /// reports its error, if any.
     package func stopSchedule(_ background: inout DrillBackground) throws {
         guard let s = background.schedule else { return }
         background.schedule = nil
@@ -102,6 +135,6 @@ extension DrillRunner {
     /// Stops whatever still runs in the background (on errors and interrupts).
     package func stopBackground(_ background: inout DrillBackground) {
         try? stopSchedule(&background)
-        _ = try? stopWorkload(&background)
+        stopWorkload(&background)
     }
 }

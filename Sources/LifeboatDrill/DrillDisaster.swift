@@ -25,14 +25,27 @@ extension DrillRunner {
             for line in lines { say("  \(line)") }
         }
 
-        // Every disaster but a mistaken statement stops the world at once: snapshots (one in
-        // flight completes), then the load, whose last commit is the last one before the damage.
+        // The write load runs through the disaster (its commits after the damage are lost too).
+        // Every disaster but a mistaken statement cuts off the backups at once: a snapshot or a
+        // replica copy still in flight is lost, as it would be when the host goes down.
         var lastCommitted: (seq: Int64, ms: Int64)?
-        if d.kind != .destructiveStatement {
-            try stopSchedule(&background)
-            if let r = try stopWorkload(&background), r.commits > 0 { lastCommitted = (r.lastSeq, r.lastCommittedAtMs) }
-        }
+        var statementAfterSeq: Int64?
         let before = try recordBeforeDisaster(setup.databasePath)
+        if d.kind != .destructiveStatement {
+            if d.duringSnapshot {
+                guard background.schedule != nil else {
+                    throw LifeboatError(.usage, "\(scenario.file): 'strike: during-snapshot' needs a snapshot_schedule step before the disaster")
+                }
+                guard cutOff.strikeDuringSnapshot(timeout: 120, cancelled: { cancelled.current }) else {
+                    try checkCancelled()
+                    throw LifeboatError(.incomplete, "no snapshot started within 120 s to strike during; shorten the snapshot_schedule interval in \(scenario.file)")
+                }
+                note(["struck while a snapshot was running: it cannot commit and does not count"])
+            } else {
+                cutOff.strike()
+            }
+            if let last = background.load?.committed.last { lastCommitted = (last.seq, last.ms) }
+        }
 
         let path = setup.databasePath
         let owned = scenario.source.isDrillOwned
@@ -58,14 +71,13 @@ extension DrillRunner {
             let done = try runStatement(path, d.statement ?? "")
             damage(done)
             if let committed = done.lastCommitted { lastCommitted = committed }
+            statementAfterSeq = done.lastCommitted?.seq ?? 0
             if d.noticedAfter > 0 {
                 say("the mistake goes unnoticed for \(DrillFormat.seconds(d.noticedAfter)); load and snapshots go on")
                 try sleep(d.noticedAfter)
             }
-            try stopSchedule(&background)
-            if let r = try stopWorkload(&background), let before = lastCommitted, r.lastSeq > before.seq {
-                note(["\(r.lastSeq - before.seq) transactions were committed after the statement, before it was noticed"])
-            }
+            // Noticed: the operator stops the backups, which would otherwise keep storing the damage.
+            cutOff.strike()
         case .repositoryLost:
             if owned { damage(try deleteDatabaseFiles(path)) } else { note(["simulated: the live database \(path) was not touched"]) }
             try lose(d.repository, ransomware: false)
@@ -75,12 +87,23 @@ extension DrillRunner {
         }
         let struck = struckAtMs ?? Clock.wallMilliseconds()
         let declaredAt = now
+        // What the application saw committed when the disaster was declared: the work RPO counts.
+        // The load stops here, as the platform would be stopped for the recovery.
+        stopWorkload(&background)
+        if let after = statementAfterSeq, let last = background.committed?.last, last.seq > after {
+            note(["\(last.seq - after) transactions were committed after the statement, before it was noticed"])
+        }
         event("disaster: \(d.kind.rawValue)", "disaster", from: start)
         say("disaster declared: RTO clock started")
+        try stopSchedule(&background)
+        if let e = background.loadError { note(["the write load stopped on an error (expected when the damage hits the file under it): \(e)"]) }
+        let cut = cutOff.cutOffSnapshots
+        if cut > 0 { note(["\(cut) snapshot\(cut == 1 ? "" : "s") in flight at the strike cut off before \(cut == 1 ? "its" : "their") commit (not counted)"]) }
         let record = DrillReport.DisasterRecord(kind: d.kind.rawValue, description: d.kind.summary,
                                                 struckAt: RFC3339.format(Date(unixMilliseconds: struck), fractional: true),
                                                 declaredAt: RFC3339.format(Date(), fractional: true), details: details)
         return DrillDisasterResult(record: record, struckAtMs: struck, declaredAt: declaredAt, lastCommitted: lastCommitted,
+                                   statementAfterSeq: statementAfterSeq, cutOffSnapshots: cut,
                                    beforeDisasterValues: before.values, liveNewestMs: before.liveNewestMs, repositoryStates: repositoryStates)
     }
 
@@ -131,7 +154,9 @@ extension DrillRunner {
     /// Overwrites pages of the main file (after a checkpoint, so the WAL cannot mask them),
     /// then asks SQLite whether it notices: a drill also shows whether damage is detected.
     package func corruptPages(_ databasePath: String, count: Int, seed: UInt64) throws -> Damage {
-        try SQLiteConnection(path: databasePath).execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        // The load goes on writing, so the checkpoint may not empty the WAL; the damage to the
+        // main file stands either way.
+        try? SQLiteConnection(path: databasePath, busyTimeoutMilliseconds: 5_000).execute("PRAGMA wal_checkpoint(TRUNCATE)")
         guard let size = try FileIO.status(databasePath)?.size, size >= 8192 else {
             throw LifeboatError(.database, "the drill database is too small to corrupt")
         }

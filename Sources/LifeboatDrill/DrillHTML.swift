@@ -18,11 +18,11 @@ public enum DrillHTML {
             body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;color:#1d2330;max-width:1000px;margin:2em auto;padding:0 1em}
             h1{font-size:1.6em;margin-bottom:.2em}h2{font-size:1.2em;margin-top:1.8em;border-bottom:1px solid #dde;padding-bottom:.2em}
             table{border-collapse:collapse;width:100%;margin:.6em 0}td,th{border:1px solid #dde;padding:.3em .5em;text-align:left;vertical-align:top}
-            th{background:#f3f5f9}code{font-size:.92em;word-break:break-all}
+            th{background:#f3f5f9}code{font-size:.92em;overflow-wrap:anywhere}
             .banner{padding:.8em 1em;border-radius:6px;font-size:1.05em;margin:1em 0}
             .passed{background:#e5f6ea;border:1px solid #5bb974}.target_missed{background:#fdecea;border:1px solid #e06055}.failed{background:#fff4e0;border:1px solid #e0a040}
             .ok{color:#1e7d3a;font-weight:600}.bad{color:#b3261e;font-weight:600}.muted{color:#667}
-            .sign td{height:2.2em}
+            .sign td{height:2.2em}.spans{font-size:.9em}
             @media print{body{margin:0}h2{break-after:avoid}table,svg{break-inside:avoid}}
             </style></head><body>
 
@@ -60,9 +60,14 @@ public enum DrillHTML {
 
         add("<h2>RPO: data lost</h2>")
         var rpoRows = [["Method", esc("\(r.rpo.method): \(r.rpo.detail)")]]
-        if let l = r.rpo.lastCommittedBeforeDisaster { rpoRows.append(["Last committed before the disaster", esc(l)]) }
+        if let l = r.rpo.lastCommittedBeforeDisaster { rpoRows.append(["Last committed before the disaster was declared", esc(l)]) }
         if let n = r.rpo.newestRestored { rpoRows.append(["Newest in the restored database", esc(n)]) }
-        if let lost = r.rpo.lostTransactions { rpoRows.append(["Committed transactions lost", String(lost)]) }
+        if let lost = r.rpo.lostTransactions {
+            rpoRows.append(["Committed transactions lost", "<strong>\(lost)</strong>" + (r.rpo.committedTransactions.map { " of \($0) committed when the disaster was declared" } ?? "")])
+            if let b = r.rpo.lostByBackup { rpoRows.append(["Lost by the backup", String(b)]) }
+            if let c = r.rpo.lostByChoice, c > 0 { rpoRows.append(["Lost by choice (rolled back by the point-in-time restore)", String(c)]) }
+        }
+        if let e = r.rpo.estimate { rpoRows.append(["Estimate from \(esc(e.method)) (not a count)", esc("\(DrillFormat.seconds(e.seconds)): \(e.detail)")]) }
         rpoRows.append(["Achieved RPO", "<strong>\(esc(DrillFormat.seconds(r.rpo.achievedSeconds)))</strong>"])
         table(["", ""], rpoRows)
 
@@ -83,7 +88,7 @@ public enum DrillHTML {
         table(["Repository", "Role", "Location", "After the disaster"], r.scope.repositories.map { [esc($0.name), esc($0.role), esc($0.location), esc($0.stateAfterDisaster)] })
         if !r.scope.snapshots.isEmpty {
             table(["Snapshot", "Taken (UTC)", "New pages", "Added", "Took", "Replicated to"], r.scope.snapshots.map {
-                ["<code>\(esc(String($0.id.prefix(12))))</code>", esc($0.time), String($0.pagesNew), esc(Units.formatBytes($0.bytesAdded)), esc(DrillFormat.seconds($0.seconds)), esc($0.replicatedTo.joined(separator: ", "))]
+                ["<code>\(esc($0.id))</code>", esc($0.time), String($0.pagesNew), esc(Units.formatBytes($0.bytesAdded)), esc(DrillFormat.seconds($0.seconds)), esc($0.replicatedTo.joined(separator: ", "))]
             })
         }
 
@@ -94,13 +99,18 @@ public enum DrillHTML {
         add("<h2>Restore attempts</h2>")
         table(["Repository", "Result", "Snapshot", "Took"], r.restoreAttempts.map { a in
             [esc(a.repository), a.ok ? "<span class=ok>restored</span>" : "<span class=bad>failed</span>: \(esc(a.error ?? ""))",
-             a.snapshot.map { "<code>\(esc(String($0.prefix(12))))</code>, taken \(esc(a.snapshotTime ?? ""))" } ?? "—", esc(DrillFormat.seconds(a.seconds))]
+             a.snapshot.map { "<code>\(esc($0))</code>, taken \(esc(a.snapshotTime ?? ""))" } ?? "—", esc(DrillFormat.seconds(a.seconds))]
         })
 
         add("<h2>Verifications</h2>")
         table(["Check", "What", "Expected", "Actual", "Result"], r.verifications.map {
             [esc($0.name), "<code>\(esc($0.check))</code>", esc($0.expected), esc($0.actual), mark($0.passed, "pass", "fail")]
         })
+
+        if let e = r.evidence {
+            add("<h2>Evidence</h2>")
+            table(["Fact", "Value"], DrillEvidenceRows.rows(e).map { [esc($0[0]), "<code>\(esc($0[1]))</code>"] })
+        }
 
         add("<h2>Findings</h2>")
         add(r.findings.isEmpty ? "<p>None.</p>" : "<ul>" + r.findings.map { "<li>\(esc($0))</li>" }.joined() + "</ul>")
@@ -154,37 +164,60 @@ public enum DrillHTML {
             s += "<line x1=\"\(f(x(t)))\" y1=\"\(f(axisY))\" x2=\"\(f(x(t)))\" y2=\"\(f(axisY + 4))\" stroke=\"#999\"/>"
             s += "<text x=\"\(f(x(t)))\" y=\"\(f(axisY + 16))\" text-anchor=\"middle\" font-size=\"10\" fill=\"#555\">\(esc(DrillFormat.seconds(t)))</text>"
         }
-        return s + "</svg><p class=muted>Shaded: the RTO, from the disaster being declared to the restored database verified. Hover a bar for its times.</p>"
+        s += "</svg><p class=muted>Shaded: the RTO, from the disaster being declared to the restored database verified. Every span's times:</p>"
+        s += "<table class=spans><tr><th>Event</th><th>From</th><th>To</th><th>Took</th></tr>"
+        for e in events.sorted(by: { $0.start < $1.start }) {
+            s += "<tr><td>\(esc(e.name))</td><td>\(esc(String(format: "%.3f s", e.start)))</td><td>\(esc(String(format: "%.3f s", e.end)))</td><td>\(esc(DrillFormat.seconds(e.end - e.start)))</td></tr>"
+        }
+        return s + "</table>"
     }
 
-    /// RTO and RPO of each drill of this scenario, with the targets as dashed lines.
+    /// RTO and RPO of each drill of this scenario, with the targets as dashed lines, on a log
+    /// scale: a 600 ms RTO and a 30 s target are both readable. A drill that did not recover is
+    /// a cross above the plot, never a point on the target line.
     package static func trendSVG(_ trend: [DrillHistoryEntry]) -> String {
         var s = ""
-        for (label, value, target) in [("RTO", { (e: DrillHistoryEntry) in e.rtoSeconds }, { (e: DrillHistoryEntry) in e.rtoTargetSeconds }),
-                                       ("RPO", { (e: DrillHistoryEntry) in e.rpoSeconds }, { (e: DrillHistoryEntry) in e.rpoTargetSeconds })] {
-            let points = trend.suffix(30)
-            let maxV = max(points.compactMap(value).max() ?? 0, points.map(target).max() ?? 0, 0.001) * 1.15
-            let left = 70.0, w = 380.0, h = 160.0, top = 20.0
+        typealias Pick = (DrillHistoryEntry) -> Double?
+        let series: [(String, Pick, (DrillHistoryEntry) -> Double, (DrillHistoryEntry) -> Bool?)] = [
+            ("RTO", { $0.rtoSeconds }, { $0.rtoTargetSeconds }, { $0.rtoMet }),
+            ("RPO", { $0.rpoSeconds }, { $0.rpoTargetSeconds }, { $0.rpoMet }),
+        ]
+        for (label, value, target, met) in series {
+            let points = Array(trend.suffix(30))
+            let known = points.compactMap(value).filter { $0 > 0 } + points.map(target).filter { $0 > 0 }
+            let lo = log10(max(min(known.min() ?? 0.01, 1) / 2, 0.001)), hi = log10(max(known.max() ?? 1, 0.01) * 2)
+            let left = 70.0, w = 380.0, h = 150.0, top = 34.0
             func x(_ i: Int) -> Double { left + (points.count > 1 ? Double(i) / Double(points.count - 1) * w : w / 2) }
-            func y(_ v: Double) -> Double { top + h - v / maxV * h }
-            var svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 470 220\" width=\"49%\" role=\"img\" aria-label=\"\(label) trend\">"
-            svg += "<text x=\"\(f(left))\" y=\"13\" font-size=\"12\" font-weight=\"600\">\(label) per drill</text>"
+            // Zero (nothing lost) sits on the axis floor.
+            func y(_ v: Double) -> Double { top + h - (log10(max(v, pow(10, lo))) - lo) / (hi - lo) * h }
+            var svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 470 225\" width=\"49%\" role=\"img\" aria-label=\"\(label) trend\">"
+            svg += "<text x=\"\(f(left))\" y=\"13\" font-size=\"12\" font-weight=\"600\">\(label) per drill (log scale)</text>"
             svg += "<line x1=\"\(f(left))\" y1=\"\(f(top + h))\" x2=\"\(f(left + w))\" y2=\"\(f(top + h))\" stroke=\"#999\"/><line x1=\"\(f(left))\" y1=\"\(f(top))\" x2=\"\(f(left))\" y2=\"\(f(top + h))\" stroke=\"#999\"/>"
-            for v in [0, maxV / 2, maxV / 1.15] {
+            var decade = ceil(lo)
+            while decade <= hi {
+                let v = pow(10, decade)
+                svg += "<line x1=\"\(f(left))\" y1=\"\(f(y(v)))\" x2=\"\(f(left + w))\" y2=\"\(f(y(v)))\" stroke=\"#eee\"/>"
                 svg += "<text x=\"\(f(left - 6))\" y=\"\(f(y(v) + 4))\" text-anchor=\"end\" font-size=\"10\" fill=\"#555\">\(esc(DrillFormat.seconds(v)))</text>"
+                decade += 1
             }
             if let last = points.last {
                 let t = target(last)
-                svg += "<line x1=\"\(f(left))\" y1=\"\(f(y(t)))\" x2=\"\(f(left + w))\" y2=\"\(f(y(t)))\" stroke=\"#cc0000\" stroke-dasharray=\"5,4\"><title>target \(esc(DrillFormat.seconds(t)))</title></line>"
+                svg += "<line x1=\"\(f(left))\" y1=\"\(f(y(t)))\" x2=\"\(f(left + w))\" y2=\"\(f(y(t)))\" stroke=\"#cc0000\" stroke-dasharray=\"5,4\"/>"
+                svg += "<text x=\"\(f(left + w))\" y=\"\(f(y(t) - 3))\" text-anchor=\"end\" font-size=\"10\" fill=\"#cc0000\">target \(esc(DrillFormat.seconds(t)))</text>"
             }
             let coords = points.enumerated().compactMap { i, e in value(e).map { (x(i), y($0)) } }
             if coords.count > 1 {
                 svg += "<polyline fill=\"none\" stroke=\"#3d85c6\" stroke-width=\"2\" points=\"\(coords.map { "\(f($0.0)),\(f($0.1))" }.joined(separator: " "))\"/>"
             }
             for (i, e) in points.enumerated() {
-                let v = value(e)
-                let ok = v.map { $0 <= target(e) } ?? false
-                svg += "<circle cx=\"\(f(x(i)))\" cy=\"\(f(y(v ?? maxV / 1.15)))\" r=\"4\" fill=\"\(ok ? "#38761d" : "#cc0000")\"><title>\(esc(e.time)): \(esc(DrillFormat.seconds(v)))</title></circle>"
+                guard let v = value(e) else {
+                    let cx = x(i), cy = top - 12
+                    svg += "<path d=\"M\(f(cx - 4)) \(f(cy - 4))L\(f(cx + 4)) \(f(cy + 4))M\(f(cx - 4)) \(f(cy + 4))L\(f(cx + 4)) \(f(cy - 4))\" stroke=\"#cc0000\" stroke-width=\"2\"><title>\(esc(e.time)): not recovered</title></path>"
+                    svg += "<text x=\"\(f(cx + 7))\" y=\"\(f(cy + 4))\" font-size=\"9\" fill=\"#cc0000\">not recovered</text>"
+                    continue
+                }
+                let ok = met(e) ?? (v <= target(e))
+                svg += "<circle cx=\"\(f(x(i)))\" cy=\"\(f(y(v)))\" r=\"4\" fill=\"\(ok ? "#38761d" : "#cc0000")\"><title>\(esc(e.time)): \(esc(DrillFormat.seconds(v)))</title></circle>"
             }
             if let first = points.first, let last = points.last {
                 svg += "<text x=\"\(f(left))\" y=\"\(f(top + h + 16))\" font-size=\"10\" fill=\"#555\">\(esc(String(first.time.prefix(10))))</text>"
@@ -192,7 +225,7 @@ public enum DrillHTML {
             }
             s += svg + "</svg>"
         }
-        return s + "<p class=muted>Each dot is one drill of this scenario (green: within target, red: missed or not recovered); the dashed line is the current target.</p>"
+        return s + "<p class=muted>Each dot is one drill of this scenario (green: target met; red: missed); a red cross above the plot is a drill that did not recover. The dashed line is the current target.</p>"
     }
 
     package static func ticks(_ total: Double) -> [Double] {

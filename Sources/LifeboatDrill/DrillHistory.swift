@@ -21,6 +21,9 @@ public struct DrillHistoryEntry: Codable, Sendable {
     public var rpoTargetSeconds: Double
     public var lostTransactions: Int?
     public var restoredFrom: String?
+    /// Whether the RTO and RPO targets were met (absent in entries written before these fields).
+    public var rtoMet: Bool? = nil
+    public var rpoMet: Bool? = nil
     /// Report directory, relative to the history file.
     public var report: String
     public var files: [String: String]
@@ -39,7 +42,9 @@ public enum DrillArchive {
 
     /// Writes report.json, report.md, report.html and SHA256SUMS into a new directory under
     /// `reportDir`, then records their hashes in the history chain.
-    public static func write(_ report: DrillReport, to reportDir: String) throws -> Written {
+    /// With `signingKey`, report.json is also signed (report.json.sig, covered by SHA256SUMS and the history).
+    public static func write(_ report: DrillReport, to reportDir: String, anchor: String = DrillAnchor.defaultPath,
+                             signingKey: SecretBytes? = nil) throws -> Written {
         try makeDirectory(reportDir)
         let history = try readHistory(reportDir)
         let slug = String(report.scenario.name.lowercased().map { $0.isLetter || $0.isNumber ? $0 : "-" })
@@ -54,7 +59,9 @@ public enum DrillArchive {
         let md = Array(DrillMarkdown.render(report, reportSHA256: jsonSHA, trend: trend).utf8)
         let html = Array(DrillHTML.render(report, reportSHA256: jsonSHA, trend: trend).utf8)
         var files: [(String, String)] = []
-        for (file, bytes) in [("report.json", json), ("report.md", md), ("report.html", html)] {
+        var outputs = [("report.json", json), ("report.md", md), ("report.html", html)]
+        if let signingKey { outputs.append((DrillSigning.signatureFile, try DrillSigning.signatureFileContent(json, key: signingKey))) }
+        for (file, bytes) in outputs {
             try writeFile(dir + "/" + file, bytes)
             files.append((file, SHA256.hex(bytes)))
         }
@@ -67,6 +74,7 @@ public enum DrillArchive {
         enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         let line = String(decoding: try enc.encode(e), as: UTF8.self) + "\n"
         try append(reportDir + "/" + historyFile, Array(line.utf8))
+        try DrillAnchor.append(anchor, reportDir: reportDir, historyLines: try lines(reportDir + "/" + historyFile), id: report.id)
         return Written(directory: dir, files: files)
     }
 
@@ -78,6 +86,7 @@ public enum DrillArchive {
                           rpoTargetSeconds: r.targets.first { $0.measure == "RPO" }?.targetSeconds ?? 0,
                           lostTransactions: r.rpo.lostTransactions,
                           restoredFrom: r.restoreAttempts.first { $0.ok }?.repository,
+                          rtoMet: r.targets.first { $0.measure == "RTO" }?.met, rpoMet: r.targets.first { $0.measure == "RPO" }?.met,
                           report: dir, files: files, prev: prev)
     }
 
@@ -95,10 +104,11 @@ public enum DrillArchive {
         return out
     }
 
-    /// Problems found: a broken chain link, a missing report file, a file whose hash changed.
-    public static func verify(_ reportDir: String) throws -> [String] {
+    /// Problems found: a broken chain link, a missing report file, a file whose hash changed,
+    /// and a history that no longer matches its anchor (drills removed, lines rewritten).
+    public static func verify(_ reportDir: String, anchor: String = DrillAnchor.defaultPath) throws -> [String] {
         let path = reportDir + "/" + historyFile
-        guard FileIO.fileExists(path) else { return [] }
+        guard FileIO.fileExists(path) else { return try DrillAnchor.verify(anchor, reportDir: reportDir, historyLines: []) }
         let all = try lines(path)
         let entries = try readHistory(reportDir)
         var problems: [String] = []
@@ -116,7 +126,7 @@ public enum DrillArchive {
                 if SHA256.hex(bytes) != sha { problems.append("\(e.report)/\(file) was changed after the drill (SHA-256 differs from the history)") }
             }
         }
-        return problems
+        return problems + (try DrillAnchor.verify(anchor, reportDir: reportDir, historyLines: all))
     }
 
     package static func lines(_ path: String) throws -> [String] {

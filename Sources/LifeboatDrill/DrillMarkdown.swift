@@ -46,7 +46,7 @@ public enum DrillMarkdown {
         table(["Repository", "Role", "Location", "After the disaster"], r.scope.repositories.map { [$0.name, $0.role, $0.location, $0.stateAfterDisaster] })
         if !r.scope.snapshots.isEmpty {
             table(["Snapshot", "Taken (UTC)", "New pages", "Added", "Took", "Replicated to"], r.scope.snapshots.map {
-                [String($0.id.prefix(12)), $0.time, String($0.pagesNew), Units.formatBytes($0.bytesAdded), DrillFormat.seconds($0.seconds), $0.replicatedTo.joined(separator: ", ")]
+                [$0.id, $0.time, String($0.pagesNew), Units.formatBytes($0.bytesAdded), DrillFormat.seconds($0.seconds), $0.replicatedTo.joined(separator: ", ")]
             })
         }
 
@@ -74,9 +74,15 @@ public enum DrillMarkdown {
         line("## RPO: data lost")
         line()
         line("- Method: \(r.rpo.method). \(r.rpo.detail)")
-        if let l = r.rpo.lastCommittedBeforeDisaster { line("- Last transaction committed before the disaster: \(l)") }
+        if let l = r.rpo.lastCommittedBeforeDisaster { line("- Last transaction committed before the disaster was declared: \(l)") }
         if let n = r.rpo.newestRestored { line("- Newest transaction in the restored database: \(n)") }
-        if let lost = r.rpo.lostTransactions { line("- Committed transactions lost: \(lost)") }
+        if let lost = r.rpo.lostTransactions {
+            var parts: [String] = []
+            if let b = r.rpo.lostByBackup { parts.append("\(b) lost by the backup") }
+            if let c = r.rpo.lostByChoice, c > 0 { parts.append("\(c) lost by choice (rolled back by the point-in-time restore)") }
+            line("- Committed transactions lost: \(lost)\(r.rpo.committedTransactions.map { " of \($0) committed when the disaster was declared" } ?? "")\(parts.isEmpty ? "" : " (" + parts.joined(separator: ", ") + ")")")
+        }
+        if let e = r.rpo.estimate { line("- Estimate from \(e.method) (not a count): \(DrillFormat.seconds(e.seconds)); \(e.detail)") }
         line("- Achieved RPO: **\(DrillFormat.seconds(r.rpo.achievedSeconds))**")
         line()
 
@@ -84,7 +90,7 @@ public enum DrillMarkdown {
         line()
         table(["Repository", "Result", "Snapshot", "Took"], r.restoreAttempts.map { a in
             [a.repository, a.ok ? "restored" : "failed: \(a.error ?? "")",
-             a.snapshot.map { "\($0.prefix(12)), taken \(a.snapshotTime ?? "")" } ?? "—", DrillFormat.seconds(a.seconds)]
+             a.snapshot.map { "\($0), taken \(a.snapshotTime ?? "")" } ?? "—", DrillFormat.seconds(a.seconds)]
         })
 
         line("## Verifications")
@@ -92,6 +98,12 @@ public enum DrillMarkdown {
         table(["Check", "What", "Expected", "Actual", "Result"], r.verifications.map {
             [$0.name, $0.check, $0.expected, $0.actual, $0.passed ? "✅ pass" : "❌ fail"]
         })
+
+        if let e = r.evidence {
+            line("## Evidence")
+            line()
+            table(["Fact", "Value"], DrillEvidenceRows.rows(e))
+        }
 
         line("## Findings")
         line()

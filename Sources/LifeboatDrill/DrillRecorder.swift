@@ -9,6 +9,8 @@ package final class DrillRecorder: Sendable {
         var timeline: [DrillReport.TimelineEvent] = []
         var snapshots: [DrillReport.SnapshotRecordEntry] = []
         var findings: [String] = []
+        /// The source's tables as each drill snapshot captured them, by snapshot id.
+        var tables: [String: [DrillTableDigest]] = [:]
     }
 
     private let t0 = Clock.monotonic()
@@ -40,6 +42,12 @@ package final class DrillRecorder: Sendable {
     package func finding(_ text: String) {
         evidence.withLock { $0.findings.append(text) }
     }
+
+    package func tables(_ digest: [DrillTableDigest], snapshot id: String) {
+        evidence.withLock { $0.tables[id] = digest }
+    }
+
+    package func tables(snapshot id: String) -> [DrillTableDigest]? { evidence.withLock { $0.tables[id] } }
 
     package var timeline: [DrillReport.TimelineEvent] { evidence.withLock { $0.timeline } }
     package var snapshots: [DrillReport.SnapshotRecordEntry] { evidence.withLock { $0.snapshots } }

@@ -30,6 +30,8 @@ public struct DrillReport: Codable, Sendable {
     public var timeline: [TimelineEvent]
     public var cleanup: String
     public var signOff: [SignOffField]
+    /// What ran and what came back, so the figures can be traced (absent in reports before it).
+    public var evidence: Evidence? = nil
 
     public enum Outcome: String, Codable, Sendable {
         case passed
@@ -97,6 +99,8 @@ public struct DrillReport: Codable, Sendable {
         public var pagesNew: Int
         public var bytesAdded: Int
         public var replicatedTo: [String]
+        /// When its commit began; a snapshot counts only if this precedes the strike.
+        public var committedAt: String? = nil
     }
 
     public struct WorkloadRecord: Codable, Sendable {
@@ -141,12 +145,28 @@ public struct DrillReport: Codable, Sendable {
     }
 
     public struct RPORecord: Codable, Sendable {
-        /// markers (drill write load), rpo_query, or snapshot_age (an upper bound).
+        /// markers (committed work lost, from the drill write load's own log), rpo_query_estimate
+        /// (a stand-in query, not a count), or snapshot_age (an upper bound).
         public var method: String
         public var achievedSeconds: Double?
         public var lostTransactions: Int?
         public var lastCommittedBeforeDisaster: String?
         public var newestRestored: String?
+        public var detail: String
+        /// Transactions the load had committed when the disaster was declared.
+        public var committedTransactions: Int? = nil
+        /// Of the lost ones: missing because no backup held them.
+        public var lostByBackup: Int? = nil
+        /// Of the lost ones: committed after a mistaken statement and rolled back on purpose by
+        /// the point-in-time restore to just before it.
+        public var lostByChoice: Int? = nil
+        /// rpo_query's figure beside the marker count: an estimate, never the measure.
+        public var estimate: Estimate? = nil
+    }
+
+    public struct Estimate: Codable, Sendable {
+        public var method: String
+        public var seconds: Double
         public var detail: String
     }
 
@@ -174,6 +194,24 @@ public struct DrillReport: Codable, Sendable {
         public var category: String
         public var start: Double
         public var end: Double
+    }
+
+    public struct Evidence: Codable, Sendable {
+        public var lifeboatVersion: String
+        /// SHA-256 of the running binary (/proc/self/exe).
+        public var binarySha256: String?
+        /// The commit the binary was built from, when the build recorded it.
+        public var buildCommit: String?
+        public var sqliteVersion: String?
+        public var scenarioSha256: String
+        /// Repository name → its id (from its config), for every repository the drill opened.
+        public var repositoryIds: [String: String]
+        public var restoredSnapshot: String?
+        /// The image digest in the restored snapshot's manifest (the restore checks pages against it).
+        public var restoredImageDigest: String?
+        /// SHA-256 of the restored database file, as verified.
+        public var restoredFileSha256: String?
+        public var restoredFileBytes: Int?
     }
 
     public struct SignOffField: Codable, Sendable {

@@ -44,6 +44,8 @@ public final class DrillRunner: Sendable {
     package let cancelled = Locked(false)
     /// One snapshot at a time: a step's and the schedule's never overlap.
     package let snapshotting = Locked(())
+    /// Set when the disaster strikes: snapshots and replica copies in flight are lost.
+    package let cutOff = DrillCutOff()
 
     public init(scenario: Scenario, options: Options = Options()) {
         self.scenario = scenario
@@ -95,13 +97,14 @@ public final class DrillRunner: Sendable {
         stopBackground(&state.background)
         // Measured from the restored file, so before the scratch directory goes.
         let rpo = measureRPO(state)
+        let evidence = collectEvidence(state)
         let cleanupText = cleanUp()
         if failure is DrillInterrupted {
             say("interrupted; scratch files removed")
         } else if let failure {
             say("the drill could not complete: \(Self.message(failure))")
         }
-        return makeReport(state, failure: failure, rpo: rpo, cleanup: cleanupText)
+        return makeReport(state, failure: failure, rpo: rpo, evidence: evidence, cleanup: cleanupText)
     }
 
     package func execute(_ state: inout DrillState) throws {

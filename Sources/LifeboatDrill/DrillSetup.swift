@@ -40,7 +40,7 @@ extension DrillRunner {
         for spec in scenario.repositories {
             if spec.isScratch {
                 let dir = scratch + "/repos/" + spec.name
-                setup.repositories.append(DrillRepository(spec: spec, backend: DrillBackend(LocalBackend(path: dir), readOnly: false), directory: dir))
+                setup.repositories.append(DrillRepository(spec: spec, backend: DrillBackend(LocalBackend(path: dir), readOnly: false, cutOff: spec.replicaOf == nil ? nil : cutOff), directory: dir))
             } else if let location = spec.location {
                 setup.repositories.append(DrillRepository(spec: spec, backend: DrillBackend(try options.openBackend(location), readOnly: true), directory: nil))
             }

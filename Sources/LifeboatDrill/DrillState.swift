@@ -54,6 +54,12 @@ package struct DrillBackground {
     package var loadStart = 0.0
     /// The load's last word, once stopped.
     package var loadResult: WriteLoad.Result?
+    package var loadSeconds = 0.0
+    /// Why the load stopped early, when the disaster's damage ended it.
+    package var loadError: String?
+    /// Every transaction the load committed up to the moment the disaster was declared: the
+    /// committed work the RPO counts (taken at the declaration; later commits do not count).
+    package var committed: [WriteLoad.Committed]?
     package var schedule: Schedule?
 
     /// What the schedule's thread and the drill's share.
@@ -72,6 +78,11 @@ package struct DrillDisasterResult: Sendable {
     package var declaredAt: Double
     /// The last transaction committed before the damage (marker sequence and time).
     package var lastCommitted: (seq: Int64, ms: Int64)?
+    /// Markers after this seq were committed after a mistaken statement: a point-in-time restore
+    /// to just before it rolls them back on purpose (lost by choice).
+    package var statementAfterSeq: Int64?
+    /// Snapshots (or replica copies) in flight at the strike and lost with it.
+    package var cutOffSnapshots = 0
     /// Results of `expect: before-disaster` queries, by their index among the scenario's queries.
     package var beforeDisasterValues: [Int: SQLiteValue]
     /// rpo_query on the database before the disaster.
@@ -87,6 +98,8 @@ package struct DrillRecoveryResult: Sendable {
         package var result: RestoreResult
         package var repository: String
         package var snapshotTimeMs: Int64
+        package var repositoryID: String
+        package var imageDigest: String
     }
 
     package var attempts: [DrillReport.RestoreAttempt] = []

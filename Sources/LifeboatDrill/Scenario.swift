@@ -120,6 +120,9 @@ public struct Scenario: Sendable {
         /// Destructive statement: how long load and snapshots go on before someone notices.
         public var noticedAfter: Double
         public var seed: UInt64
+        /// Strike while a scheduled snapshot is running (`strike: during-snapshot`), the worst
+        /// moment for a snapshot schedule: the one in flight is lost.
+        public var duringSnapshot = false
     }
 
     public enum SnapshotChoice: Sendable, Equatable {

@@ -194,7 +194,7 @@ public enum ScenarioLoader {
             var kindNode = node
             var f: Fields?
             if node.mapping != nil {
-                let ff = try fields(node, "disaster", allowed: ["kind", "repository", "pages", "statement", "noticed_after", "seed"])
+                let ff = try fields(node, "disaster", allowed: ["kind", "repository", "pages", "statement", "noticed_after", "seed", "strike"])
                 kindNode = try ff.required("kind")
                 f = ff
             }
@@ -214,8 +214,15 @@ public enum ScenarioLoader {
             if kind != .destructiveStatement && noticed > 0, let f {
                 throw fail(f.line("noticed_after"), "'noticed_after' applies to destructive-statement disasters only (other disasters are noticed at once)")
             }
+            let strike = try f?.optionalText("strike") ?? "at-once"
+            guard ["at-once", "during-snapshot"].contains(strike) else {
+                throw fail(f?.line("strike") ?? YAMLDocument.line(node), "strike must be at-once or during-snapshot")
+            }
+            if kind == .destructiveStatement && strike == "during-snapshot", let f {
+                throw fail(f.line("strike"), "'strike: during-snapshot' does not apply to destructive-statement disasters (snapshots go on until the mistake is noticed)")
+            }
             return .init(kind: kind, repository: try f?.optionalText("repository"), pages: pages, statement: statement,
-                         noticedAfter: noticed, seed: UInt64(try f?.optionalInt("seed") ?? 1))
+                         noticedAfter: noticed, seed: UInt64(try f?.optionalInt("seed") ?? 1), duringSnapshot: strike == "during-snapshot")
         }
 
         package func restore(_ node: Node) throws -> Scenario.Restore {

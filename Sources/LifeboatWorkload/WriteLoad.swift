@@ -52,11 +52,19 @@ public final class WriteLoad: Sendable {
         public var journalMode: String
     }
 
+    /// One transaction the load saw commit: what RPO counts as committed work.
+    public struct Committed: Sendable, Codable, Equatable {
+        public var seq: Int64
+        public var ms: Int64
+    }
+
     public let path: String
     public let options: Options
     private let stopRequested = Locked(false)
     private let current = Locked(Progress(commits: 0, firstSeq: 0, lastSeq: 0, lastCommittedAtMs: 0))
     private let background = Locked<(done: DispatchSemaphore, result: Swift.Result<Result, Error>?)?>(nil)
+    /// Every committed transaction, in order: the drill's count of committed work lost.
+    private let committedLog = Locked<[Committed]>([])
 
     public init(path: String, options: Options) throws {
         guard options.commitsPerSecond > 0, options.commitsPerSecond <= 100_000 else {
@@ -70,6 +78,10 @@ public final class WriteLoad: Sendable {
     }
 
     public var progress: Progress { current.current }
+
+    /// Every transaction committed so far, oldest first, as the application saw it commit
+    /// (16 bytes each). Kept also when the load ends in an error, e.g. on a damaged file.
+    public var committed: [Committed] { committedLog.current }
 
     /// Asks a running load to stop after the transaction in flight.
     public func stop() { stopRequested.withLock { $0 = true } }
@@ -102,10 +114,25 @@ public final class WriteLoad: Sendable {
         return try outcome.get()
     }
 
+    /// Stops a load begun with `start()` and returns what it committed, also when it ended in an
+    /// error (a drill's disaster may damage the file under it): the error comes beside.
+    public func finish() -> (result: Result, error: Error?) {
+        stop()
+        let outcome = Swift.Result { try wait() }
+        switch outcome {
+        case .success(let r): return (r, nil)
+        case .failure(let e):
+            let p = progress
+            return (Result(commits: p.commits, firstSeq: p.firstSeq, lastSeq: p.lastSeq, lastCommittedAtMs: p.lastCommittedAtMs,
+                           seconds: 0, commitsPerSecond: 0, journalMode: "unknown"), e)
+        }
+    }
+
     /// Runs the load on the calling thread until the duration, `maxCommits` or `stop()`.
     @discardableResult
     public func run() throws -> Result {
-        let db = try SQLiteConnection(path: path, mode: .readWriteCreate)
+        // Writers wait, not fail, while a snapshot or a drill holds the database for a moment.
+        let db = try SQLiteConnection(path: path, mode: .readWriteCreate, busyTimeoutMilliseconds: 60_000)
         if let mode = options.journalMode {
             let got = try db.scalar("PRAGMA journal_mode = \(mode.pragmaValue)")?.text?.lowercased()
             guard got == mode.rawValue else {
@@ -180,6 +207,7 @@ public final class WriteLoad: Sendable {
                 p.lastSeq = committedSeq
                 p.lastCommittedAtMs = now
             }
+            committedLog.withLock { $0.append(Committed(seq: committedSeq, ms: now)) }
         }
         let seconds = Clock.monotonic() - started
         let p = progress

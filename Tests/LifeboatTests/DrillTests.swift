@@ -18,7 +18,7 @@ final class DrillTests: XCTestCase {
     func drill(_ sb: Sandbox, _ scenario: String, env: [String: String] = [:]) throws -> (CLIResult, [String: Any]?) {
         try? FileManager.default.createDirectory(atPath: sb.path("scratch"), withIntermediateDirectories: true)
         let r = try sb.lifeboat("drill", "run", scenario, "--report-dir", sb.path("reports"), "--scratch-dir", sb.path("scratch"), env: env)
-        let dirs = try FileIO.listDirectory(sb.path("reports")).filter { !$0.hasSuffix(".jsonl") }.sorted()
+        let dirs = ((try? FileIO.listDirectory(sb.path("reports"))) ?? []).filter { !$0.hasSuffix(".jsonl") }.sorted()
         guard let last = dirs.last else { return (r, nil) }
         let json = try JSONSerialization.jsonObject(with: Data(FileIO.readFile(sb.path("reports/\(last)/report.json")))) as? [String: Any]
         return (r, json)
@@ -59,6 +59,15 @@ final class DrillTests: XCTestCase {
         let verifications = try XCTUnwrap(rep["verifications"] as? [[String: Any]])
         XCTAssertTrue(verifications.allSatisfy { $0["passed"] as? Bool == true })
         XCTAssertTrue(verifications.contains { $0["name"] as? String == "Transactions whole" })
+        XCTAssertTrue(verifications.contains { $0["name"] as? String == "Tables as at the recovery point" }, "the data itself is compared with the source's")
+        let evidence = try XCTUnwrap(rep["evidence"] as? [String: Any])
+        for key in ["binary_sha256", "restored_file_sha256", "scenario_sha256"] {
+            XCTAssertEqual((evidence[key] as? String)?.count, 64, key)
+        }
+        XCTAssertFalse((evidence["sqlite_version"] as? String ?? "").isEmpty)
+        XCTAssertNotNil((evidence["repository_ids"] as? [String: String])?["primary"])
+        let restoredFrom = (rep["restore_attempts"] as? [[String: Any]])?.last { $0["ok"] as? Bool == true }
+        XCTAssertEqual(evidence["restored_snapshot"] as? String, restoredFrom?["snapshot"] as? String)
         XCTAssertTrue(r.stdout.contains("disaster declared"), "progress is shown as the drill goes")
         XCTAssertTrue(try scratchIsEmpty(sb), "the drill removes its scratch directory")
         return rep
@@ -95,6 +104,86 @@ final class DrillTests: XCTestCase {
         XCTAssertFalse(after.isEmpty, "snapshots holding the damage exist, so 'latest' would have restored the mistake")
         let findings = try XCTUnwrap(rep["findings"] as? [String])
         XCTAssertTrue(findings.contains { $0.contains("committed after it") }, "\(findings)")
+
+        // The transactions committed after the statement and rolled back with it count in the RPO.
+        let rpo = try XCTUnwrap(rep["rpo"] as? [String: Any])
+        let afterStatement = try XCTUnwrap((disaster["details"] as? [String])?.compactMap { line -> Int? in
+            line.hasSuffix("transactions were committed after the statement, before it was noticed") ? Int(line.split(separator: " ")[0]) : nil
+        }.first, "the disaster says how many transactions followed the statement")
+        XCTAssertGreaterThan(afterStatement, 0)
+        XCTAssertEqual(rpo["lost_by_choice"] as? Int, afterStatement)
+        let lost = try XCTUnwrap(rpo["lost_transactions"] as? Int)
+        XCTAssertEqual(lost, afterStatement + (rpo["lost_by_backup"] as? Int ?? -1))
+        XCTAssertGreaterThanOrEqual(try XCTUnwrap(rpo["achieved_seconds"] as? Double), 1.4, "the 1.5 s before the mistake was noticed are lost work")
+        XCTAssertEqual(try XCTUnwrap(rpo["committed_transactions"] as? Int), try XCTUnwrap((rep["scope"] as? [String: Any]).flatMap { ($0["workload"] as? [String: Any])?["commits"] as? Int }),
+                       "the load stopped when the disaster was declared")
+    }
+
+    func testStrikeDuringASnapshotCountsFromTheLastCompletedOne() throws {
+        let sb = try Sandbox()
+        let file = sb.path("during.yml")
+        try """
+            name: Strike during a snapshot
+            source: {generate: {size: 8MiB, seed: 11}}
+            repositories: [{name: primary, location: scratch}, {name: offsite, location: scratch, replica_of: primary}]
+            targets: {rto: 1m, rpo: 1m}
+            steps:
+              - workload: {rate: 100}
+              - snapshot
+              - snapshot_schedule: {every: 200ms}
+              - wait: 700ms
+              - disaster: {kind: delete-database, strike: during-snapshot}
+              - restore: {from: offsite}
+            """.write(toFile: file, atomically: true, encoding: .utf8)
+        let (r, report) = try drill(sb, file)
+        XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
+        let rep = try XCTUnwrap(report)
+        let disaster = try XCTUnwrap(rep["disaster"] as? [String: Any])
+        let details = try XCTUnwrap(disaster["details"] as? [String])
+        XCTAssertTrue(details.contains { $0.contains("cut off before") }, "\(details)")
+        let struck = try XCTUnwrap(RFC3339.parse(disaster["struck_at"] as? String ?? ""))
+        let attempt = try XCTUnwrap((rep["restore_attempts"] as? [[String: Any]])?.first)
+        let snapshots = try XCTUnwrap((rep["scope"] as? [String: Any])?["snapshots"] as? [[String: Any]])
+        let restored = try XCTUnwrap(snapshots.first { $0["id"] as? String == attempt["snapshot"] as? String })
+        let began = try XCTUnwrap(RFC3339.parse(restored["time"] as? String ?? ""))
+        let committed = try XCTUnwrap(RFC3339.parse(restored["committed_at"] as? String ?? ""))
+        XCTAssertLessThanOrEqual(committed, struck, "the restored snapshot committed before the strike; the one in flight does not count")
+        XCTAssertTrue(snapshots.allSatisfy { (RFC3339.parse($0["committed_at"] as? String ?? "") ?? .distantFuture) <= struck },
+                      "no snapshot that began its commit after the strike is listed")
+        XCTAssertEqual(restored["replicated_to"] as? [String], ["offsite"])
+        let rpo = try XCTUnwrap(rep["rpo"] as? [String: Any])
+        XCTAssertGreaterThan(try XCTUnwrap(rpo["lost_transactions"] as? Int), 0)
+        XCTAssertGreaterThanOrEqual(try XCTUnwrap(rpo["achieved_seconds"] as? Double), struck.timeIntervalSince(began) - 0.05,
+                                    "everything committed since the last completed snapshot began is lost")
+    }
+
+    func testAnRPOQueryThatMissesInsertsIsFlaggedBesideTheMarkerCount() throws {
+        let sb = try Sandbox()
+        let file = sb.path("standin.yml")
+        // created_at of requests does not move when the load commits: a stand-in that sees nothing.
+        try """
+            name: Stand-in RPO query
+            source: {generate: {size: 256KiB}, rpo_query: SELECT max(created_at) FROM requests, rpo_unit: ms}
+            repositories: [{name: primary, location: scratch}]
+            targets: {rto: 1m, rpo: 1m}
+            steps:
+              - workload: {rate: 200}
+              - snapshot
+              - wait: 600ms
+              - disaster: delete-database
+              - restore: latest
+            """.write(toFile: file, atomically: true, encoding: .utf8)
+        let (r, report) = try drill(sb, file)
+        XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
+        let rep = try XCTUnwrap(report)
+        let rpo = try XCTUnwrap(rep["rpo"] as? [String: Any])
+        XCTAssertEqual(rpo["method"] as? String, "markers", "the marker count is the measure")
+        XCTAssertGreaterThan(try XCTUnwrap(rpo["lost_transactions"] as? Int), 0)
+        XCTAssertGreaterThan(try XCTUnwrap(rpo["achieved_seconds"] as? Double), 0.3)
+        let estimate = try XCTUnwrap(rpo["estimate"] as? [String: Any], "rpo_query is reported beside it")
+        XCTAssertEqual(estimate["seconds"] as? Double, 0)
+        XCTAssertTrue((rep["findings"] as? [String] ?? []).contains { $0.contains("rpo_query estimated 0 ms") && $0.contains("do not use it alone") },
+                      "\(rep["findings"] ?? "")")
     }
 
     func testScenarioRepositoryLostRecoversFromReplica() throws {
@@ -127,6 +216,29 @@ final class DrillTests: XCTestCase {
         let kinds = try FileIO.listDirectory(Self.scenarios).filter { $0.hasSuffix(".yml") }
             .compactMap { try ScenarioLoader.load(path: Self.scenarios + "/" + $0).disaster?.kind }
         XCTAssertEqual(Set(kinds), Set(Scenario.DisasterKind.allCases))
+    }
+
+    func testTableDigestsTellTheSameRowsWithOtherContent() throws {
+        let sb = try Sandbox()
+        let path = sb.path("t.db")
+        _ = try ProcessDatabaseGenerator(options: .init(targetBytes: 256 << 10, seed: 3)).generate(at: path)
+        let db = try SQLiteConnection(path: path)
+        let before = try DrillTables.digest(db)
+        XCTAssertTrue(DrillTables.differences(expected: before, actual: try DrillTables.digest(db)).isEmpty)
+        try db.execute("UPDATE requests SET updated_at = updated_at + 1 WHERE id = 1")
+        let changed = DrillTables.differences(expected: before, actual: try DrillTables.digest(db))
+        XCTAssertEqual(changed, ["requests: same \(before.first { $0.table == "requests" }?.rows ?? -1) rows, different content"])
+        try db.execute("DELETE FROM comments WHERE id IN (SELECT id FROM comments LIMIT 1)")
+        XCTAssertTrue(DrillTables.differences(expected: before, actual: try DrillTables.digest(db)).contains { $0.hasPrefix("comments: ") && $0.contains("rows, expected") })
+    }
+
+    func testShippedAnnualScenarioStopsBeforeStartingAndSaysWhatToEdit() throws {
+        let sb = try Sandbox()
+        let (r, report) = try drill(sb, Self.scenarios + "/annual-full-drill.yml")
+        XCTAssertEqual(r.status, 64, r.stdout + r.stderr)
+        XCTAssertTrue(r.stderr.contains("source.live /var/lib/bpm/process.db") && r.stderr.contains("edit source.live"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("repository 'offsite'") && r.stderr.contains("edit its location"), r.stderr)
+        XCTAssertNil(report, "no failed report is filed for a drill that never started")
     }
 
     // MARK: a target that cannot be met
@@ -184,6 +296,29 @@ final class DrillTests: XCTestCase {
         XCTAssertEqual(targets(rep)["Recovery verified"]?["met"] as? Bool, false)
         XCTAssertTrue((rep["findings"] as? [String] ?? []).contains { $0.contains("No repository could restore") })
         XCTAssertTrue(try scratchIsEmpty(sb))
+    }
+
+    func testARecoveryNoCheckLookedAtIsNotCalledVerified() throws {
+        let sb = try Sandbox()
+        let live = sb.path("live.db")
+        _ = try ProcessDatabaseGenerator(options: .init(targetBytes: 256 << 10, seed: 2)).generate(at: live)
+        XCTAssertEqual(try sb.lifeboat("init").status, 0)
+        XCTAssertEqual(try sb.lifeboat("snapshot", live, "--source", "process.db").status, 0)
+        let file = sb.path("unchecked.yml")
+        try """
+            name: Restore nobody checks
+            source: {live: \(live), name: process.db}
+            repositories: [{name: nas, location: \(sb.repo)}]
+            targets: {rto: 1m, rpo: 1d}
+            steps:
+              - disaster: delete-database
+              - restore: latest
+            """.write(toFile: file, atomically: true, encoding: .utf8)
+        let (r, report) = try drill(sb, file)
+        XCTAssertEqual(r.status, 20, r.stdout + r.stderr)
+        let verified = try XCTUnwrap(targets(try XCTUnwrap(report))["Recovery verified"])
+        XCTAssertEqual(verified["met"] as? Bool, false)
+        XCTAssertEqual(verified["achieved"] as? String, "no check ran", "\((report?["restore_attempts"] as? [[String: Any]])?.first?["error"] ?? "")")
     }
 
     // MARK: broken scenario files
@@ -335,8 +470,11 @@ final class DrillTests: XCTestCase {
         XCTAssertEqual(attempts.first?["ok"] as? Bool, false, "the primary's loss is simulated")
         XCTAssertTrue((attempts.first?["error"] as? String ?? "").contains("unreachable"))
         XCTAssertEqual(attempts.last?["repository"] as? String, "offsite")
-        XCTAssertEqual((rep["rpo"] as? [String: Any])?["method"] as? String, "rpo_query")
-        XCTAssertEqual((rep["verifications"] as? [[String: Any]])?.count, 7)
+        XCTAssertEqual((rep["rpo"] as? [String: Any])?["method"] as? String, "rpo_query_estimate", "without a write load the RPO is labelled an estimate")
+        XCTAssertTrue((rep["findings"] as? [String] ?? []).contains { $0.contains("not a count of committed work lost") })
+        XCTAssertEqual((rep["verifications"] as? [[String: Any]])?.map { $0["name"] as? String ?? "" }.filter { $0 == "SQLite integrity" || $0 == "Page checksums" }, [],
+                       "no check that cannot fail: the restore itself fails when integrity_check does")
+        XCTAssertEqual((rep["verifications"] as? [[String: Any]])?.count, 5)
         XCTAssertEqual(try fingerprint([sb.repo, sb.path("offsite"), live]), before, "repositories and the live database are unchanged")
         XCTAssertTrue(try scratchIsEmpty(sb))
     }
@@ -400,6 +538,77 @@ final class DrillTests: XCTestCase {
         let broken = try sb.lifeboat("drill", "history", "--report-dir", sb.path("reports"), "--verify")
         XCTAssertEqual(broken.status, 13)
         XCTAssertTrue(broken.stderr.contains("history line 2"), broken.stderr)
+    }
+
+    func testHistoryAnchorDetectsADroppedLastDrillAndARechainedReport() throws {
+        let sb = try Sandbox()
+        let file = sb.path("quick.yml")
+        try Self.valid.write(toFile: file, atomically: true, encoding: .utf8)
+        for _ in 0..<2 { XCTAssertEqual(try drill(sb, file).0.status, 0) }
+        let verify = { try sb.lifeboat("drill", "history", "--report-dir", sb.path("reports"), "--verify") }
+        XCTAssertEqual(try verify().status, 0)
+        let history = sb.path("reports/history.jsonl")
+        let original = try String(contentsOfFile: history, encoding: .utf8)
+        var lines = original.split(separator: "\n").map(String.init)
+        let last = try XCTUnwrap((try JSONSerialization.jsonObject(with: Data(lines[1].utf8)) as? [String: Any])?["report"] as? String)
+
+        // Drop the last drill, line and directory: the local chain is whole, the anchor is not.
+        try FileManager.default.moveItem(atPath: sb.path("reports/\(last)"), toPath: sb.path("kept"))
+        try (lines[0] + "\n").write(toFile: history, atomically: true, encoding: .utf8)
+        let dropped = try verify()
+        XCTAssertEqual(dropped.status, 13, dropped.stdout)
+        XCTAssertTrue(dropped.stderr.contains("drills were removed"), dropped.stderr)
+        try FileManager.default.moveItem(atPath: sb.path("kept"), toPath: sb.path("reports/\(last)"))
+        try original.write(toFile: history, atomically: true, encoding: .utf8)
+        XCTAssertEqual(try verify().status, 0, "put back, it verifies again")
+
+        // Edit report.json, recompute SHA256SUMS and the history's hash: only the anchor tells.
+        let json = sb.path("reports/\(last)/report.json")
+        let edited = Array(try String(contentsOfFile: json, encoding: .utf8).replacingOccurrences(of: "\"passed\"", with: "\"target_missed\"").utf8)
+        try Data(edited).write(to: URL(fileURLWithPath: json))
+        let sums = sb.path("reports/\(last)/SHA256SUMS")
+        let oldSHA = try XCTUnwrap(try String(contentsOfFile: sums, encoding: .utf8).split(separator: "\n").first { $0.hasSuffix("report.json") }?.split(separator: " ").first.map(String.init))
+        XCTAssertNotEqual(oldSHA, SHA256.hex(edited), "the report was edited")
+        try String(contentsOfFile: sums, encoding: .utf8).replacingOccurrences(of: oldSHA, with: SHA256.hex(edited)).write(toFile: sums, atomically: true, encoding: .utf8)
+        lines[1] = lines[1].replacingOccurrences(of: oldSHA, with: SHA256.hex(edited))
+        try (lines.joined(separator: "\n") + "\n").write(toFile: history, atomically: true, encoding: .utf8)
+        let rewritten = try verify()
+        XCTAssertEqual(rewritten.status, 13, rewritten.stdout)
+        XCTAssertTrue(rewritten.stderr.contains("history line 2") && rewritten.stderr.contains("the history was rewritten"), rewritten.stderr)
+        XCTAssertFalse(rewritten.stderr.contains("was changed after the drill"), "the local chain alone is fooled: \(rewritten.stderr)")
+    }
+
+    func testSignedReportsVerifyAgainstTheirKeyOnly() throws {
+        let sb = try Sandbox()
+        let key = sb.path("drill-key")
+        XCTAssertEqual(try sb.lifeboat("drill", "keygen", key).status, 0)
+        XCTAssertEqual(try XCTUnwrap(try FileIO.status(key)).mode & 0o777, 0o600)
+        XCTAssertEqual(try sb.lifeboat("drill", "keygen", sb.path("other")).status, 0)
+        let file = sb.path("quick.yml")
+        try Self.valid.write(toFile: file, atomically: true, encoding: .utf8)
+        try FileManager.default.createDirectory(atPath: sb.path("scratch"), withIntermediateDirectories: true)
+        let r = try sb.lifeboat("drill", "run", file, "--report-dir", sb.path("reports"), "--scratch-dir", sb.path("scratch"), "--sign-key", key)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let dir = try XCTUnwrap(try FileIO.listDirectory(sb.path("reports")).first { !$0.hasSuffix(".jsonl") })
+        let json = sb.path("reports/\(dir)/report.json")
+        XCTAssertTrue(try String(contentsOfFile: sb.path("reports/\(dir)/SHA256SUMS"), encoding: .utf8).contains("report.json.sig"))
+        let good = try sb.lifeboat("drill", "verify-report", json, "--key", key + ".pub")
+        XCTAssertEqual(good.status, 0, good.stderr)
+        XCTAssertTrue(good.stdout.contains("signature valid"))
+        let wrongKey = try sb.lifeboat("drill", "verify-report", json, "--key", sb.path("other.pub"))
+        XCTAssertEqual(wrongKey.status, 13)
+        XCTAssertTrue(wrongKey.stderr.contains("another key"), wrongKey.stderr)
+        try (String(contentsOfFile: json, encoding: .utf8).replacingOccurrences(of: "\"passed\"", with: "\"target_missed\"")).write(toFile: json, atomically: true, encoding: .utf8)
+        let changed = try sb.lifeboat("drill", "verify-report", json, "--key", key + ".pub")
+        XCTAssertEqual(changed.status, 13)
+        XCTAssertTrue(changed.stderr.contains("changed after it was signed"), changed.stderr)
+        try FileManager.default.removeItem(atPath: sb.path("reports/\(dir)/report.json.sig"))
+        XCTAssertTrue(try sb.lifeboat("drill", "verify-report", json, "--key", key + ".pub").stderr.contains("not signed"))
+        // A private key others can read is refused before the drill starts.
+        chmod(key, 0o644)
+        let loose = try sb.lifeboat("drill", "run", file, "--report-dir", sb.path("reports2"), "--scratch-dir", sb.path("scratch"), "--sign-key", key)
+        XCTAssertEqual(loose.status, 64)
+        XCTAssertTrue(loose.stderr.contains("chmod 600"), loose.stderr)
     }
 
     // MARK: interruption and cleanup

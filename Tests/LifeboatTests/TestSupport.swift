@@ -35,6 +35,7 @@ final class Sandbox {
         e["LIFEBOAT_PASSWORD_FILE"] = passwordFile
         // Audit logs of test runs stay in the sandbox, never in the user's ~/.local/state.
         e["LIFEBOAT_AUDIT_DIR"] = root + "/audit-log"
+        e["LIFEBOAT_DRILL_ANCHOR"] = root + "/drill-anchors.jsonl"
         for (k, v) in extra { e[k] = v }
         return e
     }

@@ -95,6 +95,12 @@ public final class DatabaseCapture {
     }
 
     /// Reads pages [first, first+count) (0-based indexes) into `buffer` (count × pageSize bytes).
+    /// Runs `body` on the capture's own read transaction: it sees exactly the state captured.
+    package func withConnection<R>(_ body: (SQLiteConnection) throws -> R) throws -> R {
+        guard let connection else { throw LifeboatError(.internalError, "database capture of \(path) already closed") }
+        return try body(connection)
+    }
+
     public func readPages(first: Int, count: Int, into buffer: UnsafeMutableRawBufferPointer) throws {
         precondition(first >= 0 && first + count <= pageCount && buffer.count >= count * pageSize)
         let want = count * pageSize

@@ -63,6 +63,9 @@ public final class Snapshotter {
         /// Runs just before the manifest is stored; throwing abandons the snapshot (used to
         /// check the run still holds its repository lock).
         public var beforeCommit: (@Sendable () throws -> Void)? = nil
+        /// Runs inside the capture's read transaction, on the very state the snapshot holds
+        /// (drills record the source's tables at their recovery points this way).
+        public var duringCapture: (@Sendable (SQLiteConnection) throws -> Void)? = nil
 
         public init(source: String) { self.source = source }
     }
@@ -84,6 +87,7 @@ public final class Snapshotter {
         let parent = try repo.listSnapshots(source: options.source).last
         let capture = try DatabaseCapture(path: databasePath)
         defer { capture.close() }
+        if let duringCapture = options.duringCapture { try capture.withConnection(duringCapture) }
         // Stored with millisecond precision; printed from the same value so listings agree.
         let captureTime = Date(unixMilliseconds: Date().unixMilliseconds)
         let pageSize = capture.pageSize
