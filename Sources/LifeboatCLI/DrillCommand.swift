@@ -201,13 +201,19 @@ extension DrillCommand {
             discussion: "Give FILE to 'drill run --sign-key'; hand FILE.pub to whoever checks the reports ('drill verify-report')."
         )
 
+        @OptionGroup var output: OutputOptions
+
         @Argument(help: "Where the private key goes; the public key goes to FILE.pub. Neither may exist.")
         var file: String
 
         func run() throws {
             try runReporting {
                 let pub = try DrillSigning.generate(privateKeyPath: file, publicKeyPath: file + ".pub")
-                Output.line("drill signing key written to \(file) (keep it private) and public key \(pub) to \(file).pub")
+                if output.json {
+                    try Output.json(["private_key_file": file, "public_key_file": file + ".pub", "public_key": pub])
+                } else if !output.quiet {
+                    Output.line("drill signing key written to \(file) (keep it private) and public key \(pub) to \(file).pub")
+                }
             }
         }
     }
@@ -225,12 +231,18 @@ extension DrillCommand {
         @Option(help: ArgumentHelp("The signer's public key (FILE.pub from 'drill keygen').", valueName: "file"))
         var key: String
 
+        @OptionGroup var output: OutputOptions
+
         func run() throws {
             try runReporting {
                 if let problem = try DrillSigning.problem(reportPath: file, publicKey: try DrillSigning.loadPublicKey(key)) {
                     throw LifeboatError(.corrupt, "\(file): \(problem)")
                 }
-                Output.line("\(file): signature valid, signed by \(key) and unchanged since")
+                if output.json {
+                    try Output.json(["report": file, "key": key, "signature": "valid"])
+                } else if !output.quiet {
+                    Output.line("\(file): signature valid, signed by \(key) and unchanged since")
+                }
             }
         }
     }

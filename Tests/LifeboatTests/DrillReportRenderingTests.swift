@@ -57,7 +57,8 @@ final class DrillReportRenderingTests: XCTestCase {
     /// it builds must carry the key figures.
     func testReportsLoadInHeadlessChromium() throws {
         guard let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
-            throw XCTSkip("chromium is not installed: run Scripts/setup --with-chromium")
+            // Scripts/test installs it; a run without it must not pass as if the reports rendered.
+            throw LifeboatError(.notFound, "chromium is not installed: run Scripts/setup --with-chromium")
         }
         let (report, html, markdown, _) = try rendered()
         let sb = try Sandbox()
