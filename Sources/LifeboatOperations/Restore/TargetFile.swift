@@ -82,20 +82,8 @@ package final class TargetFile: @unchecked Sendable {
     /// as this process's, and sized for this restore. nil when there is none. Its pages are
     /// trusted only after each is checked against the id the snapshot names for it.
     package static func adoptStale(near target: String, size: Int) throws -> TargetFile? {
-        let dir = (target as NSString).deletingLastPathComponent
-        let d = dir.isEmpty ? "." : dir
-        let prefix = temporaryPrefix(of: target)
         var best: (fd: Int32, path: String, mtime: Int)?
-        for name in (try? FileIO.listDirectory(d)) ?? [] where name.hasPrefix(prefix) {
-            let path = d + "/" + name
-            let fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC)
-            guard fd >= 0 else { continue }
-            var st = stat(), named = stat()
-            guard flock(fd, LOCK_EX | LOCK_NB) == 0, fstat(fd, &st) == 0, lstat(path, &named) == 0,
-                  st.st_ino == named.st_ino, st.st_dev == named.st_dev, (st.st_mode & S_IFMT) == S_IFREG else {
-                Glibc.close(fd)
-                continue
-            }
+        for (fd, path, st) in deadWritersFiles(of: target, flags: O_RDWR) {
             let mtime = Int(st.st_mtim.tv_sec)
             if let b = best, b.mtime >= mtime {
                 Glibc.close(fd)
@@ -129,27 +117,44 @@ package final class TargetFile: @unchecked Sendable {
     /// Removes the temporary files of earlier restores of `target` whose writers are gone (no
     /// lock on them); returns how many and their bytes.
     package static func removeStale(near target: String) -> (count: Int, bytes: Int) {
-        let dir = (target as NSString).deletingLastPathComponent
-        let d = dir.isEmpty ? "." : dir
-        let prefix = temporaryPrefix(of: target)
         var removed = (count: 0, bytes: 0)
-        for name in (try? FileIO.listDirectory(d)) ?? [] where name.hasPrefix(prefix) {
-            let path = d + "/" + name
-            let fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
-            guard fd >= 0 else { continue }
-            defer { Glibc.close(fd) }
-            // Held: a restore is writing it. Taken: its writer is dead, and it stays ours while we look.
-            guard flock(fd, LOCK_EX | LOCK_NB) == 0 else { continue }
-            var st = stat(), named = stat()
-            guard fstat(fd, &st) == 0, lstat(path, &named) == 0, st.st_ino == named.st_ino, st.st_dev == named.st_dev,
-                  (st.st_mode & S_IFMT) == S_IFREG else { continue }
+        for (fd, path, st) in deadWritersFiles(of: target, flags: O_RDONLY) {
             if unlink(path) == 0 {
                 removed.count += 1
                 removed.bytes += Int(st.st_blocks) * 512
             }
+            Glibc.close(fd)
         }
-        if removed.count > 0 { FileIO.syncDirectory(d) }
+        if removed.count > 0 { FileIO.syncDirectory(directory(of: target)) }
         return removed
+    }
+
+    /// The temporary files of `target` whose writers are gone, each opened with `flags` and
+    /// locked by this process (the caller closes the descriptors). Held by a live writer: left
+    /// alone. Taken: its writer is dead, and it stays ours while we look; the name must still
+    /// lead to the file locked (a regular file, not a link).
+    private static func deadWritersFiles(of target: String, flags: Int32) -> [(fd: Int32, path: String, stat: stat)] {
+        let d = directory(of: target)
+        let prefix = temporaryPrefix(of: target)
+        var found: [(fd: Int32, path: String, stat: stat)] = []
+        for name in (try? FileIO.listDirectory(d)) ?? [] where name.hasPrefix(prefix) {
+            let path = d + "/" + name
+            let fd = open(path, flags | O_NOFOLLOW | O_CLOEXEC)
+            guard fd >= 0 else { continue }
+            var st = stat(), named = stat()
+            guard flock(fd, LOCK_EX | LOCK_NB) == 0, fstat(fd, &st) == 0, lstat(path, &named) == 0,
+                  st.st_ino == named.st_ino, st.st_dev == named.st_dev, (st.st_mode & S_IFMT) == S_IFREG else {
+                Glibc.close(fd)
+                continue
+            }
+            found.append((fd, path, st))
+        }
+        return found
+    }
+
+    private static func directory(of target: String) -> String {
+        let dir = (target as NSString).deletingLastPathComponent
+        return dir.isEmpty ? "." : dir
     }
 
     /// Removes every temporary file this process still has (on SIGINT/SIGTERM, before exiting).
