@@ -68,20 +68,19 @@ public struct StatusReport: Codable, Sendable {
             let rpo = config?.rpo(for: name)
             // A configured source that was never backed up breaches any target it has.
             let breached = rpo.map { limit in age.map { $0 > limit } ?? true } ?? false
-            sources.append(SourceStatus(source: name, configured: config?.source(named: name) != nil, snapshots: list.count,
-                                  lastSnapshot: last?.id, lastTime: last.map { RFC3339.format($0.manifest.time) },
-                                  ageSeconds: age, rpoSeconds: rpo, rpoBreached: breached,
-                                  lastBytesAdded: last?.manifest.bytesAdded))
-            if let last {
+            var status = SourceStatus(source: name, configured: config?.source(named: name) != nil, snapshots: list.count,
+                                      lastSnapshot: last?.id, lastTime: last.map { RFC3339.format($0.manifest.time) },
+                                      ageSeconds: age, rpoSeconds: rpo, rpoBreached: breached,
+                                      lastBytesAdded: last?.manifest.bytesAdded)
+            if let last, let age {
                 let verified = try primary.attestation(for: last, among: attestations)
                 let within = config?.verifyWithin(for: name)
-                var s = sources[sources.count - 1]
-                s.verification = verified?.outcome.rawValue ?? "unverified"
-                s.unverifiedSeconds = verified == nil ? age : nil
-                s.verifyWithinSeconds = within
-                s.verifyOverdue = verified == nil && within.map { limit in (age ?? 0) > limit } ?? false
-                sources[sources.count - 1] = s
+                status.verification = verified?.outcome.rawValue ?? "unverified"
+                status.unverifiedSeconds = verified == nil ? age : nil
+                status.verifyWithinSeconds = within
+                status.verifyOverdue = verified == nil && within.map { age > $0 } ?? false
             }
+            sources.append(status)
         }
 
         var repos = [RepositoryStatus(location: primary.backend.location, primary: true, reachable: true, inStep: true,
