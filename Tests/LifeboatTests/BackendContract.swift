@@ -76,22 +76,26 @@ enum BackendContract {
     /// Two writers race for one name: exactly one wins, the other gets `.exists`.
     static func concurrentPutsOfOneKey(_ b: any Backend) throws {
         for round in 0..<5 {
-            let key = ObjectKey(.locks, "race-\(round)")
-            let results = Locked<[String]>([])
-            DispatchQueue.concurrentPerform(iterations: 4) { i in
-                do {
-                    try b.put(key, Array("writer \(i)".utf8))
-                    results.mutate { $0.append("ok") }
-                } catch let e as LifeboatError {
-                    results.mutate { $0.append(e.kind.rawValue) }
-                } catch {
-                    results.mutate { $0.append("\(error)") }
-                }
-            }
-            let all = results.value
+            let all = race(b, ObjectKey(.locks, "race-\(round)"))
             XCTAssertEqual(all.filter { $0 == "ok" }.count, 1, "round \(round): \(all)")
             XCTAssertEqual(all.filter { $0 == "exists" }.count, 3, "round \(round): \(all)")
         }
+    }
+
+    /// Four writers put one name at once; what each got: "ok", or the error kind.
+    static func race(_ b: any Backend, _ key: ObjectKey) -> [String] {
+        let results = Locked<[String]>([])
+        DispatchQueue.concurrentPerform(iterations: 4) { i in
+            do {
+                try b.put(key, Array("writer \(i)".utf8))
+                results.mutate { $0.append("ok") }
+            } catch let e as LifeboatError {
+                results.mutate { $0.append(e.kind.rawValue) }
+            } catch {
+                results.mutate { $0.append("\(error)") }
+            }
+        }
+        return results.value
     }
 
     static func missingObjects(_ b: any Backend) throws {

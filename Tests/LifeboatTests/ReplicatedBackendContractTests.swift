@@ -85,18 +85,7 @@ final class ReplicatedBackendContractTests: XCTestCase {
         try b.create()
         for round in 0..<5 {
             let key = ObjectKey(.locks, "race-\(round)")
-            let results = Locked<[String]>([])
-            DispatchQueue.concurrentPerform(iterations: 4) { i in
-                do {
-                    try b.put(key, Array("writer \(i)".utf8))
-                    results.mutate { $0.append("ok") }
-                } catch let e as LifeboatError {
-                    results.mutate { $0.append(e.kind.rawValue) }
-                } catch {
-                    results.mutate { $0.append("\(error)") }
-                }
-            }
-            let all = results.value
+            let all = BackendContract.race(b, key)
             XCTAssertTrue((1...2).contains(all.filter { $0 == "ok" }.count), "round \(round): \(all)")
             XCTAssertEqual(all.filter { $0 == "ok" || $0 == "exists" }.count, 4, "round \(round): \(all)")
             for copy in copies {
