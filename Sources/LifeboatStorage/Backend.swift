@@ -16,6 +16,9 @@ public enum ObjectKind: String, CaseIterable, Sendable {
     case attestations
     /// Records of packs found damaged or missing, and of packs found whole again (see DamageLedger.swift).
     case damaged
+    /// Committed transactions shipped by `lifeboat replicate` (see Segment.swift), named so a
+    /// listing alone orders them: source tag, lineage, sequence range, times, then SHA-256.
+    case segments
 }
 
 /// Where one object lives in a backend: its kind and its name (hex id, or "config").
@@ -41,6 +44,12 @@ public struct ObjectKey: Hashable, Sendable, CustomStringConvertible {
     }
 
     public var description: String { path }
+
+    /// The SHA-256 of the stored bytes this name carries: the whole name, except for segments,
+    /// whose names end with it.
+    public var contentDigest: String {
+        kind == .segments ? String(name.suffix(64)) : name
+    }
 }
 
 /// One entry of a listing.

@@ -34,7 +34,7 @@ public struct LocalBackend: Backend {
         let target = fullPath(key)
         let dir = (target as NSString).deletingLastPathComponent
         // sourcekeys/, attestations/ and damaged/ are newer than the repository format: made on first use.
-        if key.kind == .data || key.kind == .sourceKeys || key.kind == .attestations || key.kind == .damaged { try makeDirectory(dir) }
+        if key.kind == .data || key.kind == .sourceKeys || key.kind == .attestations || key.kind == .damaged || key.kind == .segments { try makeDirectory(dir) }
         let tmpDir = root + "/tmp"
         try makeDirectory(tmpDir)
         let tmp = tmpDir + "/" + key.name + "." + UUID().uuidString + ".tmp"

@@ -66,7 +66,8 @@ public enum IAMPolicy {
         // `key rotate` or `shred` (PUT never overwrites; only admin deletes, which is shred).
         // damaged/: records of damaged packs (check, snapshot, restore, repair), never overwritten.
         // attestations/: `lifeboat verify` records its result (backup role, as it runs nightly).
-        let newData = ["data/*", "index/*", "snapshots/*", "locks/*", "audit/*", "sourcekeys/*", "damaged/*", "attestations/*"]
+        // segments/: `lifeboat replicate` ships committed transactions (backup role: never deletes).
+        let newData = ["data/*", "index/*", "snapshots/*", "locks/*", "audit/*", "sourcekeys/*", "damaged/*", "attestations/*", "segments/*"]
         switch role {
         case .backup:
             statements.append(Statement(Sid: "WriteNewObjects", Action: ["s3:PutObject"], Resource: objects(newData)))
@@ -74,7 +75,7 @@ public enum IAMPolicy {
         case .prune:
             statements.append(Statement(Sid: "WriteNewObjects", Action: ["s3:PutObject"], Resource: objects(newData)))
             statements.append(Statement(Sid: "DeleteExpiredObjects", Action: ["s3:DeleteObject"],
-                                        Resource: objects(["data/*", "index/*", "snapshots/*", "locks/*", "attestations/*"])))
+                                        Resource: objects(["data/*", "index/*", "snapshots/*", "locks/*", "attestations/*", "segments/*"])))
         case .restore:
             statements.append(Statement(Sid: "WriteAuditAndDamageRecords", Action: ["s3:PutObject"], Resource: objects(["audit/*", "damaged/*"])))
         case .admin:
@@ -102,7 +103,7 @@ public enum IAMPolicy {
         case .prune:
             out.append(Statement(Sid: "LockNewObjects", Action: ["s3:PutObjectRetention"], Resource: objects(newData)))
             out.append(Statement(Sid: "DeleteExpiredVersions", Action: ["s3:DeleteObjectVersion"],
-                                 Resource: objects(["data/*", "index/*", "snapshots/*", "locks/*", "attestations/*"])))
+                                 Resource: objects(["data/*", "index/*", "snapshots/*", "locks/*", "attestations/*", "segments/*"])))
         case .restore:
             break
         case .admin:

@@ -29,7 +29,7 @@ extension SyncResult {
 public enum Sync {
     /// Object kinds in the order that keeps the target consistent at every moment: a snapshot
     /// arrives only after the index files and packs it needs.
-    package static let order: [ObjectKind] = [.keys, .sourceKeys, .data, .index, .audit, .damaged, .snapshots, .attestations]
+    package static let order: [ObjectKind] = [.keys, .sourceKeys, .data, .index, .audit, .damaged, .snapshots, .attestations, .segments]
 
     public static func run(from source: any Backend, to target: any Backend, workers: Int = 4,
                            progress: (@Sendable (String) -> Void)? = nil) throws -> SyncResult {
@@ -55,7 +55,7 @@ public enum Sync {
             try Parallel.forEach(count: missing.count, workers: workers) { _, i in
                 let key = missing[i].key
                 let data = try source.get(key)
-                guard SHA256.hex(data) == key.name else {
+                guard SHA256.hex(data) == key.contentDigest else {
                     damaged.withLock { $0.append(key.path) }
                     return
                 }

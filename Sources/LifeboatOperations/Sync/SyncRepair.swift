@@ -21,7 +21,7 @@ extension Sync {
             try Parallel.forEach(count: suspects.count, workers: 4) { _, i in
                 let key = suspects[i].key
                 let intact: Bool
-                do { intact = SHA256.hex(try target.get(key)) == key.name } catch let e as LifeboatError where e.kind == .corrupt || e.kind == .notFound {
+                do { intact = SHA256.hex(try target.get(key)) == key.contentDigest } catch let e as LifeboatError where e.kind == .corrupt || e.kind == .notFound {
                     intact = false
                 }
                 if !intact { found.withLock { $0.append(key) } }
