@@ -31,11 +31,14 @@ public struct Manifest: Codable, Sendable {
     /// The source key object (sourcekeys/<id>) its page table and pages are sealed with, when
     /// the source has a key of its own (nil: the master key of `keyGeneration`).
     public var sourceKey: String? = nil
+    /// Set on snapshots `lifeboat replicate` takes: the image is the state after this
+    /// transaction of this lineage, so a restore replays the lineage's segments from there.
+    public var replication: ReplicationPoint? = nil
 
     public var time: Date { Date(unixMilliseconds: timeMs) }
     public var databaseSize: Int { pageCount * pageSize }
 
-    package init(version: Int, source: String, timeMs: Int64, host: String, database: String, pageSize: Int, pageCount: Int, journalMode: String, tableRoot: String, tableDelta: String? = nil, deltaCount: Int, parent: String? = nil, imageDigest: String, pagesNew: Int, bytesAdded: Int, toolVersion: String, keyGeneration: UInt32? = nil, sourceKey: String? = nil) {
+    package init(version: Int, source: String, timeMs: Int64, host: String, database: String, pageSize: Int, pageCount: Int, journalMode: String, tableRoot: String, tableDelta: String? = nil, deltaCount: Int, parent: String? = nil, imageDigest: String, pagesNew: Int, bytesAdded: Int, toolVersion: String, keyGeneration: UInt32? = nil, sourceKey: String? = nil, replication: ReplicationPoint? = nil) {
         self.version = version
         self.source = source
         self.timeMs = timeMs
@@ -54,6 +57,7 @@ public struct Manifest: Codable, Sendable {
         self.toolVersion = toolVersion
         self.keyGeneration = keyGeneration
         self.sourceKey = sourceKey
+        self.replication = replication
     }
 }
 
@@ -66,6 +70,20 @@ extension Manifest {
         guard (512...65536).contains(m.pageSize), m.pageSize & (m.pageSize - 1) == 0,
               (0...Int(UInt32.max)).contains(m.pageCount), (0...m.pageCount).contains(m.deltaCount) else { throw malformed }
         return m
+    }
+}
+
+/// A transaction of a replication lineage (see Segment.swift).
+public struct ReplicationPoint: Codable, Sendable, Equatable {
+    public var lineage: String
+    public var seq: UInt64
+    /// The WAL position of that transaction (what a restarted `replicate` resumes from).
+    public var wal: WALPosition?
+
+    public init(lineage: String, seq: UInt64, wal: WALPosition?) {
+        self.lineage = lineage
+        self.seq = seq
+        self.wal = wal
     }
 }
 
