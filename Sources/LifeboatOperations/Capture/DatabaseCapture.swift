@@ -14,8 +14,8 @@ import LifeboatRepository
 /// wait until `close()`).
 ///
 /// Nothing is written to the database or its WAL: no checkpoint, no journal change.
-/// Our own descriptors are closed only after SQLite's connection, because closing any
-/// descriptor of a file drops the process's POSIX locks on it.
+/// Our descriptor of the database file is never closed (DatabaseDescriptors): closing any
+/// descriptor of a file drops the process's POSIX locks on it, SQLite's included.
 public final class DatabaseCapture {
     public let path: String
     public let pageSize: Int
@@ -30,7 +30,9 @@ public final class DatabaseCapture {
     private let dbFileSize: Int
     private var closed = false
 
-    public init(path: String) throws {
+    /// `walLimit`: capture the state at this replication position rather than at the last
+    /// commit (the caller holds a read mark at or before it; see ReadMarks).
+    public init(path: String, walLimit: WALPosition? = nil) throws {
         self.path = path
         guard let st = try FileIO.status(path) else {
             throw LifeboatError(.notFound, "database \(path) does not exist")
@@ -40,10 +42,9 @@ public final class DatabaseCapture {
             throw LifeboatError(.database, "\(path) is not an SQLite database (\(st.size) bytes)")
         }
         // Validate the header before SQLite touches the file, for a clear message.
-        let fd0 = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd0 >= 0 else { throw LifeboatError.posix(errno, "cannot open database", path: path) }
+        // Never closed: see DatabaseDescriptors (a close would drop this process's SQLite locks).
+        let fd0 = try DatabaseDescriptors.descriptor(for: path)
         let head = try? FileIO.readExactly(fd: fd0, offset: 0, count: DatabaseHeader.size, path: path)
-        Glibc.close(fd0)
         _ = try DatabaseHeader(head ?? [], path: path)
 
         // Rollback-journal writers hold their lock only while committing; wait for them rather than fail.
@@ -58,8 +59,7 @@ public final class DatabaseCapture {
         }
         connection = conn
 
-        dbFD = open(path, O_RDONLY | O_CLOEXEC)
-        guard dbFD >= 0 else { throw LifeboatError.posix(errno, "cannot open database", path: path) }
+        dbFD = try DatabaseDescriptors.descriptor(for: path)
         let header = try DatabaseHeader(try FileIO.readExactly(fd: dbFD, offset: 0, count: DatabaseHeader.size, path: path), path: path)
         pageSize = header.pageSize
         var sb = stat()
@@ -71,7 +71,7 @@ public final class DatabaseCapture {
             let walPath = path + "-wal"
             walFD = open(walPath, O_RDONLY | O_CLOEXEC)
             if walFD >= 0 {
-                wal = try WALIndex.read(fd: walFD, path: walPath, expectedPageSize: pageSize)
+                wal = try WALIndex.read(fd: walFD, path: walPath, expectedPageSize: pageSize, limit: walLimit)
             } else {
                 wal = .empty
             }
@@ -128,7 +128,6 @@ public final class DatabaseCapture {
         closed = true
         try? connection?.execute("COMMIT")
         connection = nil
-        Glibc.close(dbFD)
         if walFD >= 0 { Glibc.close(walFD) }
     }
 

@@ -24,7 +24,10 @@ public struct WALIndex: Sendable {
     package static let frameHeaderSize = 24
 
     /// Scans the WAL open at `fd`. `expectedPageSize` comes from the database header.
-    public static func read(fd: Int32, path: String, expectedPageSize: Int) throws -> WALIndex {
+    /// With `limit` (a replication position), only the frames up to it count: the image is the
+    /// state after that transaction (see WALFollower for why the database file is then still
+    /// at or before it).
+    public static func read(fd: Int32, path: String, expectedPageSize: Int, limit: WALPosition? = nil) throws -> WALIndex {
         var header = [UInt8](repeating: 0, count: headerSize)
         let got = try header.withUnsafeMutableBytes { try FileIO.pread(fd: fd, into: $0, offset: 0, path: path) }
         guard got == headerSize else { return .empty }
@@ -36,6 +39,14 @@ public struct WALIndex: Sendable {
         var (s0, s1) = checksum(header, 0, 24, bigEndian: bigEndianChecksums, s0: 0, s1: 0)
         guard s0 == be32(header, 24), s1 == be32(header, 28) else { return .empty }
         let salt1 = be32(header, 16), salt2 = be32(header, 20)
+        if let limit, limit.salt1 != salt1 || limit.salt2 != salt2 {
+            // The log restarted after the position (or there was none): the database file holds it.
+            guard limit.frames == 0 || be32(header, 12) == limit.checkpointSequence &+ 1 else {
+                throw LifeboatError(.database, "the WAL of \(path) moved past the replicated position during the snapshot; it is taken again")
+            }
+            return .empty
+        }
+        let maxFrames = limit.map { Int($0.frames) } ?? Int.max
 
         var frames: [UInt32: Int] = [:]
         var pending: [(UInt32, Int)] = []
@@ -52,6 +63,7 @@ public struct WALIndex: Sendable {
             let whole = n / frameSize
             if whole == 0 { break }
             for f in 0..<whole {
+                if frameNo >= maxFrames { break scan }
                 let base = f * frameSize
                 guard be32(chunk, base + 8) == salt1, be32(chunk, base + 12) == salt2 else { break scan }
                 (s0, s1) = checksum(chunk, base, 8, bigEndian: bigEndianChecksums, s0: s0, s1: s1)
@@ -71,6 +83,9 @@ public struct WALIndex: Sendable {
             }
             if whole < framesPerChunk { break }
             offset += whole * frameSize
+        }
+        if let limit, limit.frames > 0, committed != Int(limit.frames) || s0 != limit.checksum0 || s1 != limit.checksum1 {
+            throw LifeboatError(.database, "the WAL of \(path) does not hold the replicated position any more; the snapshot is taken again")
         }
         return WALIndex(pageSize: expectedPageSize, pageCount: pageCount, frames: frames, committedFrames: committed)
     }
