@@ -30,6 +30,8 @@ struct LifeboatCommand: ParsableCommand {
             PruneCommand.self,
             UnlockCommand.self,
             StatusCommand.self,
+            ReplicateCommand.self,
+            TimelineCommand.self,
             DrillCommand.self,
             Demo.self,
             KeyCommand.self,

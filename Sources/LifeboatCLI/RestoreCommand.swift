@@ -19,10 +19,10 @@ struct RestoreCommand: ParsableCommand {
     @OptionGroup var repo: RepositoryOptions
     @OptionGroup var output: OutputOptions
 
-    @Argument(help: "Snapshot id (or unique prefix), or 'latest'.")
+    @Argument(help: "Snapshot id (or unique prefix), or 'latest' (the newest state: the last transaction replicate shipped, if it runs).")
     var snapshot: String?
 
-    @Option(help: "Restore the newest snapshot taken at or before this RFC 3339 time (e.g. 2026-11-21T10:00:00Z).")
+    @Option(help: "Restore the state at this RFC 3339 time (e.g. 2026-11-21T10:00:00Z): the last transaction replicate shipped at or before it, else the newest snapshot taken at or before it.")
     var at: String?
 
     @Option(help: "Source name.")
@@ -66,6 +66,9 @@ struct RestoreCommand: ParsableCommand {
             } else if !output.quiet {
                 Output.line("restored snapshot \(r.snapshot.prefix(8)) of \(r.source) taken \(r.time) to \(r.target)")
                 Output.line("  \(r.pages) pages (\(Output.bytes(r.bytes))), every page verified, \(String(format: "%.2f", r.seconds)) s")
+                if r.replayedTransactions > 0 {
+                    Output.line("  then \(r.replayedTransactions) replicated transaction(s) from \(r.replayedSegments) segment(s) replayed: the state at \(r.stateTime ?? r.time)")
+                }
                 Output.line("  integrity: \(r.integrityNote ?? r.integrity)")
                 if r.resumed { Output.line("  resumed: \(r.reusedPages) of \(r.pages) pages were already in place and checked against their ids") }
             }

@@ -24,6 +24,11 @@ public struct RestoreResult: Codable, Sendable {
     public var workerSeconds: [String: Double] = [:]
     /// Whether this restore continued an interrupted one (--resume), and how many of its pages
     /// were already in place and checked.
+    /// Transactions shipped by `replicate` replayed over the snapshot, from how many segments,
+    /// and the time of the last one: the state the file holds (nil: the snapshot's own).
+    public var replayedTransactions = 0
+    public var replayedSegments = 0
+    public var stateTime: String? = nil
     public var resumed: Bool = false
     public var reusedPages: Int = 0
 }
@@ -50,6 +55,9 @@ public final class Restorer {
         /// target left: pages whose id is already right are kept, the others fetched.
         public var resume = false
         public var progress: (@Sendable (_ done: Int, _ total: Int) -> Void)? = nil
+        /// Runs on the rebuilt image before it is flushed, checked and renamed: `replicate`'s
+        /// transactions are replayed over it here (see SegmentReplay).
+        package var replay: (@Sendable (_ fd: Int32, _ path: String) throws -> Void)? = nil
         public init() {}
     }
 
@@ -144,6 +152,10 @@ public final class Restorer {
         }
         phases["fetch_decrypt_write", default: 0] += Date().timeIntervalSince(mark)
         mark = Date()
+        if let replay = options.replay {
+            try replay(temp.fd, temp.path)
+            phase("replay")
+        }
 
         // Flush to disk while SQLite checks the file (it reads the page cache): both must be done
         // before the rename, neither needs the other.

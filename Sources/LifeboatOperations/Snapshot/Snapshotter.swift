@@ -66,6 +66,9 @@ public final class Snapshotter {
         /// Runs inside the capture's read transaction, on the very state the snapshot holds
         /// (drills record the source's tables at their recovery points this way).
         public var duringCapture: (@Sendable (SQLiteConnection) throws -> Void)? = nil
+        /// Set by `replicate`: capture the state at this WAL position, record it in the
+        /// manifest as this point of the lineage, and date the snapshot by that transaction.
+        public var replication: (point: ReplicationPoint, wal: WALPosition, stateTime: Date)? = nil
 
         public init(source: String) { self.source = source }
     }
@@ -85,11 +88,11 @@ public final class Snapshotter {
         let started = Date()
         skipLaggingCopies()
         let parent = try repo.listSnapshots(source: options.source).last
-        let capture = try DatabaseCapture(path: databasePath)
+        let capture = try DatabaseCapture(path: databasePath, walLimit: options.replication?.wal)
         defer { capture.close() }
         if let duringCapture = options.duringCapture { try capture.withConnection(duringCapture) }
         // Stored with millisecond precision; printed from the same value so listings agree.
-        let captureTime = Date(unixMilliseconds: Date().unixMilliseconds)
+        let captureTime = Date(unixMilliseconds: (options.replication?.stateTime ?? Date()).unixMilliseconds)
         let pageSize = capture.pageSize
         let pageCount = capture.pageCount
         // The ids the repository holds, and those this run stores as it goes (mostly on disk):
@@ -147,7 +150,8 @@ public final class Snapshotter {
                                 tableRoot: rootID.hex, tableDelta: deltaID?.hex, deltaCount: plan.deltaCount,
                                 parent: parent?.id, imageDigest: Hex.encode(digest), pagesNew: pipeline.pagesNew,
                                 bytesAdded: writer.bytesAdded, toolVersion: LifeboatVersion.current,
-                                keyGeneration: repo.keyring.current == 0 ? nil : repo.keyring.current, sourceKey: own?.id)
+                                keyGeneration: repo.keyring.current == 0 ? nil : repo.keyring.current, sourceKey: own?.id,
+                                replication: options.replication?.point)
         try options.beforeCommit?()
         let saved = try repo.storeManifest(manifest)
         writer.addManifestBytes(saved.size)

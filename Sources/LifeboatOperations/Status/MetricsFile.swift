@@ -9,7 +9,7 @@ import LifeboatRepository
 /// snapshot of one source must not erase what the last run of another reported). The file is
 /// replaced atomically (written beside it under a name not ending in .prom, then renamed), as
 /// the textfile collector requires, so a scrape never sees half a file.
-public struct MetricsFile {
+public struct MetricsFile: Sendable {
     public struct Sample: Sendable, Equatable {
         public var name: String
         public var labels: [(String, String)]
@@ -44,6 +44,12 @@ public struct MetricsFile {
         "lifeboat_replica_in_step": "1 if the repository has the newest snapshot of every source the primary has.",
         "lifeboat_newest_snapshot_verified": "1 if lifeboat verify passed on the newest snapshot of the source, 0 if it has not run, -1 if it failed.",
         "lifeboat_verify_overdue": "1 if the newest snapshot of the source is unverified for longer than its verify_within.",
+        "lifeboat_replication_lag_seconds": "Seconds since the newest transaction every replica stores, while newer committed ones wait (0 when none wait).",
+        "lifeboat_replication_pending_bytes": "Bytes of committed transactions read from the WAL and not yet sealed into a segment.",
+        "lifeboat_replication_transactions_total": "Transactions replicate has read from the source's WAL since it started.",
+        "lifeboat_replication_sequence": "Sequence number of the newest transaction read, in its lineage.",
+        "lifeboat_replication_stored_timestamp_seconds": "Commit time (as seen by replicate) of the newest transaction the replica stores.",
+        "lifeboat_replication_replica_failing": "1 while writes of the source's segments to the replica fail (retried).",
     ]
 
     public let path: String

@@ -48,9 +48,21 @@ extension UseCase {
             ["snapshot": .string($0.snapshot), "snapshot_source": .string($0.source), "pages": .int($0.pages),
              "bytes": .int($0.bytes), "target": .string($0.target), "integrity": .string($0.integrity)]
         }) {
-            let record = try findSnapshot(repository, spec: spec, at: time, source: source)
+            // 'latest' and --at mean a state, which transactions shipped by `replicate` may
+            // carry past the newest snapshot; an id means that snapshot.
+            let replay = (spec == nil || spec == "latest") ? try replayPlan(repository, at: time, source: source) : nil
+            let record = try replay?.base ?? findSnapshot(repository, spec: spec, at: time, source: source)
             var opts = options
             var note: String? = nil
+            let outcome = Locked<SegmentReplay.Outcome?>(nil)
+            if let replay, !replay.segments.isEmpty {
+                let replayer = SegmentReplay(repo: repository, source: record.manifest.source, plan: replay)
+                let pageSize = record.manifest.pageSize
+                opts.replay = { fd, path in
+                    let o = try replayer.apply(fd: fd, path: path, pageSize: pageSize)
+                    outcome.withLock { $0 = o }
+                }
+            }
             switch integrity {
             case .always:
                 opts.integrityCheck = true
@@ -72,11 +84,31 @@ extension UseCase {
                 }
                 if let attested { note = attestedNote(attested) }
             }
+            if opts.replay != nil && integrity != .never && !opts.integrityCheck {
+                // Replayed transactions make an image no `verify` has seen: SQLite checks it.
+                opts.integrityCheck = true
+                note = nil
+            }
             var result = try Restorer(repository: repository, options: opts).restore(record, to: target)
+            if let o = outcome.current {
+                result.replayedTransactions = o.transactions
+                result.replayedSegments = o.segments
+                result.pages = o.pageCount
+                result.bytes = o.pageCount * record.manifest.pageSize
+                result.stateTime = RFC3339.format(Date(unixMilliseconds: o.lastTimeMs ?? record.manifest.timeMs), fractional: true)
+            }
             if !opts.integrityCheck { result.integrity = integrity == .never ? "unchecked" : "attested" }
             result.integrityNote = note ?? "integrity_check ok, \(String(format: "%.1f", result.phases["integrity_check"] ?? 0)) s"
             return result
         }
+    }
+
+    /// The way to the state a restore means when the source has transactions shipped by
+    /// `replicate`; nil when it has none (the newest snapshot at or before the time is it).
+    private static func replayPlan(_ repository: Repository, at time: Date?, source: String?) throws -> ReplicationTimeline.Plan? {
+        // No source to pick (or no snapshot at all): the usual lookup says so.
+        guard let name = try? onlySource(repository, given: source), !(try repository.listSegments(source: name)).isEmpty else { return nil }
+        return try ReplicationTimeline.plan(repository, source: name, at: time)
     }
 
     private static func when(_ a: Attestation) -> String {

@@ -1,0 +1,390 @@
+import Foundation
+import LifeboatCore
+import LifeboatStorage
+import LifeboatRepository
+
+/// Follows one database's WAL and ships every committed transaction, in segments, to every
+/// replica (see ARCHITECTURE.md, "Continuous replication"). One thread; shipping and the
+/// scheduled snapshots run beside it.
+public final class SourceReplicator: @unchecked Sendable {
+    // @unchecked: the loop's state is touched by the loop's thread only; what others read
+    // (`status`) is behind `shared`'s lock.
+    public struct Options: Sendable {
+        /// A committed transaction is stored in every replica within about this long.
+        public var interval: Double = 1
+        /// How often the WAL is read; transactions are dated by the read that found them.
+        public var poll: Double = 0.1
+        /// A snapshot this often, so a restore replays at most this much of the log (0: never).
+        public var snapshotInterval: Double = 3600
+        /// Frames of one WAL generation, in bytes, past which the log is restarted (ReadMarks).
+        public var walLimit = 64 << 20
+        /// Segments waiting for one replica, in bytes, before it is let fall behind.
+        public var queueLimit = 256 << 20
+        /// A transaction larger than this is not shipped as a segment: a snapshot takes it.
+        public var maxTransactionBytes = 256 << 20
+        public var snapshot = Snapshotter.Options(source: "")
+        public var lock = RepositoryLock.Options()
+        public init() {}
+    }
+
+    public struct Status: Sendable {
+        public var source: String
+        public var lineage: String?
+        public var seq: UInt64 = 0
+        public var lastCommitSeenMs: Int64?
+        public var lastShippedMs: Int64?
+        public var pendingBytes = 0
+        public var transactions = 0
+        public var segments = 0
+        public var snapshots = 0
+        public var replicas: [(location: String, seq: UInt64, timeMs: Int64, failing: String?)] = []
+    }
+
+    public let source: String
+    public let databasePath: String
+    let repository: Repository
+    let shippers: [SegmentShipper]
+    let options: Options
+    let log: ReplicationLog
+
+    private var marks: ReadMarks?
+    private var follower: WALFollower?
+    private var lineage = ""
+    private var seq: UInt64 = 0
+    private var position = WALPosition(salt1: 0, salt2: 0, checkpointSequence: 0, frames: 0, checksum0: 0, checksum1: 0, inode: 0)
+    private var pending: [Segment.Transaction] = []
+    private var pendingBytes = 0
+    private var pendingWALEnd: WALPosition?
+    private var pageSize = 0
+    private var lastSnapshot = Date()
+    private var lastTxnTimeMs: Int64 = 0
+    private let snapshotRunning = Locked(false)
+    private var snapshotThread: Thread?
+    private let shared: Locked<Status>
+
+    public init(source: String, databasePath: String, repository: Repository, options: Options, log: ReplicationLog) {
+        self.source = source
+        self.databasePath = databasePath
+        self.repository = repository
+        self.options = options
+        self.log = log
+        shippers = repository.backend.replicas.map { SegmentShipper(backend: $0, queueLimit: options.queueLimit, log: log) }
+        shared = Locked(Status(source: source))
+    }
+
+    public var status: Status {
+        var s = shared.current
+        s.replicas = shippers.map { sh in
+            let p = sh.progress
+            return (sh.location, p.lineage == s.lineage ? p.durableSeq : 0, p.durableTimeMs, p.failingSince.map { _ in p.lastError ?? "failing" })
+        }
+        return s
+    }
+
+    /// Runs until `stop` returns true, then ships what is committed and returns. A failure
+    /// (the database deleted, say) still lets the replicas store what was shipped before it.
+    public func run(stop: @escaping @Sendable () -> Bool) throws {
+        try checkWALMode()
+        shouldStop = stop
+        shippers.forEach { $0.start() }
+        defer { marks?.end() }
+        var failure: Error?
+        do {
+            try startOrResume()
+            try loop(stop: stop)
+            // Stop: ship what is committed.
+            try cycle(flushAll: true)
+        } catch {
+            failure = error
+        }
+        while snapshotRunning.current { Thread.sleep(forTimeInterval: 0.05) }
+        var left: [String] = []
+        for s in shippers where !s.stop(timeout: 60) { left.append(s.location) }
+        let st = status
+        let durable = st.replicas.map(\.timeMs).min() ?? 0
+        log.event("stopped", ["source": source, "lineage": lineage, "seq": "\(seq)",
+                              "stored_through": durable > 0 ? RFC3339.format(Date(unixMilliseconds: durable), fractional: true) : "-",
+                              "replicas_behind": left.isEmpty ? "none" : left.joined(separator: ",")], important: true)
+        if let failure { throw failure }
+        if !left.isEmpty {
+            throw LifeboatError(.incomplete, "replicate stopped before \(left.joined(separator: ", ")) stored every shipped transaction of '\(source)'; the next run resumes from what each holds")
+        }
+    }
+
+    private var shouldStop: @Sendable () -> Bool = { false }
+    private var nextRestart = Date()
+
+    private func loop(stop: @Sendable () -> Bool) throws {
+        var nextAdvance = Date()
+        while !stop() {
+            Thread.sleep(forTimeInterval: options.poll)
+            try cycle()
+            guard !snapshotRunning.current else { continue }
+            // While every replica fails, the mark stays: the WAL keeps what is not stored anywhere
+            // (and grows). Otherwise frames read but not yet stored live in memory only until
+            // stored; a crash then costs a snapshot at the next start, never a gap.
+            let someReplicaHoldsAll = shippers.contains { $0.progress.failingSince == nil }
+            if Date() >= nextAdvance, someReplicaHoldsAll {
+                try marks?.advance()
+                nextAdvance = Date().addingTimeInterval(options.interval)
+            }
+            if Int(position.frames) * (WALIndex.frameHeaderSize + pageSize) > options.walLimit, someReplicaHoldsAll, Date() >= nextRestart {
+                try restartLog()
+                nextRestart = Date().addingTimeInterval(0.5)
+            }
+            if options.snapshotInterval > 0, Date().timeIntervalSince(lastSnapshot) >= options.snapshotInterval {
+                // The mark first, then read to the end: the mark is then at or before the
+                // snapshot's position, which keeps that state readable until the mark moves.
+                try marks?.advance()
+                try readCommitted()
+                startScheduledSnapshot()
+            }
+        }
+    }
+
+    private func checkWALMode() throws {
+        guard FileManager.default.fileExists(atPath: databasePath) else {
+            throw LifeboatError(.notFound, "database \(databasePath) of source '\(source)' does not exist")
+        }
+        let fd = try DatabaseDescriptors.descriptor(for: databasePath)
+        let header = try DatabaseHeader(try FileIO.readExactly(fd: fd, offset: 0, count: DatabaseHeader.size, path: databasePath), path: databasePath)
+        guard header.isWAL else {
+            throw LifeboatError(.usage, "\(databasePath) (source '\(source)') uses a rollback journal; replicate follows the WAL: switch it once with PRAGMA journal_mode=WAL, or keep taking snapshots of it")
+        }
+        pageSize = header.pageSize
+    }
+
+    // MARK: lineage
+
+    private func startOrResume() throws {
+        marks = try ReadMarks(path: databasePath)
+        follower = WALFollower(databasePath: databasePath, pageSize: pageSize)
+        if let resumed = try resumePoint() {
+            lineage = resumed.lineage
+            seq = resumed.seq
+            position = resumed.wal
+            lastTxnTimeMs = resumed.timeMs
+            for s in shippers { s.setDurable(lineage: lineage, seq: resumed.seqs[s.location] ?? 0, timeMs: resumed.timeMs) }
+            try catchUp(resumed.names)
+            // Until this first read, no mark of ours kept SQLite from restarting the log.
+            try readCommitted(allowRestart: false)
+            lastSnapshot = resumed.snapshotTime
+            log.event("resumed", ["source": source, "lineage": lineage, "seq": "\(seq)"], important: true)
+            publish()
+        } else {
+            try newLineage(because: "no replicated position of this database in the repository")
+        }
+    }
+
+    /// Where the newest lineage of this source stands in the replicas, when this database's
+    /// WAL still holds that position; nil means a new lineage.
+    private func resumePoint() throws -> (lineage: String, seq: UInt64, wal: WALPosition, timeMs: Int64, snapshotTime: Date, seqs: [String: UInt64], names: [SegmentName])? {
+        var names = Set<SegmentName>()
+        var seqs: [String: [String: UInt64]] = [:]
+        for s in shippers {
+            guard let listed = try? listSegments(s.backend) else { continue }
+            names.formUnion(listed)
+            for n in listed { seqs[n.lineage, default: [:]][s.location] = max(seqs[n.lineage]?[s.location] ?? 0, n.lastSeq) }
+        }
+        let snapshots = (try? repository.listSnapshots(source: source)) ?? []
+        let lastSnap = snapshots.last(where: { $0.manifest.replication != nil })
+        // The newest lineage: of the newest segment, or of the newest replicated snapshot.
+        let newestSegment = names.max { $0.lastTimeMs < $1.lastTimeMs }
+        let lin: String
+        if let seg = newestSegment, seg.lastTimeMs >= (lastSnap?.manifest.timeMs ?? .min) { lin = seg.lineage } else if let l = lastSnap?.manifest.replication?.lineage { lin = l } else { return nil }
+        let mine = names.filter { $0.lineage == lin }.sorted()
+        let base = snapshots.last { $0.manifest.replication?.lineage == lin }
+        guard let base, let baseWAL = base.manifest.replication?.wal else { return nil }
+        var at = (seq: base.manifest.replication?.seq ?? 0, wal: baseWAL, timeMs: base.manifest.timeMs)
+        if let last = mine.last, last.lastSeq > at.seq {
+            // The segments must run without a gap from the base to the last one.
+            var expect = at.seq
+            for n in mine where n.lastSeq > expect {
+                guard n.firstSeq <= expect + 1 else { return nil }
+                expect = n.lastSeq
+            }
+            let segment = try repository.loadSegment(last, source: source)
+            at = (last.lastSeq, segment.walEnd, last.lastTimeMs)
+        }
+        guard let inode = WALFollower.databaseInode(databasePath), inode == at.wal.inode, let follower, try follower.holds(at.wal) else {
+            log.event("break", ["source": source, "lineage": lin, "seq": "\(at.seq)",
+                                "reason": "the WAL no longer holds the last shipped position (checkpointed or replaced while replicate was not running)",
+                                "action": "taking a snapshot, new lineage"], important: true)
+            return nil
+        }
+        var bySeq = seqs[lin] ?? [:]
+        for s in shippers where bySeq[s.location] == nil { bySeq[s.location] = 0 }
+        return (lin, at.seq, at.wal, at.timeMs, base.manifest.time, bySeq, mine)
+    }
+
+    private func listSegments(_ backend: any Backend) throws -> [SegmentName] {
+        let tag = try repository.segmentTag(source: source)
+        return try backend.list(.segments).compactMap { SegmentName($0.key.name) }.filter { $0.sourceTag == tag }
+    }
+
+    /// A replica that lacks segments of the lineage others hold gets copies now.
+    private func catchUp(_ names: [SegmentName]) throws {
+        guard shippers.count > 1 else { return }
+        for s in shippers {
+            guard let have = try? Set(listSegments(s.backend)) else { continue }
+            let missing = names.filter { !have.contains($0) }
+            guard !missing.isEmpty else { continue }
+            var copied = 0
+            for name in missing {
+                for other in shippers where other !== s {
+                    guard let bytes = try? other.backend.get(name.key), SHA256.hex(bytes) == name.digest else { continue }
+                    do { try s.backend.put(name.key, bytes) } catch let e as LifeboatError where e.kind == .exists {}
+                    copied += 1
+                    break
+                }
+            }
+            log.event("replica-caught-up", ["source": source, "replica": s.location, "segments": "\(copied)"], important: true)
+        }
+    }
+
+    /// Starts a lineage at a snapshot of the database's state now (the first run, or after a
+    /// break in the WAL that cannot be proven continuous).
+    private func newLineage(because reason: String) throws {
+        try flush()
+        lineage = String(format: "%016llx", UInt64.random(in: 1...UInt64.max))
+        seq = 0
+        if marks == nil { marks = try ReadMarks(path: databasePath) }
+        try marks?.advance()
+        guard let inode = WALFollower.databaseInode(databasePath) else {
+            throw LifeboatError(.notFound, "database \(databasePath) of source '\(source)' was deleted; replication of it stops (restore it with 'lifeboat restore latest')")
+        }
+        follower = WALFollower(databasePath: databasePath, pageSize: pageSize)
+        position = try follower?.currentEnd(inode: inode) ?? position
+        let time = Date()
+        log.event("lineage", ["source": source, "lineage": lineage, "reason": reason, "action": "snapshot"], important: true)
+        try takeSnapshot(point: ReplicationPoint(lineage: lineage, seq: 0, wal: position), time: time)
+        lastTxnTimeMs = time.unixMilliseconds
+        publish()
+    }
+
+    private func takeSnapshot(point: ReplicationPoint, time: Date) throws {
+        var opts = options.snapshot
+        opts.replication = (point, point.wal ?? position, time)
+        let r = try UseCase.snapshot(repository, source: source, databasePath: databasePath, options: opts, lock: options.lock)
+        lastSnapshot = Date()
+        shared.withLock { $0.snapshots += 1 }
+        log.event("snapshot", ["source": source, "snapshot": String(r.id.prefix(8)), "lineage": point.lineage, "seq": "\(point.seq)",
+                               "pages_new": "\(r.pagesNew)", "seconds": String(format: "%.2f", r.seconds)])
+    }
+
+    /// The scheduled snapshot runs beside the loop; the read mark stays put meanwhile, so the
+    /// state at its position stays readable (see WALIndex's limit).
+    private func startScheduledSnapshot() {
+        guard !snapshotRunning.current else { return }
+        let point = ReplicationPoint(lineage: lineage, seq: seq, wal: position)
+        let time = Date(unixMilliseconds: lastTxnTimeMs)
+        snapshotRunning.withLock { $0 = true }
+        lastSnapshot = Date()
+        let me = UnsafeTransfer(self)
+        let t = Thread {
+            defer { me.value.snapshotRunning.withLock { $0 = false } }
+            do {
+                var opts = me.value.options.snapshot
+                opts.replication = (point, point.wal ?? WALPosition(salt1: 0, salt2: 0, checkpointSequence: 0, frames: 0, checksum0: 0, checksum1: 0, inode: 0), time)
+                let r = try UseCase.snapshot(me.value.repository, source: me.value.source, databasePath: me.value.databasePath, options: opts, lock: me.value.options.lock)
+                me.value.shared.withLock { $0.snapshots += 1 }
+                me.value.log.event("snapshot", ["source": me.value.source, "snapshot": String(r.id.prefix(8)), "lineage": point.lineage, "seq": "\(point.seq)",
+                                                "pages_new": "\(r.pagesNew)", "seconds": String(format: "%.2f", r.seconds)])
+            } catch {
+                me.value.log.event("snapshot-failed", ["source": me.value.source, "error": (error as? LifeboatError)?.message ?? "\(error)",
+                                                       "action": "segments go on; retried at the next interval"], important: true)
+            }
+        }
+        t.name = "snapshot \(source)"
+        snapshotThread = t
+        t.start()
+    }
+
+    // MARK: the loop
+
+    private func cycle(flushAll: Bool = false) throws {
+        guard let inode = WALFollower.databaseInode(databasePath) else {
+            try flush()
+            throw LifeboatError(.notFound, "database \(databasePath) of source '\(source)' was deleted; replication of it stops after shipping every transaction committed before (restore it with 'lifeboat restore latest')")
+        }
+        if inode != position.inode {
+            try flush()
+            marks = nil
+            marks = try ReadMarks(path: databasePath)
+            try checkWALMode()
+            try newLineage(because: "the database file was replaced")
+            return
+        }
+        try readCommitted()
+        if let first = pending.first, flushAll || pendingBytes >= 16 << 20
+            || Double(Date().unixMilliseconds - first.timeMs) / 1000 >= options.interval / 2 {
+            try flush()
+        }
+    }
+
+    private func readCommitted(allowRestart: Bool = true) throws {
+        guard let follower else { return }
+        var allowRestart = allowRestart
+        while true {
+            defer { allowRestart = true }
+            switch try follower.read(after: position, maxBytes: 8 << 20, allowRestart: allowRestart) {
+            case .broken(let why):
+                try flush()
+                try newLineage(because: why)
+                return
+            case .transactions(let ts):
+                if ts.isEmpty { return }
+                let now = Date().unixMilliseconds
+                for t in ts {
+                    if t.bytes > options.maxTransactionBytes {
+                        // Too large for a segment (a VACUUM of a large database): a snapshot carries it.
+                        position = t.end
+                        try flush()
+                        try newLineage(because: "a transaction of \(Units.formatBytes(t.bytes)) (larger than a segment takes)")
+                        return
+                    }
+                    seq += 1
+                    pending.append(Segment.Transaction(seq: seq, timeMs: max(now, lastTxnTimeMs), databasePages: t.databasePages, pages: t.pages, data: t.data))
+                    lastTxnTimeMs = max(now, lastTxnTimeMs)
+                    pendingBytes += t.bytes
+                    position = t.end
+                    pendingWALEnd = t.end
+                }
+                shared.withLock { $0.lastCommitSeenMs = now; $0.transactions += ts.count; $0.pendingBytes = pendingBytes }
+                if pendingBytes >= 16 << 20 { try flush() }
+                if ts.count < 2 && pendingBytes < 8 << 20 { return }
+            }
+        }
+    }
+
+    /// Seals what is pending into one segment and queues it for every replica. Waits while no
+    /// replica can take more (they are all down and full): the WAL keeps what is not shipped.
+    private func flush() throws {
+        guard let first = pending.first, let walEnd = pendingWALEnd else { return }
+        let segment = Segment(source: source, lineage: lineage, pageSize: pageSize, follows: first.seq - 1, transactions: pending, walEnd: walEnd)
+        let sealed = try repository.sealSegment(segment)
+        while shippers.allSatisfy(\.isFull) {
+            if shouldStop() { throw LifeboatError(.incomplete, "stopped while no replica of '\(source)' could take more segments; the WAL keeps the transactions not shipped and the next run resumes from what the replicas hold") }
+            Thread.sleep(forTimeInterval: 0.2)
+        }
+        for s in shippers {
+            if !s.enqueue(sealed, dropIfFull: true) { continue }
+        }
+        pending.removeAll(keepingCapacity: true)
+        pendingBytes = 0
+        shared.withLock { $0.segments += 1; $0.pendingBytes = 0; $0.lastShippedMs = segment.lastTimeMs }
+        publish()
+    }
+
+    private func restartLog() throws {
+        guard let marks else { return }
+        let restarted = try marks.restartLog { try readCommitted() }
+        // What was read under the write lock is in memory only: ship it now.
+        try flush()
+        if restarted { log.event("wal-restart", ["source": source, "frames": "\(position.frames)"]) }
+    }
+
+    private func publish() {
+        shared.withLock { $0.lineage = lineage; $0.seq = seq }
+    }
+}
