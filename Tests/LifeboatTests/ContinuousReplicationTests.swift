@@ -1,0 +1,298 @@
+import Foundation
+import XCTest
+@testable import LifeboatCore
+@testable import LifeboatStorage
+@testable import LifeboatRepository
+@testable import LifeboatOperations
+@testable import LifeboatWorkload
+
+/// `lifeboat replicate` run as its users run it (a separate process following a real WAL-mode
+/// database that this test writes to), stopped, killed and restarted; restores compared with
+/// the source page for page, and with the marker log at points in time.
+final class ContinuousReplicationTests: XCTestCase {
+    /// Commits marker rows and remembers when each commit returned.
+    final class MarkerWriter: @unchecked Sendable { // used by one thread at a time
+        let db: SQLiteConnection
+        private(set) var log: [(id: Int64, time: Date)] = []
+        private var next: Int64 = 1
+
+        init(_ path: String) throws {
+            db = try SQLiteConnection(path: path, mode: .readWrite, busyTimeoutMilliseconds: 10_000)
+            try db.execute("CREATE TABLE IF NOT EXISTS markers(id INTEGER PRIMARY KEY, body TEXT)")
+            next = (try db.scalar("SELECT coalesce(max(id), 0) + 1 FROM markers")?.integer) ?? 1
+        }
+
+        /// `count` commits of one marker each (every 50th also rewrites a spread of rows).
+        func commit(_ count: Int, pause: Double = 0.001) throws {
+            for _ in 0..<count {
+                try db.execute("BEGIN")
+                try db.query("INSERT INTO markers(id, body) VALUES (?, ?)", [.integer(next), .text(String(repeating: "m\(next) ", count: 20))])
+                if next % 50 == 0 { try db.execute("UPDATE items SET n = n + 1 WHERE id % 37 = \(next % 37)") }
+                try db.execute("COMMIT")
+                log.append((next, Date()))
+                next += 1
+                if pause > 0 { Thread.sleep(forTimeInterval: pause) }
+            }
+        }
+    }
+
+    func markers(_ path: String) throws -> Set<Int64> {
+        let db = try SQLiteConnection(path: path, mode: .readOnly)
+        return Set(try db.query("SELECT id FROM markers").compactMap { $0.first?.integer })
+    }
+
+    func startReplicate(_ sb: Sandbox, _ db: String, _ extra: [String] = []) throws -> (Process, Pipe) {
+        let (p, out, err) = try CLI.start(["replicate", db, "--interval", "200ms"] + extra, env: sb.env())
+        // stdout stays empty; drain it so the child never blocks.
+        Thread { _ = out.fileHandleForReading.readDataToEndOfFile() }.start()
+        return (p, err)
+    }
+
+    /// Stops with SIGTERM; returns exit status and stderr.
+    @discardableResult
+    func stop(_ p: Process, _ err: Pipe) -> (Int32, String) {
+        p.terminate()
+        let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        return (p.terminationStatus, text)
+    }
+
+    func kill9(_ p: Process) {
+        kill(p.processIdentifier, SIGKILL)
+        p.waitUntilExit()
+    }
+
+    /// The source with its WAL folded in, for a page-for-page comparison.
+    func foldedSource(_ db: String) throws -> [UInt8] {
+        try TestDB.checkpoint(db)
+        return try FileIO.readFile(db)
+    }
+
+    func setUpSource(_ name: String = #function) throws -> (Sandbox, String) {
+        let sb = try Sandbox(name)
+        let db = sb.path("bpm.db")
+        try TestDB.create(db, rows: 300)
+        XCTAssertEqual(try sb.lifeboat("init").status, 0)
+        return (sb, db)
+    }
+
+    func testEveryCommittedTransactionIsRestoredAndEachPointInTimeMatchesTheMarkerLog() throws {
+        let (sb, db) = try setUpSource()
+        let (p, err) = try startReplicate(sb, db, ["--snapshot-interval", "2s", "--wal-limit-mib", "1"])
+        let writer = try MarkerWriter(db)
+        try writer.commit(600)
+        // The application checkpoints and vacuums under replication: no gap may follow.
+        try writer.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        try writer.commit(600)
+        try writer.db.execute("VACUUM")
+        try writer.commit(300)
+        Thread.sleep(forTimeInterval: 0.6)
+        let (status, text) = stop(p, err)
+        XCTAssertEqual(status, 0, text)
+        XCTAssertFalse(text.contains("break"), text)
+
+        let out = sb.path("latest.db")
+        let r = try sb.lifeboat("restore", "latest", "--to", out, "--json")
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(try FileIO.readFile(out), try foldedSource(db), "latest restore differs from the source")
+
+        // Points in time: every marker committed before T (less the 100 ms poll) is there, none after.
+        let log = writer.log
+        var rng = SeededGenerator(seed: 7)
+        let span = log[log.count - 1].time.timeIntervalSince(log[0].time)
+        for i in 0..<6 {
+            let t = log[0].time.addingTimeInterval(span * Double(rng.below(1000)) / 1000)
+            let target = sb.path("at-\(i).db")
+            let res = try sb.lifeboat("restore", "--at", RFC3339.format(t, fractional: true), "--to", target)
+            XCTAssertEqual(res.status, 0, res.stderr)
+            let have = try markers(target)
+            for m in log where m.time < t.addingTimeInterval(-0.15) { XCTAssertTrue(have.contains(m.id), "marker \(m.id) committed before \(t) is missing") }
+            for m in log where m.time > t { XCTAssertFalse(have.contains(m.id), "marker \(m.id) committed after \(t) is present") }
+            XCTAssertEqual(try SQLiteConnection(path: target, mode: .readOnly).integrityCheck(), ["ok"])
+        }
+        let timeline = try sb.lifeboat("timeline", "--json")
+        XCTAssertEqual(timeline.status, 0, timeline.stdout + timeline.stderr)
+        XCTAssertFalse(timeline.stdout.contains("missingFrom"))
+    }
+
+    func testKillNineAtRandomMomentsLosesNoCommittedTransaction() throws {
+        let (sb, db) = try setUpSource()
+        let writer = try MarkerWriter(db)
+        let done = Locked(false)
+        let failure = Locked<String?>(nil)
+        let t = Thread {
+            do { while !done.current { try writer.commit(20, pause: 0.002) } } catch { failure.withLock { $0 = "\(error)" } }
+        }
+        t.start()
+        var rng = SeededGenerator(seed: 11)
+        for _ in 0..<6 {
+            let (p, _) = try startReplicate(sb, db, ["--wal-limit-mib", "1"])
+            Thread.sleep(forTimeInterval: 0.4 + Double(rng.below(1200)) / 1000)
+            kill9(p)
+        }
+        let (p, err) = try startReplicate(sb, db)
+        Thread.sleep(forTimeInterval: 1)
+        done.withLock { $0 = true }
+        while !t.isFinished { usleep(1000) }
+        XCTAssertNil(failure.current)
+        Thread.sleep(forTimeInterval: 0.6)
+        let (status, text) = stop(p, err)
+        XCTAssertEqual(status, 0, text)
+        let out = sb.path("after-kills.db")
+        let r = try sb.lifeboat("restore", "latest", "--to", out)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(try markers(out).count, writer.log.count)
+        XCTAssertEqual(try FileIO.readFile(out), try foldedSource(db))
+        XCTAssertEqual(try sb.lifeboat("timeline").status, 0, "a gap after kill -9")
+    }
+
+    func testALogRestartedWhileReplicateWasDownStartsANewLineageAtASnapshot() throws {
+        let (sb, db) = try setUpSource()
+        let writer = try MarkerWriter(db)
+        var (p, err) = try startReplicate(sb, db)
+        try writer.commit(200)
+        Thread.sleep(forTimeInterval: 0.5)
+        XCTAssertEqual(stop(p, err).0, 0)
+        // While it is down: more commits, and the log folded in and started over.
+        try writer.commit(100, pause: 0)
+        try writer.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        try writer.commit(100, pause: 0)
+        (p, err) = try startReplicate(sb, db)
+        Thread.sleep(forTimeInterval: 1)
+        try writer.commit(100)
+        Thread.sleep(forTimeInterval: 0.5)
+        let (status, text) = stop(p, err)
+        XCTAssertEqual(status, 0, text)
+        XCTAssertTrue(text.contains("break") && text.contains("no longer holds"), text)
+        let out = sb.path("restored.db")
+        XCTAssertEqual(try sb.lifeboat("restore", "latest", "--to", out).status, 0)
+        XCTAssertEqual(try FileIO.readFile(out), try foldedSource(db))
+        let repo = try sb.openRepository()
+        let lineages = Set(try repo.listSegments(source: "bpm.db").map(\.lineage))
+        XCTAssertEqual(lineages.count, 2)
+        XCTAssertEqual(Set(try repo.listSnapshots().compactMap(\.manifest.replication?.lineage)), lineages)
+    }
+
+    func testARollbackJournalDatabaseIsRefusedWithOneLine() throws {
+        let sb = try Sandbox()
+        let db = sb.path("old.db")
+        try TestDB.create(db, journal: "delete", rows: 10)
+        XCTAssertEqual(try sb.lifeboat("init").status, 0)
+        let r = try sb.lifeboat("replicate", db)
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.stderr.contains("rollback journal") && r.stderr.contains("journal_mode=WAL"), r.stderr)
+    }
+
+    func testADeletedDatabaseStopsReplicationAfterShippingWhatWasCommitted() throws {
+        let (sb, db) = try setUpSource()
+        let (p, err) = try startReplicate(sb, db)
+        let writer = try MarkerWriter(db)
+        try writer.commit(150)
+        Thread.sleep(forTimeInterval: 0.5)
+        for suffix in ["", "-wal", "-shm"] { unlink(db + suffix) }
+        let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        XCTAssertNotEqual(p.terminationStatus, 0)
+        XCTAssertTrue(text.contains("was deleted"), text)
+        let out = sb.path("back.db")
+        XCTAssertEqual(try sb.lifeboat("restore", "latest", "--to", out).status, 0)
+        XCTAssertEqual(try markers(out).count, 150)
+    }
+
+    func testAMissingSegmentIsAGapThatTimelineAndRestoreName() throws {
+        let (sb, db) = try setUpSource()
+        let (p, err) = try startReplicate(sb, db)
+        let writer = try MarkerWriter(db)
+        for _ in 0..<5 { try writer.commit(40); Thread.sleep(forTimeInterval: 0.25) }
+        Thread.sleep(forTimeInterval: 0.4)
+        XCTAssertEqual(stop(p, err).0, 0)
+        let repo = try sb.openRepository()
+        let names = try repo.listSegments(source: "bpm.db")
+        XCTAssertGreaterThanOrEqual(names.count, 3)
+        let lost = names[names.count / 2]
+        try repo.backend.delete(lost.key)
+        let timeline = try sb.lifeboat("timeline")
+        XCTAssertEqual(timeline.status, 3)
+        XCTAssertTrue(timeline.stdout.contains("GAP: transactions \(lost.firstSeq)–\(lost.lastSeq)"), timeline.stdout)
+        let r = try sb.lifeboat("restore", "latest", "--to", sb.path("x.db"))
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.stderr.contains("missing"), r.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: sb.path("x.db")))
+        // Before the gap the state is restorable.
+        let before = Date(unixMilliseconds: names[names.count / 2 - 1].lastTimeMs)
+        let ok = try sb.lifeboat("restore", "--at", RFC3339.format(before, fractional: true), "--to", sb.path("before.db"))
+        XCTAssertEqual(ok.status, 0, ok.stderr)
+    }
+
+    func testARenamedOrAlteredSegmentIsRefused() throws {
+        let (sb, db) = try setUpSource()
+        let (p, err) = try startReplicate(sb, db)
+        let writer = try MarkerWriter(db)
+        try writer.commit(100)
+        Thread.sleep(forTimeInterval: 0.5)
+        XCTAssertEqual(stop(p, err).0, 0)
+        let repo = try sb.openRepository()
+        let name = try XCTUnwrap(try repo.listSegments(source: "bpm.db").last)
+        let bytes = try repo.backend.get(name.key)
+        // Renamed: claims a later time, but its sealed header names the real one.
+        let forged = SegmentName(sourceTag: name.sourceTag, lineage: name.lineage, firstSeq: name.firstSeq, lastSeq: name.lastSeq,
+                                 firstTimeMs: name.firstTimeMs, lastTimeMs: name.lastTimeMs + 60_000, digest: name.digest)
+        try repo.backend.delete(name.key)
+        try repo.backend.put(forged.key, bytes)
+        var r = try sb.lifeboat("restore", "latest", "--to", sb.path("a.db"))
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.stderr.contains("tampered"), r.stderr)
+        // Altered: one byte changed under its name.
+        try repo.backend.delete(forged.key)
+        var altered = bytes
+        altered[altered.count / 2] ^= 1
+        try repo.backend.put(name.key, altered)
+        r = try sb.lifeboat("restore", "latest", "--to", sb.path("b.db"))
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.stderr.contains("damaged"), r.stderr)
+    }
+
+    func testReplicationToALocalAndAnS3ReplicaOverTLSRestoresFromEither() throws {
+        let sb = try Sandbox()
+        let server = try S3TestServer.start("replicate", port: S3TestServer.basePort + 23)
+        var env = S3TestServer.dummyEnvironment
+        env["LIFEBOAT_CACERT"] = server.caCert
+        env["LIFEBOAT_REPOSITORY"] = ""
+        let s3 = "s3:\(server.endpoint)/replicate/\(UUID().uuidString.lowercased())"
+        let db = sb.path("bpm.db")
+        try TestDB.create(db, rows: 300)
+        XCTAssertEqual(try CLI.run(["init", "--repo", sb.repo, "--repo", s3], env: sb.env(env)).status, 0)
+        let (p, out, err) = try CLI.start(["replicate", db, "--interval", "200ms", "--repo", sb.repo, "--repo", s3], env: sb.env(env))
+        Thread { _ = out.fileHandleForReading.readDataToEndOfFile() }.start()
+        let writer = try MarkerWriter(db)
+        try writer.commit(300)
+        Thread.sleep(forTimeInterval: 0.6)
+        let (status, text) = stop(p, err)
+        XCTAssertEqual(status, 0, text)
+        let source = try foldedSource(db)
+        for (i, repo) in [sb.repo, s3].enumerated() {
+            let target = sb.path("from-\(i).db")
+            let r = try CLI.run(["restore", "latest", "--to", target, "--repo", repo], env: sb.env(env))
+            XCTAssertEqual(r.status, 0, r.stderr)
+            XCTAssertEqual(try FileIO.readFile(target), source, "restore from \(repo) differs")
+        }
+        XCTAssertFalse(text.contains(Sandbox.passphrase))
+    }
+
+    func testSegmentsAndTheirNamesSurviveFuzzing() throws {
+        let seg = Segment(source: "bpm.db", lineage: "0123456789abcdef", pageSize: 512, follows: 41,
+                          transactions: [.init(seq: 42, timeMs: 1_700_000_000_000, databasePages: 3, pages: [1, 3], data: [UInt8](repeating: 7, count: 1024)),
+                                         .init(seq: 43, timeMs: 1_700_000_000_100, databasePages: 2, pages: [2], data: [UInt8](repeating: 9, count: 512))],
+                          walEnd: WALPosition(salt1: 1, salt2: 2, checkpointSequence: 3, frames: 4, checksum0: 5, checksum1: 6, inode: 7))
+        let seed = seg.encode()
+        XCTAssertEqual(try Segment.decode(seed, what: "seed"), seg)
+        var f = Fuzzer("segment", seed: 21)
+        f.run(seeds: [seed]) { _ = try Segment.decode($0, what: "fuzz") }
+        let name = SegmentName(sourceTag: "00112233aabbccdd", lineage: "0123456789abcdef", firstSeq: 42, lastSeq: 43,
+                               firstTimeMs: 1_700_000_000_000, lastTimeMs: 1_700_000_000_100, digest: String(repeating: "e", count: 64))
+        XCTAssertEqual(SegmentName(name.name), name)
+        var g = Fuzzer("segment-name", seed: 22)
+        g.run(seeds: [Array(name.name.utf8)]) { _ = SegmentName(String(decoding: $0, as: UTF8.self)) }
+        XCTAssertNil(SegmentName(name.name.uppercased()))
+    }
+}
