@@ -49,6 +49,12 @@ public enum DrillHTML {
             [esc($0.measure), esc($0.target), "<strong>\(esc($0.achieved))</strong>", mark($0.met, "met", "missed"), esc($0.detail)]
         })
 
+        if let strikes = r.strikes {
+            add("<h2>Strike points: RPO over the snapshot cycle</h2>")
+            add("<p>\(esc(DrillStrikeSeries.spreadText(strikes)))</p>")
+            table(DrillStrikeSeries.header, DrillStrikeSeries.rows(strikes).map { $0.map(esc) })
+        }
+
         add("<h2>Timeline</h2>")
         add(timelineSVG(r))
         add("<h2>RTO: where the time went</h2>")

@@ -63,6 +63,14 @@ public enum DrillMarkdown {
             [$0.measure, $0.target, $0.achieved, $0.met ? "✅ met" : "❌ missed", $0.detail]
         })
 
+        if let strikes = r.strikes {
+            line("## Strike points: RPO over the snapshot cycle")
+            line()
+            line(DrillStrikeSeries.spreadText(strikes))
+            line()
+            table(DrillStrikeSeries.header, DrillStrikeSeries.rows(strikes))
+        }
+
         line("## RTO: where the time went")
         line()
         table(["Phase", "Time"], r.rto.phases.map { [$0.name, DrillFormat.seconds($0.seconds)] } + [["**Total (declared → verified)**", "**\(DrillFormat.seconds(r.rto.achievedSeconds))**"]])

@@ -32,6 +32,9 @@ public struct DrillReport: Codable, Sendable {
     public var signOff: [SignOffField]
     /// What ran and what came back, so the figures can be traced (absent in reports before it).
     public var evidence: Evidence? = nil
+    /// Several strike points of the snapshot cycle: one sample each; the rest of the report
+    /// details the worst case (absent for a single strike).
+    public var strikes: StrikeSeries? = nil
 
     public enum Outcome: String, Codable, Sendable {
         case passed
@@ -212,6 +215,33 @@ public struct DrillReport: Codable, Sendable {
         /// SHA-256 of the restored database file, as verified.
         public var restoredFileSha256: String?
         public var restoredFileBytes: Int?
+    }
+
+    public struct StrikeSeries: Codable, Sendable {
+        /// How the points were chosen ("3 random points of the snapshot cycle (seed 1)").
+        public var points: String
+        public var snapshotEverySeconds: Double
+        public var samples: [StrikeSample]
+        /// Over the samples that recovered and verified; nil when none did.
+        public var rpoMinSeconds: Double?
+        public var rpoMedianSeconds: Double?
+        public var rpoMaxSeconds: Double?
+        /// Index into `samples` of the worst case, which the rest of the report details.
+        public var worstCase: Int
+    }
+
+    public struct StrikeSample: Codable, Sendable {
+        /// Seconds after a scheduled snapshot began.
+        public var offsetSeconds: Double
+        public var drillId: String
+        public var outcome: String
+        public var struckAt: String
+        public var rpoSeconds: Double?
+        public var lostTransactions: Int?
+        public var rtoSeconds: Double?
+        public var restoredSnapshot: String?
+        public var rpoMet: Bool
+        public var rtoMet: Bool
     }
 
     public struct SignOffField: Codable, Sendable {

@@ -81,8 +81,23 @@ final class DrillTests: XCTestCase {
         XCTAssertEqual(attempts.count, 1)
         XCTAssertEqual(attempts[0]["repository"] as? String, "primary")
         let snapshots = try XCTUnwrap((rep["scope"] as? [String: Any])?["snapshots"] as? [[String: Any]])
-        XCTAssertGreaterThanOrEqual(snapshots.count, 3, "one snapshot plus the schedule's")
+        XCTAssertGreaterThanOrEqual(snapshots.count, 1)
         XCTAssertEqual(attempts[0]["snapshot"] as? String, snapshots.last?["id"] as? String, "latest means the newest snapshot")
+
+        // Struck at three seeded points of the 1 s cycle, one in each third; the worst counts.
+        let strikes = try XCTUnwrap(rep["strikes"] as? [String: Any], "the scenario is run at several strike points")
+        let samples = try XCTUnwrap(strikes["samples"] as? [[String: Any]])
+        XCTAssertEqual(samples.count, 3)
+        let offsets = samples.compactMap { $0["offset_seconds"] as? Double }
+        XCTAssertEqual(offsets, Scenario.StrikePoints.random(count: 3, seed: 1).offsets(every: 1))
+        let rpos = samples.compactMap { $0["rpo_seconds"] as? Double }
+        XCTAssertEqual(rpos.count, 3)
+        let (lo, mid, hi) = (try XCTUnwrap(strikes["rpo_min_seconds"] as? Double), try XCTUnwrap(strikes["rpo_median_seconds"] as? Double), try XCTUnwrap(strikes["rpo_max_seconds"] as? Double))
+        XCTAssertEqual([lo, mid, hi], rpos.sorted())
+        XCTAssertEqual((rep["rpo"] as? [String: Any])?["achieved_seconds"] as? Double, hi, "the report's RPO is the worst case")
+        XCTAssertEqual(targets(rep)["RPO"]?["achieved_seconds"] as? Double, hi)
+        XCTAssertEqual(samples[try XCTUnwrap(strikes["worst_case"] as? Int)]["rpo_seconds"] as? Double, hi)
+        XCTAssertEqual(Set(samples.compactMap { $0["drill_id"] as? String }).count, 3, "each point is a run of its own")
     }
 
     func testScenarioCorruptPages() throws {
