@@ -187,6 +187,7 @@ final class DrillTests: XCTestCase {
               - wait: 600ms
               - disaster: delete-database
               - restore: latest
+              - verify: {queries: [{name: requests, sql: SELECT count(*) FROM requests, expect: "> 0"}]}
             """.write(toFile: file, atomically: true, encoding: .utf8)
         let (r, report) = try drill(sb, file)
         XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
@@ -272,6 +273,7 @@ final class DrillTests: XCTestCase {
               - wait: 600ms
               - disaster: delete-database
               - restore: latest
+              - verify: {queries: [{name: requests, sql: SELECT count(*) FROM requests, expect: "> 0"}]}
             """.write(toFile: file, atomically: true, encoding: .utf8)
         let (r, report) = try drill(sb, file)
         XCTAssertEqual(r.status, 20, r.stderr)
@@ -328,6 +330,7 @@ final class DrillTests: XCTestCase {
             steps:
               - disaster: delete-database
               - restore: latest
+              - verify: {queries: [{name: requests, sql: SELECT count(*) FROM requests, expect: "> 0"}]}
             """.write(toFile: file, atomically: true, encoding: .utf8)
         let (r, report) = try drill(sb, file)
         XCTAssertEqual(r.status, 20, r.stdout + r.stderr)
@@ -490,8 +493,58 @@ final class DrillTests: XCTestCase {
         XCTAssertEqual((rep["verifications"] as? [[String: Any]])?.map { $0["name"] as? String ?? "" }.filter { $0 == "SQLite integrity" || $0 == "Page checksums" }, [],
                        "no check that cannot fail: the restore itself fails when integrity_check does")
         XCTAssertEqual((rep["verifications"] as? [[String: Any]])?.count, 5)
-        XCTAssertEqual(try fingerprint([sb.repo, sb.path("offsite"), live]), before, "repositories and the live database are unchanged")
+        XCTAssertEqual(try fingerprint([sb.repo, sb.path("offsite"), live]).filter { !$0.key.contains("/audit/") },
+                       before.filter { !$0.key.contains("/audit/") }, "repositories and the live database are unchanged")
+        for repo in [sb.repo, sb.path("offsite")] {
+            XCTAssertEqual(try fingerprint([repo]).keys.filter { $0.contains("/audit/") }.count,
+                           before.keys.filter { $0.hasPrefix(repo + "/") && $0.contains("/audit/") }.count + 1,
+                           "the one write: the drill's record in \(repo)'s audit trail")
+        }
+        XCTAssertTrue(r.stdout.contains("drill recorded in the audit trail of 'offsite'"), r.stdout)
         XCTAssertTrue(try scratchIsEmpty(sb))
+    }
+
+    /// Whoever can rewrite the report directory and the anchor file cannot make a drill vanish:
+    /// its record is in the repository's audit trail, and `history --verify --repo` names it.
+    func testADeletedLastDrillIsCaughtByTheRepositoryAuditTrail() throws {
+        let sb = try Sandbox()
+        let live = sb.path("live.db")
+        _ = try ProcessDatabaseGenerator(options: .init(targetBytes: 256 << 10, seed: 9)).generate(at: live)
+        XCTAssertEqual(try sb.lifeboat("init").status, 0)
+        XCTAssertEqual(try sb.lifeboat("snapshot", live, "--source", "process.db").status, 0)
+        let file = sb.path("existing.yml")
+        try """
+            name: existing repository
+            source: {name: process.db, live: \(live)}
+            repositories: [{name: primary, location: \(sb.repo)}]
+            targets: {rto: 1m, rpo: 1d}
+            steps:
+              - disaster: delete-database
+              - restore: latest
+              - verify: {queries: [{name: requests, sql: SELECT count(*) FROM requests, expect: "> 0"}]}
+            """.write(toFile: file, atomically: true, encoding: .utf8)
+        for _ in 0..<2 { XCTAssertEqual(try drill(sb, file).0.status, 0) }
+        let verify = { (repo: Bool) in
+            try sb.lifeboat(["drill", "history", "--report-dir", sb.path("reports"), "--verify"] + (repo ? ["--repo", sb.repo] : []))
+        }
+        let whole = try verify(true)
+        XCTAssertEqual(whole.status, 0, whole.stderr)
+        XCTAssertTrue(whole.stdout.contains("and the audit trail of \(sb.repo)"), whole.stdout)
+
+        // Drop the last drill (line and directory) and the anchor's record of it.
+        let history = sb.path("reports/history.jsonl")
+        let lines = try String(contentsOfFile: history, encoding: .utf8).split(separator: "\n").map(String.init)
+        let last = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(lines[1].utf8)) as? [String: Any])
+        let (lastID, lastDir) = (try XCTUnwrap(last["id"] as? String), try XCTUnwrap(last["report"] as? String))
+        try FileManager.default.removeItem(atPath: sb.path("reports/\(lastDir)"))
+        try (lines[0] + "\n").write(toFile: history, atomically: true, encoding: .utf8)
+        let anchor = sb.path("drill-anchors.jsonl")
+        let anchored = try String(contentsOfFile: anchor, encoding: .utf8).split(separator: "\n").map(String.init)
+        try (anchored.dropLast().joined(separator: "\n") + "\n").write(toFile: anchor, atomically: true, encoding: .utf8)
+        XCTAssertEqual(try verify(false).status, 0, "the report directory and the anchor alone agree: the rewrite is invisible there")
+        let caught = try verify(true)
+        XCTAssertEqual(caught.status, 13, caught.stdout)
+        XCTAssertTrue(caught.stderr.contains("drill \(lastID)") && caught.stderr.contains("missing from the history"), caught.stderr)
     }
 
     func testScenarioRulesKeepDrillsAwayFromLiveData() throws {
