@@ -203,7 +203,8 @@ public struct DrillReport: Codable, Sendable {
         public var lifeboatVersion: String
         /// SHA-256 of the running binary (/proc/self/exe).
         public var binarySha256: String?
-        /// The commit the binary was built from, when the build recorded it.
+        /// The commit the binary was built from (Scripts/build-info), or a text starting
+        /// "unknown" when the build did not record it.
         public var buildCommit: String?
         public var sqliteVersion: String?
         public var scenarioSha256: String

@@ -65,6 +65,10 @@ final class DrillTests: XCTestCase {
             XCTAssertEqual((evidence[key] as? String)?.count, 64, key)
         }
         XCTAssertFalse((evidence["sqlite_version"] as? String ?? "").isEmpty)
+        // The commit Scripts/build-info recorded for this build, or a plain "unknown", never empty.
+        let header = Self.scenarios + "/../Sources/CBuildInfo/build_commit.h"
+        let recorded = (try? String(contentsOfFile: header, encoding: .utf8)).flatMap { $0.split(separator: "\"").dropFirst().first.map(String.init) }
+        XCTAssertEqual(evidence["build_commit"] as? String, recorded ?? BuildInfo.unknownCommit)
         XCTAssertNotNil((evidence["repository_ids"] as? [String: String])?["primary"])
         let restoredFrom = (rep["restore_attempts"] as? [[String: Any]])?.last { $0["ok"] as? Bool == true }
         XCTAssertEqual(evidence["restored_snapshot"] as? String, restoredFrom?["snapshot"] as? String)
