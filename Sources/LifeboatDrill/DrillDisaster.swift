@@ -58,6 +58,7 @@ extension DrillRunner {
 
         let path = setup.databasePath
         let owned = scenario.source.isDrillOwned
+        let struckAt = now
         var struckAtMs: Int64?
         var repositoryStates: [String: String] = [:]
         func damage(_ done: Damage) {
@@ -111,7 +112,7 @@ extension DrillRunner {
         let record = DrillReport.DisasterRecord(kind: d.kind.rawValue, description: d.kind.summary,
                                                 struckAt: RFC3339.format(Date(unixMilliseconds: struck), fractional: true),
                                                 declaredAt: RFC3339.format(Date(), fractional: true), details: details)
-        return DrillDisasterResult(record: record, struckAtMs: struck, declaredAt: declaredAt, lastCommitted: lastCommitted,
+        return DrillDisasterResult(record: record, struckAtMs: struck, struckAt: struckAt, declaredAt: declaredAt, stoppedAt: now, lastCommitted: lastCommitted,
                                    statementAfterSeq: statementAfterSeq, cutOffSnapshots: cut,
                                    beforeDisasterValues: before.values, liveNewestMs: before.liveNewestMs, repositoryStates: repositoryStates)
     }

@@ -52,7 +52,7 @@ public enum DrillMarkdown {
 
         line("## Disaster")
         line()
-        line("**\(r.disaster.kind)**: \(r.disaster.description). Struck at \(r.disaster.struckAt); declared at \(r.disaster.declaredAt) (the RTO clock starts here).")
+        line("**\(r.disaster.kind)**: \(r.disaster.description). Struck at \(r.disaster.struckAt); declared at \(r.disaster.declaredAt) (the end of detection; the RTO counts from the damage).")
         line()
         for d in r.disaster.details { line("- \(d)") }
         line()
@@ -73,7 +73,7 @@ public enum DrillMarkdown {
 
         line("## RTO: where the time went")
         line()
-        table(["Phase", "Time"], r.rto.phases.map { [$0.name, DrillFormat.seconds($0.seconds)] } + [["**Total (declared → verified)**", "**\(DrillFormat.seconds(r.rto.achievedSeconds))**"]])
+        table(["Phase", "Time"], r.rto.phases.map { [$0.name, DrillFormat.seconds($0.seconds)] } + [["**Total (damage → verified)**", "**\(DrillFormat.seconds(r.rto.achievedSeconds))**"]])
         if !r.rto.restoreWorkerSeconds.isEmpty {
             line("Fetch, decrypt + decompress and write overlap on \(r.rto.restoreWorkers) worker threads; their wall time is split by worker time (\(r.rto.restoreWorkerSeconds.map { "\($0.name) \(DrillFormat.seconds($0.seconds))" }.joined(separator: ", "))).")
             line()

@@ -134,7 +134,9 @@ public struct DrillReport: Codable, Sendable {
     }
 
     public struct RTORecord: Codable, Sendable {
-        /// From the disaster being declared to the restored database verified; nil when recovery failed.
+        /// From the damage (detection included) to the restored database, swapped into the
+        /// production path and answering the application's health query, verified; nil when
+        /// recovery failed.
         public var achievedSeconds: Double?
         public var phases: [Phase]
         /// How fetch, decrypt+decompress and write shared the parallel restore (worker time).
