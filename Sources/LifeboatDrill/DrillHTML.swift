@@ -122,7 +122,7 @@ public enum DrillHTML {
         add(r.findings.isEmpty ? "<p>None.</p>" : "<ul>" + r.findings.map { "<li>\(esc($0))</li>" }.joined() + "</ul>")
 
         add("<h2>Controls this evidence supports</h2>")
-        add("<ul>" + DrillReport.controls.map { "<li>\(esc($0))</li>" }.joined() + "</ul>")
+        add("<ul>" + (r.controls ?? DrillReport.controls).map { "<li>\(esc($0))</li>" }.joined() + "</ul>")
         add("<p class=muted>Cleanup: \(esc(r.cleanup)).</p>")
 
         add("<h2>Sign-off</h2>")

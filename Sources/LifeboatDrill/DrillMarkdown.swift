@@ -133,7 +133,7 @@ public enum DrillMarkdown {
 
         line("## Controls this evidence supports")
         line()
-        for c in DrillReport.controls { line("- \(c)") }
+        for c in r.controls ?? DrillReport.controls { line("- \(c)") }
         line()
         line("Cleanup: \(r.cleanup).")
         line()

@@ -9,6 +9,10 @@ import LifeboatWorkload
 /// report.html are rendered from it). Holds no secrets and no database content: verification
 /// results are shown only when they are numbers (counts, sums), never text from the database.
 public struct DrillReport: Codable, Sendable {
+    /// The version of docs/drill-report.schema.json this report follows.
+    public static let currentSchemaVersion = 1
+    /// Optional only so reports written before it still decode.
+    public var schemaVersion: Int? = DrillReport.currentSchemaVersion
     public var formatVersion = 1
     public var id: String
     public var outcome: Outcome
@@ -35,6 +39,8 @@ public struct DrillReport: Codable, Sendable {
     /// Several strike points of the snapshot cycle: one sample each; the rest of the report
     /// details the worst case (absent for a single strike).
     public var strikes: StrikeSeries? = nil
+    /// The control frameworks whose evidence requirement this report answers.
+    public var controls: [String]? = DrillReport.controls
 
     public enum Outcome: String, Codable, Sendable {
         case passed
