@@ -23,9 +23,10 @@ let package = Package(
         .systemLibrary(name: "CMalloc"),
         // O_DIRECT for pack files (Support/FileIO.swift).
         .systemLibrary(name: "CDirectIO"),
+        .systemLibrary(name: "CBuildInfo"),
 
         // Floor 1: support, crypto, compression, the SQLite wrapper, ids, errors, clock, identity.
-        .target(name: "LifeboatCore", dependencies: ["CLibCrypto", "CSQLite", "CZstd", "CMalloc", "CDirectIO"]),
+        .target(name: "LifeboatCore", dependencies: ["CLibCrypto", "CSQLite", "CZstd", "CMalloc", "CDirectIO", "CBuildInfo"]),
         // Floor 2: where bytes live: the Backend protocol, local directory, S3, Object Lock,
         // and the decorators (replication, retry).
         .target(name: "LifeboatStorage", dependencies: ["LifeboatCore", "CCurl"]),

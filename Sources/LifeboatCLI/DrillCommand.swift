@@ -102,6 +102,10 @@ struct DrillCommand: ParsableCommand {
 
                 let report = try runner.run()
                 let written = try DrillArchive.write(report, to: reports.directory, anchor: reports.anchorPath, signingKey: signingKey)
+                // The one write to an existing repository: the drill's record in its audit trail.
+                let recorded = DrillAuditTrail.record(report, written: written, reportDir: reports.directory, scenario: s,
+                                                      openBackend: { try openBackend(location: $0, options: backendOptions) })
+                if !quiet { recorded.forEach { Output.line($0) } }
                 if output.json {
                     try Output.json(Summary(report: report, directory: written.directory, files: written.files))
                 } else if !output.quiet || report.outcome != .passed {
@@ -153,13 +157,30 @@ struct DrillCommand: ParsableCommand {
         @Flag(help: "Check every report file against the SHA-256 recorded in the history chain.")
         var verify = false
 
+        @Option(name: .customLong("repo"), help: ArgumentHelp("With --verify: also hold the history against the drill records in this repository's audit trail (repeatable; drills against existing repositories record themselves there).", valueName: "location"))
+        var repositories: [String] = []
+
+        @Option(help: ArgumentHelp("Environment prefix of the --repo passphrase (PREFIX_PASSWORD_FILE, …). Default: LIFEBOAT.", valueName: "prefix"))
+        var passwordPrefix = "LIFEBOAT"
+
+        @Option(help: ArgumentHelp("CA bundle for S3 repositories with a private CA. Default: $LIFEBOAT_CACERT.", valueName: "file"))
+        var cacert: String?
+
         @OptionGroup var output: OutputOptions
 
         func run() throws {
             try runReporting {
                 let dir = reports.directory
                 let entries = try DrillArchive.readHistory(dir).filter { scenario == nil || $0.scenario == scenario }
-                let problems = verify ? try DrillArchive.verify(dir, anchor: reports.anchorPath) : []
+                var problems = verify ? try DrillArchive.verify(dir, anchor: reports.anchorPath) : []
+                if !repositories.isEmpty && !verify {
+                    throw LifeboatError(.usage, "--repo is for --verify: add --verify to hold the history against the repository's audit trail")
+                }
+                for location in repositories where verify {
+                    let backend = try openBackend(location: location, options: BackendOptions(caCertPath: cacert))
+                    let repository = try Repository.open(backend: backend, passphrase: try PassphraseSource.fromEnvironment(prefix: passwordPrefix, purpose: "passphrase for repository \(location)"))
+                    problems += try DrillAuditTrail.verify(reportDir: dir, records: try DrillAuditTrail.records(in: repository, reportDir: dir), repository: location)
+                }
                 if output.json {
                     struct Out: Encodable { let drills: [DrillHistoryEntry]; let problems: [String]? }
                     try Output.json(Out(drills: entries, problems: verify ? problems : nil))
@@ -180,7 +201,7 @@ struct DrillCommand: ParsableCommand {
                         Output.line("\(entries.count) drill(s); reports in \(dir)")
                     }
                     if verify {
-                        Output.line(problems.isEmpty ? "history verified: every report matches its recorded SHA-256, the chain is whole and matches its anchor" : "")
+                        Output.line(problems.isEmpty ? "history verified: every report matches its recorded SHA-256, the chain is whole and matches its anchor\(repositories.isEmpty ? "" : " and the audit trail of \(repositories.joined(separator: ", "))")" : "")
                     }
                 }
                 if !problems.isEmpty {

@@ -11,6 +11,9 @@ package final class DrillCutOff: Sendable {
         /// Snapshots started and not yet committing (what a strike "during a snapshot" waits for).
         var inFlight = 0
         var cutOffSnapshots = 0
+        /// Snapshots started so far and when the newest began (monotonic seconds).
+        var started = 0
+        var lastStartedAt = 0.0
     }
 
     private let state = Locked(State())
@@ -24,7 +27,13 @@ package final class DrillCutOff: Sendable {
 
     package var hasStruck: Bool { state.current.struckAtMs != nil }
 
-    package func snapshotStarted() { state.withLock { $0.inFlight += 1 } }
+    package func snapshotStarted() {
+        state.withLock {
+            $0.inFlight += 1
+            $0.started += 1
+            $0.lastStartedAt = Clock.monotonic()
+        }
+    }
 
     /// A snapshot that ended without committing because of the strike.
     package func snapshotCutOff() { state.withLock { $0.cutOffSnapshots += 1 } }
@@ -57,5 +66,25 @@ package final class DrillCutOff: Sendable {
             Clock.sleep(seconds: 0.002)
         }
         return false
+    }
+
+    /// Strikes `offset` seconds after the next snapshot begins: one chosen point of the snapshot
+    /// cycle. False on timeout (no snapshot started).
+    package func strikeAfterNextSnapshotStart(offset: Double, timeout: Double, cancelled: () -> Bool) -> Bool {
+        let seen = state.current.started
+        let end = Clock.monotonic() + timeout
+        var began: Double?
+        while began == nil {
+            guard Clock.monotonic() < end, !cancelled() else { return false }
+            began = state.withLock { $0.started > seen ? $0.lastStartedAt : nil }
+            if began == nil { Clock.sleep(seconds: 0.001) }
+        }
+        let at = (began ?? 0) + offset
+        while Clock.monotonic() < at {
+            if cancelled() { return false }
+            Clock.sleep(seconds: min(0.005, max(0, at - Clock.monotonic())))
+        }
+        strike()
+        return true
     }
 }

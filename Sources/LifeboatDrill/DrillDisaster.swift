@@ -32,7 +32,16 @@ extension DrillRunner {
         var statementAfterSeq: Int64?
         let before = try recordBeforeDisaster(setup.databasePath)
         if d.kind != .destructiveStatement {
-            if d.duringSnapshot {
+            if let offset = d.strikeOffset {
+                guard background.schedule != nil else {
+                    throw LifeboatError(.usage, "\(scenario.file): strike points need a snapshot_schedule step before the disaster")
+                }
+                guard cutOff.strikeAfterNextSnapshotStart(offset: offset, timeout: 120, cancelled: { cancelled.current }) else {
+                    try checkCancelled()
+                    throw LifeboatError(.incomplete, "no snapshot started within 120 s to time the strike from; shorten the snapshot_schedule interval in \(scenario.file)")
+                }
+                note(["struck \(DrillFormat.seconds(offset)) after a scheduled snapshot began (one point of the snapshot cycle)"])
+            } else if d.duringSnapshot {
                 guard background.schedule != nil else {
                     throw LifeboatError(.usage, "\(scenario.file): 'strike: during-snapshot' needs a snapshot_schedule step before the disaster")
                 }
@@ -49,6 +58,7 @@ extension DrillRunner {
 
         let path = setup.databasePath
         let owned = scenario.source.isDrillOwned
+        let struckAt = now
         var struckAtMs: Int64?
         var repositoryStates: [String: String] = [:]
         func damage(_ done: Damage) {
@@ -102,7 +112,7 @@ extension DrillRunner {
         let record = DrillReport.DisasterRecord(kind: d.kind.rawValue, description: d.kind.summary,
                                                 struckAt: RFC3339.format(Date(unixMilliseconds: struck), fractional: true),
                                                 declaredAt: RFC3339.format(Date(), fractional: true), details: details)
-        return DrillDisasterResult(record: record, struckAtMs: struck, declaredAt: declaredAt, lastCommitted: lastCommitted,
+        return DrillDisasterResult(record: record, struckAtMs: struck, struckAt: struckAt, declaredAt: declaredAt, stoppedAt: now, lastCommitted: lastCommitted,
                                    statementAfterSeq: statementAfterSeq, cutOffSnapshots: cut,
                                    beforeDisasterValues: before.values, liveNewestMs: before.liveNewestMs, repositoryStates: repositoryStates)
     }

@@ -49,11 +49,17 @@ public enum DrillHTML {
             [esc($0.measure), esc($0.target), "<strong>\(esc($0.achieved))</strong>", mark($0.met, "met", "missed"), esc($0.detail)]
         })
 
+        if let strikes = r.strikes {
+            add("<h2>Strike points: RPO over the snapshot cycle</h2>")
+            add("<p>\(esc(DrillStrikeSeries.spreadText(strikes)))</p>")
+            table(DrillStrikeSeries.header, DrillStrikeSeries.rows(strikes).map { $0.map(esc) })
+        }
+
         add("<h2>Timeline</h2>")
         add(timelineSVG(r))
         add("<h2>RTO: where the time went</h2>")
         table(["Phase", "Time"], r.rto.phases.map { [esc($0.name), esc(DrillFormat.seconds($0.seconds))] }
-              + [["<strong>Total (declared → verified)</strong>", "<strong>\(esc(DrillFormat.seconds(r.rto.achievedSeconds)))</strong>"]])
+              + [["<strong>Total (damage → verified)</strong>", "<strong>\(esc(DrillFormat.seconds(r.rto.achievedSeconds)))</strong>"]])
         if !r.rto.restoreWorkerSeconds.isEmpty {
             add("<p class=muted>Fetch, decrypt + decompress and write overlap on \(r.rto.restoreWorkers) worker threads; their wall time is split by the worker time each took (\(esc(r.rto.restoreWorkerSeconds.map { "\($0.name) \(DrillFormat.seconds($0.seconds))" }.joined(separator: ", ")))).</p>")
         }
@@ -116,7 +122,7 @@ public enum DrillHTML {
         add(r.findings.isEmpty ? "<p>None.</p>" : "<ul>" + r.findings.map { "<li>\(esc($0))</li>" }.joined() + "</ul>")
 
         add("<h2>Controls this evidence supports</h2>")
-        add("<ul>" + DrillReport.controls.map { "<li>\(esc($0))</li>" }.joined() + "</ul>")
+        add("<ul>" + (r.controls ?? DrillReport.controls).map { "<li>\(esc($0))</li>" }.joined() + "</ul>")
         add("<p class=muted>Cleanup: \(esc(r.cleanup)).</p>")
 
         add("<h2>Sign-off</h2>")

@@ -38,6 +38,11 @@ public enum DrillArchive {
         public var directory: String
         /// File name → SHA-256.
         public var files: [(name: String, sha256: String)]
+        /// The drill's history line: its SHA-256 and its number (1-based).
+        public var historyLineSHA256 = ""
+        public var historyEntry = 0
+
+        public var reportSHA256: String { files.first { $0.name == "report.json" }?.sha256 ?? "" }
     }
 
     /// Writes report.json, report.md, report.html and SHA256SUMS into a new directory under
@@ -74,8 +79,9 @@ public enum DrillArchive {
         enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         let line = String(decoding: try enc.encode(e), as: UTF8.self) + "\n"
         try append(reportDir + "/" + historyFile, Array(line.utf8))
-        try DrillAnchor.append(anchor, reportDir: reportDir, historyLines: try lines(reportDir + "/" + historyFile), id: report.id)
-        return Written(directory: dir, files: files)
+        let all = try lines(reportDir + "/" + historyFile)
+        try DrillAnchor.append(anchor, reportDir: reportDir, historyLines: all, id: report.id)
+        return Written(directory: dir, files: files, historyLineSHA256: SHA256.hex(Array((all.last ?? "").utf8)), historyEntry: all.count)
     }
 
     package static func entry(_ r: DrillReport, dir: String, files: [String: String], prev: String) -> DrillHistoryEntry {

@@ -52,7 +52,7 @@ public enum DrillMarkdown {
 
         line("## Disaster")
         line()
-        line("**\(r.disaster.kind)**: \(r.disaster.description). Struck at \(r.disaster.struckAt); declared at \(r.disaster.declaredAt) (the RTO clock starts here).")
+        line("**\(r.disaster.kind)**: \(r.disaster.description). Struck at \(r.disaster.struckAt); declared at \(r.disaster.declaredAt) (the end of detection; the RTO counts from the damage).")
         line()
         for d in r.disaster.details { line("- \(d)") }
         line()
@@ -63,9 +63,17 @@ public enum DrillMarkdown {
             [$0.measure, $0.target, $0.achieved, $0.met ? "✅ met" : "❌ missed", $0.detail]
         })
 
+        if let strikes = r.strikes {
+            line("## Strike points: RPO over the snapshot cycle")
+            line()
+            line(DrillStrikeSeries.spreadText(strikes))
+            line()
+            table(DrillStrikeSeries.header, DrillStrikeSeries.rows(strikes))
+        }
+
         line("## RTO: where the time went")
         line()
-        table(["Phase", "Time"], r.rto.phases.map { [$0.name, DrillFormat.seconds($0.seconds)] } + [["**Total (declared → verified)**", "**\(DrillFormat.seconds(r.rto.achievedSeconds))**"]])
+        table(["Phase", "Time"], r.rto.phases.map { [$0.name, DrillFormat.seconds($0.seconds)] } + [["**Total (damage → verified)**", "**\(DrillFormat.seconds(r.rto.achievedSeconds))**"]])
         if !r.rto.restoreWorkerSeconds.isEmpty {
             line("Fetch, decrypt + decompress and write overlap on \(r.rto.restoreWorkers) worker threads; their wall time is split by worker time (\(r.rto.restoreWorkerSeconds.map { "\($0.name) \(DrillFormat.seconds($0.seconds))" }.joined(separator: ", "))).")
             line()
@@ -125,7 +133,7 @@ public enum DrillMarkdown {
 
         line("## Controls this evidence supports")
         line()
-        for c in DrillReport.controls { line("- \(c)") }
+        for c in r.controls ?? DrillReport.controls { line("- \(c)") }
         line()
         line("Cleanup: \(r.cleanup).")
         line()

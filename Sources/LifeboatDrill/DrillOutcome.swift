@@ -55,7 +55,7 @@ extension DrillRunner {
     package func makeReport(_ state: DrillState, failure: Error?, rpo: DrillReport.RPORecord, evidence: DrillReport.Evidence, cleanup: String) -> DrillReport {
         let restored = state.recovery.restored
         let verifications = state.checks
-        let rto = restored != nil ? state.verifiedAt.flatMap { v in state.disaster.map { v - $0.declaredAt } } : nil
+        let rto = restored != nil ? state.verifiedAt.flatMap { v in state.disaster.map { v - $0.struckAt } } : nil
         let allVerified = restored != nil && !verifications.isEmpty && verifications.allSatisfy(\.passed)
         let t = scenario.targets
         var targets: [DrillReport.TargetResult] = []
@@ -69,7 +69,7 @@ extension DrillRunner {
         let rtoMet = allVerified && (rto ?? .infinity) <= t.rto
         targets.append(.init(measure: "RTO", target: "≤ \(DrillFormat.seconds(t.rto))", targetSeconds: t.rto,
                              achieved: DrillFormat.seconds(allVerified ? rto : nil), achievedSeconds: allVerified ? rto : nil, met: rtoMet,
-                             detail: rtoMet ? "from the disaster being declared to the restored database verified"
+                             detail: rtoMet ? "from the damage to the restored database verified: detection, restore, swap into the production path, application health query, checks"
                                  : (allVerified ? "recovery took \(DrillFormat.seconds(rto)), over the target by \(DrillFormat.seconds((rto ?? 0) - t.rto))" : "the database was not recovered and verified")))
         let rpoMet = allVerified && (rpo.achievedSeconds ?? .infinity) <= t.rpo
         targets.append(.init(measure: "RPO", target: "≤ \(DrillFormat.seconds(t.rpo))", targetSeconds: t.rpo,

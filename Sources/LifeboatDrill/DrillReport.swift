@@ -9,6 +9,10 @@ import LifeboatWorkload
 /// report.html are rendered from it). Holds no secrets and no database content: verification
 /// results are shown only when they are numbers (counts, sums), never text from the database.
 public struct DrillReport: Codable, Sendable {
+    /// The version of docs/drill-report.schema.json this report follows.
+    public static let currentSchemaVersion = 1
+    /// Optional only so reports written before it still decode.
+    public var schemaVersion: Int? = DrillReport.currentSchemaVersion
     public var formatVersion = 1
     public var id: String
     public var outcome: Outcome
@@ -32,6 +36,11 @@ public struct DrillReport: Codable, Sendable {
     public var signOff: [SignOffField]
     /// What ran and what came back, so the figures can be traced (absent in reports before it).
     public var evidence: Evidence? = nil
+    /// Several strike points of the snapshot cycle: one sample each; the rest of the report
+    /// details the worst case (absent for a single strike).
+    public var strikes: StrikeSeries? = nil
+    /// The control frameworks whose evidence requirement this report answers.
+    public var controls: [String]? = DrillReport.controls
 
     public enum Outcome: String, Codable, Sendable {
         case passed
@@ -131,7 +140,9 @@ public struct DrillReport: Codable, Sendable {
     }
 
     public struct RTORecord: Codable, Sendable {
-        /// From the disaster being declared to the restored database verified; nil when recovery failed.
+        /// From the damage (detection included) to the restored database, swapped into the
+        /// production path and answering the application's health query, verified; nil when
+        /// recovery failed.
         public var achievedSeconds: Double?
         public var phases: [Phase]
         /// How fetch, decrypt+decompress and write shared the parallel restore (worker time).
@@ -200,7 +211,8 @@ public struct DrillReport: Codable, Sendable {
         public var lifeboatVersion: String
         /// SHA-256 of the running binary (/proc/self/exe).
         public var binarySha256: String?
-        /// The commit the binary was built from, when the build recorded it.
+        /// The commit the binary was built from (Scripts/build-info), or a text starting
+        /// "unknown" when the build did not record it.
         public var buildCommit: String?
         public var sqliteVersion: String?
         public var scenarioSha256: String
@@ -212,6 +224,33 @@ public struct DrillReport: Codable, Sendable {
         /// SHA-256 of the restored database file, as verified.
         public var restoredFileSha256: String?
         public var restoredFileBytes: Int?
+    }
+
+    public struct StrikeSeries: Codable, Sendable {
+        /// How the points were chosen ("3 random points of the snapshot cycle (seed 1)").
+        public var points: String
+        public var snapshotEverySeconds: Double
+        public var samples: [StrikeSample]
+        /// Over the samples that recovered and verified; nil when none did.
+        public var rpoMinSeconds: Double?
+        public var rpoMedianSeconds: Double?
+        public var rpoMaxSeconds: Double?
+        /// Index into `samples` of the worst case, which the rest of the report details.
+        public var worstCase: Int
+    }
+
+    public struct StrikeSample: Codable, Sendable {
+        /// Seconds after a scheduled snapshot began.
+        public var offsetSeconds: Double
+        public var drillId: String
+        public var outcome: String
+        public var struckAt: String
+        public var rpoSeconds: Double?
+        public var lostTransactions: Int?
+        public var rtoSeconds: Double?
+        public var restoredSnapshot: String?
+        public var rpoMet: Bool
+        public var rtoMet: Bool
     }
 
     public struct SignOffField: Codable, Sendable {

@@ -41,15 +41,24 @@ public final class DrillRunner: Sendable {
     /// when the run starts and removed when it ends.
     package let scratch: String
     package let recorder: DrillRecorder
-    package let cancelled = Locked(false)
+    package let cancelled: Locked<Bool>
+    /// The run of the current strike point, when the scenario has several (its scratch
+    /// directory is what an emergency cleanup removes).
+    package let currentStrike = Locked<DrillRunner?>(nil)
     /// One snapshot at a time: a step's and the schedule's never overlap.
     package let snapshotting = Locked(())
     /// Set when the disaster strikes: snapshots and replica copies in flight are lost.
     package let cutOff = DrillCutOff()
 
-    public init(scenario: Scenario, options: Options = Options()) {
+    public convenience init(scenario: Scenario, options: Options = Options()) {
+        self.init(scenario: scenario, options: options, cancelled: Locked(false))
+    }
+
+    /// One strike point's run shares its parent's cancel flag.
+    package init(scenario: Scenario, options: Options, cancelled: Locked<Bool>) {
         self.scenario = scenario
         self.options = options
+        self.cancelled = cancelled
         let stamp = RFC3339.format(Date()).replacingOccurrences(of: ":", with: "").replacingOccurrences(of: "-", with: "")
         id = "\(stamp)-\(Hex.encode((try? SecureRandom.bytes(3)) ?? [0, 0, 0]))"
         scratch = (options.scratchParent.hasSuffix("/") ? options.scratchParent : options.scratchParent + "/") + "lifeboat-drill-\(id)"
@@ -85,6 +94,9 @@ public final class DrillRunner: Sendable {
     // MARK: run
 
     public func run() throws -> DrillReport {
+        if let points = scenario.disaster?.strikePoints, let every = scenario.snapshotEvery {
+            return try runStrikeSeries(points, every: every)
+        }
         try prepareScratch()
         var state = DrillState()
         var failure: Error?
@@ -178,6 +190,7 @@ public final class DrillRunner: Sendable {
     /// Last resort on a second interrupt, just before the process exits: remove the scratch
     /// directory now, without waiting for anything still running.
     public func emergencyCleanup() {
+        currentStrike.current?.emergencyCleanup()
         try? FileManager.default.removeItem(atPath: scratch)
     }
 }

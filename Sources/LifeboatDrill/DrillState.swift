@@ -15,7 +15,13 @@ package struct DrillState {
     package var verifications: [DrillVerificationResult] = []
 
     package var checks: [DrillReport.Verification] { verifications.flatMap(\.checks) }
-    package var rtoPhases: [DrillReport.Phase] { recovery.phases + verifications.map(\.phase) }
+    package var rtoPhases: [DrillReport.Phase] {
+        let detection = disaster.map {
+            [DrillReport.Phase(name: "detection (damage → disaster declared)", seconds: $0.declaredAt - $0.struckAt),
+             DrillReport.Phase(name: "stop the application and the snapshot schedule", seconds: $0.stoppedAt - $0.declaredAt)]
+        } ?? []
+        return detection + recovery.phases + verifications.map(\.phase)
+    }
     package var verifiedAt: Double? { verifications.last?.verifiedAt }
 }
 
@@ -74,8 +80,12 @@ package struct DrillBackground {
 package struct DrillDisasterResult: Sendable {
     package var record: DrillReport.DisasterRecord
     package var struckAtMs: Int64
-    /// When the disaster was declared: the RTO clock starts here.
+    /// When the damage was done (drill clock): the RTO clock starts here, detection included.
+    package var struckAt: Double
+    /// When the disaster was declared (the end of detection).
     package var declaredAt: Double
+    /// When the application (the write load) and the snapshot schedule had stopped.
+    package var stoppedAt: Double
     /// The last transaction committed before the damage (marker sequence and time).
     package var lastCommitted: (seq: Int64, ms: Int64)?
     /// Markers after this seq were committed after a mistaken statement: a point-in-time restore

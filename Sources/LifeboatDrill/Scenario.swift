@@ -123,6 +123,40 @@ public struct Scenario: Sendable {
         /// Strike while a scheduled snapshot is running (`strike: during-snapshot`), the worst
         /// moment for a snapshot schedule: the one in flight is lost.
         public var duringSnapshot = false
+        /// Strike this long after a scheduled snapshot began (one point of the snapshot cycle).
+        public var strikeOffset: Double? = nil
+        /// Several points of the snapshot cycle: the scenario is run once per point and the
+        /// report gives min/median/max RPO and judges the worst case against the target.
+        public var strikePoints: StrikePoints? = nil
+    }
+
+    /// `strike: random` (N points drawn from the snapshot interval with a seed, one in each N-th
+    /// of it) or a list of
+    /// offsets after a scheduled snapshot begins.
+    public enum StrikePoints: Sendable, Equatable {
+        case random(count: Int, seed: UInt64)
+        case offsets([Double])
+
+        /// The offsets in seconds, each within [0, every).
+        public func offsets(every: Double) -> [Double] {
+            switch self {
+            case .offsets(let o): return o
+            case .random(let count, let seed):
+                var rng = SeededGenerator(seed: seed)
+                // Stratified: point k falls in the k-th of `count` equal slices of the cycle, so
+                // the points spread over all of it (early, during the snapshot, late). Millisecond
+                // resolution, so the same seed gives the same offsets everywhere.
+                let slice = max(1, Int(every * 1000) / max(1, count))
+                return (0..<count).map { k in Double(k * slice + rng.below(slice)) / 1000 }
+            }
+        }
+
+        public var description: String {
+            switch self {
+            case .random(let count, let seed): return "\(count) random points of the snapshot cycle (seed \(seed))"
+            case .offsets(let o): return "\(o.count) points of the snapshot cycle (\(o.map { DrillFormat.seconds($0) }.joined(separator: ", ")) after a scheduled snapshot began)"
+            }
+        }
     }
 
     public enum SnapshotChoice: Sendable, Equatable {
@@ -174,6 +208,11 @@ public struct Scenario: Sendable {
     public var disaster: Disaster? {
         for s in steps { if case .disaster(let d) = s.step { return d } }
         return nil
+    }
+
+    /// The snapshot schedule's interval, when the scenario has one.
+    public var snapshotEvery: Double? {
+        steps.compactMap { e -> Double? in if case .snapshotSchedule(let s) = e.step { return s }; return nil }.first
     }
 
     public var hasWorkload: Bool {

@@ -214,15 +214,37 @@ public enum ScenarioLoader {
             if kind != .destructiveStatement && noticed > 0, let f {
                 throw fail(f.line("noticed_after"), "'noticed_after' applies to destructive-statement disasters only (other disasters are noticed at once)")
             }
-            let strike = try f?.optionalText("strike") ?? "at-once"
-            guard ["at-once", "during-snapshot"].contains(strike) else {
-                throw fail(f?.line("strike") ?? YAMLDocument.line(node), "strike must be at-once or during-snapshot")
+            var strike = "at-once"
+            var points: Scenario.StrikePoints?
+            if let f, let node = try f.optional("strike") {
+                points = try strikePoints(node, seed: UInt64(try f.optionalInt("seed") ?? 1))
+                if points == nil { strike = try f.text("strike") }
             }
-            if kind == .destructiveStatement && strike == "during-snapshot", let f {
-                throw fail(f.line("strike"), "'strike: during-snapshot' does not apply to destructive-statement disasters (snapshots go on until the mistake is noticed)")
+            guard ["at-once", "during-snapshot"].contains(strike) else {
+                throw fail(f?.line("strike") ?? YAMLDocument.line(node), "strike must be at-once, during-snapshot, random, {random: N, seed: S} or a list of offsets such as [100ms, 500ms]")
+            }
+            if kind == .destructiveStatement && (strike == "during-snapshot" || points != nil), let f {
+                throw fail(f.line("strike"), "'strike: \(strike == "during-snapshot" ? "during-snapshot" : "random or offsets")' does not apply to destructive-statement disasters (snapshots go on until the mistake is noticed)")
             }
             return .init(kind: kind, repository: try f?.optionalText("repository"), pages: pages, statement: statement,
-                         noticedAfter: noticed, seed: UInt64(try f?.optionalInt("seed") ?? 1), duringSnapshot: strike == "during-snapshot")
+                         noticedAfter: noticed, seed: UInt64(try f?.optionalInt("seed") ?? 1), duringSnapshot: strike == "during-snapshot",
+                         strikePoints: points)
+        }
+
+        /// `random`, `{random: N, seed: S}` or `[100ms, 600ms]`; nil for the single-strike words.
+        package func strikePoints(_ node: Node, seed: UInt64) throws -> Scenario.StrikePoints? {
+            if let items = node.sequence {
+                guard !items.isEmpty, items.count <= 20 else { throw fail(node, "strike offsets: give 1 to 20 durations, e.g. [100ms, 500ms, 900ms]") }
+                return .offsets(try items.map { try duration($0) })
+            }
+            if node.mapping != nil {
+                let f = try fields(node, "strike", allowed: ["random", "seed"])
+                let n = try f.optionalInt("random") ?? 3
+                guard (1...20).contains(n) else { throw fail(f.line("random"), "strike random: give 1 to 20 points") }
+                return .random(count: n, seed: UInt64(try f.optionalInt("seed") ?? Int(seed)))
+            }
+            if node.scalar?.string == "random" { return .random(count: 3, seed: seed) }
+            return nil
         }
 
         package func restore(_ node: Node) throws -> Scenario.Restore {
@@ -362,6 +384,14 @@ public enum ScenarioLoader {
             }
             if !s.source.isDrillOwned && [.corruptPages, .destructiveStatement, .ransomware].contains(disaster.kind) {
                 throw fail(disasterStep.line, "a \(disaster.kind.rawValue) disaster damages the database, so it needs source generate or copy; with a live database use delete-database or repository-lost (simulated: nothing is touched)")
+            }
+            if let points = disaster.strikePoints {
+                guard let every = s.snapshotEvery else {
+                    throw fail(disasterStep.line, "strike points are points of the snapshot cycle: add a snapshot_schedule step before the disaster")
+                }
+                if case .offsets(let o) = points, let bad = o.first(where: { $0 < 0 || $0 >= every }) {
+                    throw fail(disasterStep.line, "strike offset \(DrillFormat.seconds(bad)) is outside the snapshot cycle: give offsets from 0 to under the snapshot_schedule interval (\(DrillFormat.seconds(every)))")
+                }
             }
             if let r = disaster.repository, !names.contains(r) {
                 throw fail(disasterStep.line, "disaster repository '\(r)' is not one of the scenario's repositories (\(names.sorted().joined(separator: ", ")))")

@@ -53,8 +53,14 @@ final class DrillTests: XCTestCase {
         XCTAssertNotNil(rpo["lost_transactions"] as? Int)
         let rto = try XCTUnwrap(rep["rto"] as? [String: Any])
         let phases = try XCTUnwrap(rto["phases"] as? [[String: Any]]).compactMap { $0["name"] as? String }
-        for p in ["open repository", "find snapshot", "locate (index, page table)", "fetch", "decrypt + decompress", "write", "integrity check", "verification queries"] {
+        for p in ["detection (damage → disaster declared)", DrillRunner.keyDerivationPhase, "find snapshot", "locate (index, page table)", "fetch", "decrypt + decompress", "write",
+                  "integrity check", "swap into the production path", "application health query", "verification queries"] {
             XCTAssertTrue(phases.contains(p), "phase \(p) timed: \(phases)")
+        }
+        XCTAssertEqual(phases.first, "detection (damage → disaster declared)", "the RTO starts at the damage, detection included")
+        if rep["strikes"] == nil {
+            let total = try XCTUnwrap(rto["phases"] as? [[String: Any]]).compactMap { $0["seconds"] as? Double }.reduce(0, +)
+            XCTAssertEqual(total, try XCTUnwrap(rto["achieved_seconds"] as? Double), accuracy: 0.05, "the phases account for the whole RTO")
         }
         let verifications = try XCTUnwrap(rep["verifications"] as? [[String: Any]])
         XCTAssertTrue(verifications.allSatisfy { $0["passed"] as? Bool == true })
@@ -65,6 +71,10 @@ final class DrillTests: XCTestCase {
             XCTAssertEqual((evidence[key] as? String)?.count, 64, key)
         }
         XCTAssertFalse((evidence["sqlite_version"] as? String ?? "").isEmpty)
+        // The commit Scripts/build-info recorded for this build, or a plain "unknown", never empty.
+        let header = Self.scenarios + "/../Sources/CBuildInfo/build_commit.h"
+        let recorded = (try? String(contentsOfFile: header, encoding: .utf8)).flatMap { $0.split(separator: "\"").dropFirst().first.map(String.init) }
+        XCTAssertEqual(evidence["build_commit"] as? String, recorded ?? BuildInfo.unknownCommit)
         XCTAssertNotNil((evidence["repository_ids"] as? [String: String])?["primary"])
         let restoredFrom = (rep["restore_attempts"] as? [[String: Any]])?.last { $0["ok"] as? Bool == true }
         XCTAssertEqual(evidence["restored_snapshot"] as? String, restoredFrom?["snapshot"] as? String)
@@ -81,8 +91,23 @@ final class DrillTests: XCTestCase {
         XCTAssertEqual(attempts.count, 1)
         XCTAssertEqual(attempts[0]["repository"] as? String, "primary")
         let snapshots = try XCTUnwrap((rep["scope"] as? [String: Any])?["snapshots"] as? [[String: Any]])
-        XCTAssertGreaterThanOrEqual(snapshots.count, 3, "one snapshot plus the schedule's")
+        XCTAssertGreaterThanOrEqual(snapshots.count, 1)
         XCTAssertEqual(attempts[0]["snapshot"] as? String, snapshots.last?["id"] as? String, "latest means the newest snapshot")
+
+        // Struck at three seeded points of the 1 s cycle, one in each third; the worst counts.
+        let strikes = try XCTUnwrap(rep["strikes"] as? [String: Any], "the scenario is run at several strike points")
+        let samples = try XCTUnwrap(strikes["samples"] as? [[String: Any]])
+        XCTAssertEqual(samples.count, 3)
+        let offsets = samples.compactMap { $0["offset_seconds"] as? Double }
+        XCTAssertEqual(offsets, Scenario.StrikePoints.random(count: 3, seed: 1).offsets(every: 1))
+        let rpos = samples.compactMap { $0["rpo_seconds"] as? Double }
+        XCTAssertEqual(rpos.count, 3)
+        let (lo, mid, hi) = (try XCTUnwrap(strikes["rpo_min_seconds"] as? Double), try XCTUnwrap(strikes["rpo_median_seconds"] as? Double), try XCTUnwrap(strikes["rpo_max_seconds"] as? Double))
+        XCTAssertEqual([lo, mid, hi], rpos.sorted())
+        XCTAssertEqual((rep["rpo"] as? [String: Any])?["achieved_seconds"] as? Double, hi, "the report's RPO is the worst case")
+        XCTAssertEqual(targets(rep)["RPO"]?["achieved_seconds"] as? Double, hi)
+        XCTAssertEqual(samples[try XCTUnwrap(strikes["worst_case"] as? Int)]["rpo_seconds"] as? Double, hi)
+        XCTAssertEqual(Set(samples.compactMap { $0["drill_id"] as? String }).count, 3, "each point is a run of its own")
     }
 
     func testScenarioCorruptPages() throws {
@@ -475,8 +500,58 @@ final class DrillTests: XCTestCase {
         XCTAssertEqual((rep["verifications"] as? [[String: Any]])?.map { $0["name"] as? String ?? "" }.filter { $0 == "SQLite integrity" || $0 == "Page checksums" }, [],
                        "no check that cannot fail: the restore itself fails when integrity_check does")
         XCTAssertEqual((rep["verifications"] as? [[String: Any]])?.count, 5)
-        XCTAssertEqual(try fingerprint([sb.repo, sb.path("offsite"), live]), before, "repositories and the live database are unchanged")
+        XCTAssertEqual(try fingerprint([sb.repo, sb.path("offsite"), live]).filter { !$0.key.contains("/audit/") },
+                       before.filter { !$0.key.contains("/audit/") }, "repositories and the live database are unchanged")
+        for repo in [sb.repo, sb.path("offsite")] {
+            XCTAssertEqual(try fingerprint([repo]).keys.filter { $0.contains("/audit/") }.count,
+                           before.keys.filter { $0.hasPrefix(repo + "/") && $0.contains("/audit/") }.count + 1,
+                           "the one write: the drill's record in \(repo)'s audit trail")
+        }
+        XCTAssertTrue(r.stdout.contains("drill recorded in the audit trail of 'offsite'"), r.stdout)
         XCTAssertTrue(try scratchIsEmpty(sb))
+    }
+
+    /// Whoever can rewrite the report directory and the anchor file cannot make a drill vanish:
+    /// its record is in the repository's audit trail, and `history --verify --repo` names it.
+    func testADeletedLastDrillIsCaughtByTheRepositoryAuditTrail() throws {
+        let sb = try Sandbox()
+        let live = sb.path("live.db")
+        _ = try ProcessDatabaseGenerator(options: .init(targetBytes: 256 << 10, seed: 9)).generate(at: live)
+        XCTAssertEqual(try sb.lifeboat("init").status, 0)
+        XCTAssertEqual(try sb.lifeboat("snapshot", live, "--source", "process.db").status, 0)
+        let file = sb.path("existing.yml")
+        try """
+            name: existing repository
+            source: {name: process.db, live: \(live)}
+            repositories: [{name: primary, location: \(sb.repo)}]
+            targets: {rto: 1m, rpo: 1d}
+            steps:
+              - disaster: delete-database
+              - restore: latest
+              - verify: {queries: [{name: requests, sql: SELECT count(*) FROM requests, expect: "> 0"}]}
+            """.write(toFile: file, atomically: true, encoding: .utf8)
+        for _ in 0..<2 { XCTAssertEqual(try drill(sb, file).0.status, 0) }
+        let verify = { (repo: Bool) in
+            try sb.lifeboat(["drill", "history", "--report-dir", sb.path("reports"), "--verify"] + (repo ? ["--repo", sb.repo] : []))
+        }
+        let whole = try verify(true)
+        XCTAssertEqual(whole.status, 0, whole.stderr)
+        XCTAssertTrue(whole.stdout.contains("and the audit trail of \(sb.repo)"), whole.stdout)
+
+        // Drop the last drill (line and directory) and the anchor's record of it.
+        let history = sb.path("reports/history.jsonl")
+        let lines = try String(contentsOfFile: history, encoding: .utf8).split(separator: "\n").map(String.init)
+        let last = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(lines[1].utf8)) as? [String: Any])
+        let (lastID, lastDir) = (try XCTUnwrap(last["id"] as? String), try XCTUnwrap(last["report"] as? String))
+        try FileManager.default.removeItem(atPath: sb.path("reports/\(lastDir)"))
+        try (lines[0] + "\n").write(toFile: history, atomically: true, encoding: .utf8)
+        let anchor = sb.path("drill-anchors.jsonl")
+        let anchored = try String(contentsOfFile: anchor, encoding: .utf8).split(separator: "\n").map(String.init)
+        try (anchored.dropLast().joined(separator: "\n") + "\n").write(toFile: anchor, atomically: true, encoding: .utf8)
+        XCTAssertEqual(try verify(false).status, 0, "the report directory and the anchor alone agree: the rewrite is invisible there")
+        let caught = try verify(true)
+        XCTAssertEqual(caught.status, 13, caught.stdout)
+        XCTAssertTrue(caught.stderr.contains("drill \(lastID)") && caught.stderr.contains("missing from the history"), caught.stderr)
     }
 
     func testScenarioRulesKeepDrillsAwayFromLiveData() throws {

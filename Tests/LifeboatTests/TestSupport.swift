@@ -45,6 +45,11 @@ final class Sandbox {
         try CLI.run(args, env: env(extra))
     }
 
+    @discardableResult
+    func lifeboat(_ args: [String], env extra: [String: String] = [:]) throws -> CLIResult {
+        try CLI.run(args, env: env(extra))
+    }
+
     func openRepository() throws -> Repository {
         var pw = Array(Self.passphrase.utf8)
         return try Repository.open(backend: LocalBackend(path: repo), passphrase: SecretBytes(consuming: &pw))
