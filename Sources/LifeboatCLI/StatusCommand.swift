@@ -56,7 +56,7 @@ struct StatusCommand: ParsableCommand {
             }
             if report.rpoBreached {
                 let names = report.sources.filter(\.rpoBreached).map(\.source).joined(separator: ", ")
-                throw LifeboatError(.targetMissed, "RPO target breached for: \(names)")
+                throw LifeboatError(.targetMissed, "RPO target breached for: \(names) (a snapshot older than the target, or replication lagging behind it)")
             }
             if report.replicasBehind {
                 let names = report.repositories.filter { !$0.inStep }.map(\.location).joined(separator: ", ")
@@ -85,6 +85,13 @@ struct StatusCommand: ParsableCommand {
                         (s.rpoSeconds.map(Self.age) ?? "-").padding(toLength: 10, withPad: " ", startingAt: 0),
                         state]
             Output.line(cols.joined(separator: " "))
+            if let rep = s.replication {
+                let lag = rep.lagSeconds.map { "lag \(String(format: "%.1f", $0)) s, \(Output.bytes(rep.lagBytes ?? 0)) waiting" } ?? "lag unknown (\(rep.note ?? "no database here"))"
+                Output.line("  replicated: transaction \(rep.seq) at \(rep.lastShipped), \(lag)")
+                for replica in rep.replicas {
+                    Output.line("    \(replica.location): " + (replica.problem.map { "UNREACHABLE: \($0)" } ?? "transaction \(replica.seq.map(String.init) ?? "none") at \(replica.lastShipped ?? "-")"))
+                }
+            }
         }
         for repo in r.repositories {
             let role = repo.primary ? "primary" : "replica"

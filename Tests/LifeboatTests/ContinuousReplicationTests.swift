@@ -279,6 +279,35 @@ final class ContinuousReplicationTests: XCTestCase {
         XCTAssertFalse(text.contains(Sandbox.passphrase))
     }
 
+    func testStatusJudgesTheRPOOnTheReplicationLag() throws {
+        let (sb, db) = try setUpSource()
+        var config = LifeboatConfig(path: sb.path("lifeboat.yml"))
+        config.sources = [LifeboatConfig.Source(name: "bpm.db", path: db, rpo: 1, rto: nil, verifyWithin: nil, retention: nil, line: 1)]
+        let writer = try MarkerWriter(db)
+        var (p, err) = try startReplicate(sb, db, ["--snapshot-interval", "0"])
+        try writer.commit(100)
+        Thread.sleep(forTimeInterval: 0.6)
+        XCTAssertEqual(stop(p, err).0, 0)
+        var report = try StatusReport.build(primary: try sb.openRepository(), replicas: [], config: config)
+        XCTAssertEqual(report.sources.first?.replication?.lagBytes, 0)
+        XCTAssertFalse(report.rpoBreached, "nothing waits, whatever the snapshot's age")
+        // Commits replicate has not shipped (it is stopped): bytes wait, and after the target the RPO is breached.
+        try writer.commit(30, pause: 0)
+        Thread.sleep(forTimeInterval: 1.2)
+        report = try StatusReport.build(primary: try sb.openRepository(), replicas: [], config: config)
+        let rep = try XCTUnwrap(report.sources.first?.replication)
+        XCTAssertGreaterThan(rep.lagBytes ?? 0, 0)
+        XCTAssertGreaterThan(rep.lagSeconds ?? 0, 1)
+        XCTAssertTrue(report.rpoBreached)
+        XCTAssertTrue(MetricsFile.status(report).contains { $0.name == "lifeboat_replication_lag_bytes" && $0.value > 0 })
+        // Running again, it catches up.
+        (p, err) = try startReplicate(sb, db, ["--snapshot-interval", "0"])
+        XCTAssertTrue(waitUntil(timeout: 20, every: 0.1) {
+            (try? StatusReport.build(primary: try sb.openRepository(), replicas: [], config: config).sources.first?.replication?.lagBytes) == 0
+        })
+        XCTAssertEqual(stop(p, err).0, 0)
+    }
+
     func testSegmentsAndTheirNamesSurviveFuzzing() throws {
         let seg = Segment(source: "bpm.db", lineage: "0123456789abcdef", pageSize: 512, follows: 41,
                           transactions: [.init(seq: 42, timeMs: 1_700_000_000_000, databasePages: 3, pages: [1, 3], data: [UInt8](repeating: 7, count: 1024)),

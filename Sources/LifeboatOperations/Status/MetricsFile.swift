@@ -45,6 +45,8 @@ public struct MetricsFile: Sendable {
         "lifeboat_newest_snapshot_verified": "1 if lifeboat verify passed on the newest snapshot of the source, 0 if it has not run, -1 if it failed.",
         "lifeboat_verify_overdue": "1 if the newest snapshot of the source is unverified for longer than its verify_within.",
         "lifeboat_replication_lag_seconds": "Seconds since the newest transaction every replica stores, while newer committed ones wait (0 when none wait).",
+        "lifeboat_replication_lag_bytes": "Bytes committed in the source's WAL and not shipped by replicate yet.",
+        "lifeboat_replication_last_shipped_timestamp_seconds": "When replicate saw the newest transaction of the source the primary stores.",
         "lifeboat_replication_pending_bytes": "Bytes of committed transactions read from the WAL and not yet sealed into a segment.",
         "lifeboat_replication_transactions_total": "Transactions replicate has read from the source's WAL since it started.",
         "lifeboat_replication_sequence": "Sequence number of the newest transaction read, in its lineage.",
@@ -139,6 +141,11 @@ extension MetricsFile {
             if let age = src.ageSeconds { s.append(Sample("lifeboat_snapshot_age_seconds", l, age.rounded())) }
             if let rpo = src.rpoSeconds { s.append(Sample("lifeboat_rpo_target_seconds", l, rpo)) }
             s.append(Sample("lifeboat_rpo_breached", l, src.rpoBreached ? 1 : 0))
+            if let r = src.replication {
+                if let lag = r.lagSeconds { s.append(Sample("lifeboat_replication_lag_seconds", l, lag)) }
+                if let bytes = r.lagBytes { s.append(Sample("lifeboat_replication_lag_bytes", l, Double(bytes))) }
+                if let t = RFC3339.parse(r.lastShipped) { s.append(Sample("lifeboat_replication_last_shipped_timestamp_seconds", l, t.timeIntervalSince1970)) }
+            }
             // 1 passed, 0 not verified yet, -1 failed: an alert on < 0 is an alert on damage.
             if let v = src.verification {
                 s.append(Sample("lifeboat_newest_snapshot_verified", l, v == "passed" ? 1 : v == "failed" ? -1 : 0))

@@ -23,7 +23,9 @@ public struct StatusReport: Codable, Sendable {
         public var verifyWithinSeconds: Double?
         /// The newest snapshot stayed unverified past the source's `verify_within`.
         public var verifyOverdue: Bool = false
-
+        /// Continuous replication of the source (nil: `replicate` never ran for it). With it,
+        /// the RPO is judged on the replication lag, not on the snapshot's age.
+        public var replication: ReplicationStatus? = nil
     }
 
     public struct RepositoryStatus: Codable, Sendable {
@@ -66,12 +68,18 @@ public struct StatusReport: Codable, Sendable {
             let last = list.last
             let age = last.map { now.timeIntervalSince($0.manifest.time) }
             let rpo = config?.rpo(for: name)
+            let replication = try ReplicationStatus.build(primary: primary, replicas: replicas, source: name,
+                                                          databasePath: config?.source(named: name)?.path, now: now)
+            // What could be lost now: the lag behind the WAL, else (database elsewhere) the age of
+            // the newest shipped transaction or snapshot.
+            let exposure = replication.map { r in r.lagSeconds ?? min(r.lastShippedAgeSeconds, age ?? .infinity) } ?? age
             // A configured source that was never backed up breaches any target it has.
-            let breached = rpo.map { limit in age.map { $0 > limit } ?? true } ?? false
+            let breached = rpo.map { limit in exposure.map { $0 > limit } ?? true } ?? false
             var status = SourceStatus(source: name, configured: config?.source(named: name) != nil, snapshots: list.count,
                                       lastSnapshot: last?.id, lastTime: last.map { RFC3339.format($0.manifest.time) },
                                       ageSeconds: age, rpoSeconds: rpo, rpoBreached: breached,
                                       lastBytesAdded: last?.manifest.bytesAdded)
+            status.replication = replication
             if let last, let age {
                 let verified = try primary.attestation(for: last, among: attestations)
                 let within = config?.verifyWithin(for: name)
