@@ -80,6 +80,14 @@ final class SegmentShipper: @unchecked Sendable {
     /// Whether everything queued is stored (or dropped).
     var idle: Bool { state.withLock { $0.queued == 0 } }
 
+    /// Drops what waits and stops at once, as a host going down would (drills' disasters).
+    func abandon() {
+        queue.withLock { $0.removeAll() }
+        state.withLock { $0.queued = 0; $0.queuedBytes = 0 }
+        stopping.withLock { $0 = true }
+        wake.signal()
+    }
+
     /// Stops once the queue is empty, or after `timeout` seconds; false if segments were left.
     func stop(timeout: Double) -> Bool {
         stopping.withLock { $0 = true }

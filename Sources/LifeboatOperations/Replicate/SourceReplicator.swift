@@ -92,10 +92,15 @@ public final class SourceReplicator: @unchecked Sendable {
         do {
             try startOrResume()
             try loop(stop: stop)
-            // Stop: ship what is committed.
-            try cycle(flushAll: true)
+            // Stop: ship what is committed (not after a cut-off: that is the disaster).
+            if !cut.current { try cycle(flushAll: true) }
         } catch {
             failure = error
+        }
+        if cut.current {
+            shippers.forEach { $0.abandon() }
+            log.event("cut-off", ["source": source, "lineage": lineage, "seq": "\(seq)"], important: true)
+            return
         }
         while snapshotRunning.current { Thread.sleep(forTimeInterval: 0.05) }
         var left: [String] = []
@@ -112,12 +117,21 @@ public final class SourceReplicator: @unchecked Sendable {
     }
 
     private var shouldStop: @Sendable () -> Bool = { false }
+    private let cut = Locked(false)
+
+    /// Ends the run as a crash would: nothing more is read, sealed or stored, and segments
+    /// waiting for a replica are dropped (a drill's disaster). `run` returns soon after.
+    public func cutOff() {
+        cut.withLock { $0 = true }
+        shippers.forEach { $0.abandon() }
+    }
     private var nextRestart = Date()
 
     private func loop(stop: @Sendable () -> Bool) throws {
         var nextAdvance = Date()
-        while !stop() {
+        while !stop() && !cut.current {
             Thread.sleep(forTimeInterval: options.poll)
+            if cut.current { return }
             try cycle()
             guard !snapshotRunning.current else { continue }
             // While every replica fails, the mark stays: the WAL keeps what is not stored anywhere
@@ -360,7 +374,7 @@ public final class SourceReplicator: @unchecked Sendable {
     /// Seals what is pending into one segment and queues it for every replica. Waits while no
     /// replica can take more (they are all down and full): the WAL keeps what is not shipped.
     private func flush() throws {
-        guard let first = pending.first, let walEnd = pendingWALEnd else { return }
+        guard let first = pending.first, let walEnd = pendingWALEnd, !cut.current else { return }
         let segment = Segment(source: source, lineage: lineage, pageSize: pageSize, follows: first.seq - 1, transactions: pending, walEnd: walEnd)
         let sealed = try repository.sealSegment(segment)
         while shippers.allSatisfy(\.isFull) {
