@@ -26,6 +26,7 @@ struct PruneCommand: ParsableCommand {
     @Option(help: "Repack a pack only when more than this percentage of it is unused (default 0: erase everything unused).")
     var maxUnused: Double = 0
     @Option(help: "How long to wait for other runs to release the repository (e.g. 10m).") var lockWait: String?
+    @Option(help: "Compact replicate's segments older than this, an hour into one (restores then reach the end of each such hour, not each transaction in it); 'never' keeps every transaction.") var compactSegmentsAfter: String = "24h"
     @Flag(help: "Delete S3 objects still under governance-mode Object Lock (needs s3:BypassGovernanceRetention). Compliance mode cannot be bypassed.")
     var bypassGovernance = false
 
@@ -39,6 +40,7 @@ struct PruneCommand: ParsableCommand {
             opts.dryRun = dryRun
             opts.orphanGrace = try Units.parseDuration(orphanGrace)
             opts.maxUnused = maxUnused / 100
+            opts.compactAfter = compactSegmentsAfter == "never" ? nil : try Units.parseDuration(compactSegmentsAfter)
             let repository = try repo.open()
             if bypassGovernance {
                 applyObjectLock(ObjectLockRuntime(policy: repository.config.objectLock, bypassGovernance: true), to: repository.backend)
@@ -78,6 +80,9 @@ struct PruneCommand: ParsableCommand {
             Output.line("\(r.blobsRemoved) unneeded blob(s), \(Output.bytes(r.bytesDeleted)) \(r.dryRun ? "would be freed" : "freed"), \(Output.bytes(r.bytesWritten)) written")
             if r.objectsRetained > 0 {
                 Output.line("\(r.objectsRetained) object(s) kept: under Object Lock retention until \(r.retainedUntilEarliest ?? "?")\(r.retainedUntilLatest == r.retainedUntilEarliest ? "" : " … \(r.retainedUntilLatest ?? "?")") (or listed by such an index file); prune again after that")
+            }
+            if r.segmentsDeleted + r.segmentsCompacted > 0 {
+                Output.line("replicated segments: \(verb)delete \(r.segmentsDeleted) no kept snapshot replays or compacted, \(r.segmentsCompacted) compacted into \(r.segmentsWritten)")
             }
             if r.dryRun { Output.line("dry run: nothing was changed") }
         }

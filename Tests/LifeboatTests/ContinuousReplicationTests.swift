@@ -308,13 +308,46 @@ final class ContinuousReplicationTests: XCTestCase {
         XCTAssertEqual(stop(p, err).0, 0)
     }
 
+    func testPruneCompactsOldSegmentsAndDeletesThoseNoKeptSnapshotReplays() throws {
+        let (sb, db) = try setUpSource()
+        let writer = try MarkerWriter(db)
+        let (p, err) = try startReplicate(sb, db, ["--snapshot-interval", "0"])
+        for _ in 0..<6 { try writer.commit(60); Thread.sleep(forTimeInterval: 0.25) }
+        Thread.sleep(forTimeInterval: 0.5)
+        XCTAssertEqual(stop(p, err).0, 0)
+        let repo = try sb.openRepository()
+        let before = try repo.backend.list(.segments)
+        XCTAssertGreaterThanOrEqual(before.count, 4)
+        let source = try foldedSource(db)
+
+        // Compaction: the hour's segments become one (two if the run crossed an hour).
+        let r = try sb.lifeboat("prune", "--compact-segments-after", "0s", "--json")
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(try r.json()["segments_compacted"] as? Int, before.count)
+        let after = try repo.backend.list(.segments)
+        XCTAssertLessThanOrEqual(after.count, 2)
+        XCTAssertLessThan(after.reduce(0) { $0 + $1.size }, before.reduce(0) { $0 + $1.size })
+        let out = sb.path("compacted.db")
+        let restored = try sb.lifeboat("restore", "latest", "--to", out)
+        XCTAssertEqual(restored.status, 0, restored.stderr)
+        XCTAssertEqual(try FileIO.readFile(out), source)
+        XCTAssertEqual(try sb.lifeboat("timeline").status, 0)
+
+        // A plain snapshot later, and only it kept: nothing can replay the lineage's segments.
+        XCTAssertEqual(try sb.lifeboat("snapshot", db).status, 0)
+        let forget = try sb.lifeboat("forget", "--keep-last", "1", "--prune")
+        XCTAssertEqual(forget.status, 0, forget.stderr)
+        XCTAssertEqual(try repo.backend.list(.segments).count, 0)
+    }
+
     func testSegmentsAndTheirNamesSurviveFuzzing() throws {
         let seg = Segment(source: "bpm.db", lineage: "0123456789abcdef", pageSize: 512, follows: 41,
                           transactions: [.init(seq: 42, timeMs: 1_700_000_000_000, databasePages: 3, pages: [1, 3], data: [UInt8](repeating: 7, count: 1024)),
-                                         .init(seq: 43, timeMs: 1_700_000_000_100, databasePages: 2, pages: [2], data: [UInt8](repeating: 9, count: 512))],
+                                         .init(seq: 43, span: 5, timeMs: 1_700_000_000_100, databasePages: 2, pages: [2], data: [UInt8](repeating: 9, count: 512))],
                           walEnd: WALPosition(salt1: 1, salt2: 2, checkpointSequence: 3, frames: 4, checksum0: 5, checksum1: 6, inode: 7))
         let seed = seg.encode()
         XCTAssertEqual(try Segment.decode(seed, what: "seed"), seg)
+        XCTAssertEqual(seg.lastSeq, 47)
         var f = Fuzzer("segment", seed: 21)
         f.run(seeds: [seed]) { _ = try Segment.decode($0, what: "fuzz") }
         let name = SegmentName(sourceTag: "00112233aabbccdd", lineage: "0123456789abcdef", firstSeq: 42, lastSeq: 43,

@@ -44,9 +44,11 @@ package struct SegmentReplay {
                     throw LifeboatError(.corrupt, "segment \(names[i].firstSeq)-\(names[i].lastSeq) of '\(source)' has pages of \(segment.pageSize) bytes, the snapshot \(pageSize)")
                 }
                 out.segments += 1
-                for t in segment.transactions where t.seq > expect {
+                // A compacted entry may start at or before `expect` (the snapshot's point lies
+                // inside it): replaying all of it still gives the state after its last one.
+                for t in segment.transactions where t.lastSeq > expect {
                     if t.timeMs > limit { break replay }
-                    guard t.seq == expect + 1 else {
+                    guard t.seq <= expect + 1 else {
                         throw LifeboatError(.incomplete, "transaction \(expect + 1) of source '\(source)' is missing from the repository (segment \(names[i].firstSeq)-\(names[i].lastSeq) follows \(segment.follows)); restore to a time before \(RFC3339.format(Date(unixMilliseconds: out.lastTimeMs ?? plan.base.manifest.timeMs)))")
                     }
                     try t.data.withUnsafeBytes { raw in
@@ -63,8 +65,8 @@ package struct SegmentReplay {
                     out.pageCount = Int(t.databasePages)
                     out.transactions += 1
                     out.lastTimeMs = t.timeMs
-                    out.lastSeq = t.seq
-                    expect = t.seq
+                    out.lastSeq = t.lastSeq
+                    expect = t.lastSeq
                 }
             }
         }

@@ -29,6 +29,11 @@ public struct PruneReport: Codable, Sendable {
     public var attestationsDeleted: Int = 0
     public var retainedUntilEarliest: String?
     public var retainedUntilLatest: String?
+    /// `replicate`'s segments: deleted (no kept snapshot replays them, or compacted), merged
+    /// into fewer (see SegmentRetention), and the merged ones written.
+    public var segmentsDeleted: Int = 0
+    public var segmentsCompacted: Int = 0
+    public var segmentsWritten: Int = 0
 
 }
 
@@ -61,6 +66,9 @@ public final class Pruner {
         /// Repack a pack only when more than this share of its bytes is unneeded. 0 (the
         /// default) repacks every pack holding anything unneeded: erasure is complete.
         public var maxUnused: Double = 0
+        /// Segments older than this are compacted, an hour (`compactWindow`) into one; nil: never.
+        public var compactAfter: TimeInterval? = 86400
+        public var compactWindow: TimeInterval = 3600
         public var progress: (@Sendable (_ phase: String, _ done: Int, _ total: Int) -> Void)?
 
         public init() {}
@@ -169,6 +177,9 @@ public final class Pruner {
             bytesDeleted: deletePacks.reduce(0) { $0 + $1.size } + repackPacks.reduce(0) { $0 + $1.0.size } + orphans.reduce(0) { $0 + $1.1 },
             bytesWritten: 0, indexFilesWritten: 0, indexFilesDeleted: superseded.count, temporaryBytesRemoved: 0, seconds: 0)
         if options.dryRun {
+            let segments = try SegmentRetention(repo: repo, records: records, compactAfter: nil, window: options.compactWindow, now: now).run(dryRun: true) { _ in nil }
+            report.segmentsDeleted = segments.deleted
+            report.bytesDeleted += segments.bytesDeleted
             report.seconds = Date().timeIntervalSince(started)
             return report
         }
@@ -211,6 +222,15 @@ public final class Pruner {
         for a in try repo.listAttestations(damaged: { _, _ in }) where !live.contains(a.attestation.snapshot) {
             if let until = try deleteIfPresent(ObjectKey(.attestations, a.name)) { retainedUntil.append(until) } else { report.attestationsDeleted += 1 }
         }
+        // 3e. Segments no kept snapshot replays; older ones compacted.
+        let segments = try SegmentRetention(repo: repo, records: records, compactAfter: options.compactAfter, window: options.compactWindow, now: now)
+            .run(dryRun: false) { try deleteIfPresent($0) }
+        report.segmentsDeleted = segments.deleted
+        report.segmentsCompacted = segments.compacted
+        report.segmentsWritten = segments.written
+        report.bytesDeleted += segments.bytesDeleted
+        report.bytesWritten += segments.bytesWritten
+        retainedUntil += segments.retainedUntil
         report.objectsRetained += retainedUntil.count
         report.retainedUntilEarliest = retainedUntil.min().map { RFC3339.format($0) }
         report.retainedUntilLatest = retainedUntil.max().map { RFC3339.format($0) }

@@ -10,8 +10,12 @@ import LifeboatCore
 /// at a new snapshot instead of leaving a silent hole.
 public struct Segment: Sendable, Equatable {
     /// One committed transaction: the newest image of every page it wrote, in page order.
+    /// After compaction (prune) one entry stands for `span` consecutive transactions: the
+    /// newest image of every page any of them wrote, so it can only be replayed whole.
     public struct Transaction: Sendable, Equatable {
         public var seq: UInt64
+        public var span: UInt32 = 1
+        public var lastSeq: UInt64 { seq + UInt64(span) - 1 }
         /// When `replicate` saw the commit (ms since the epoch): at most its poll interval after it.
         public var timeMs: Int64
         /// The database's size in pages after the commit (SQLite's commit frame says so).
@@ -21,8 +25,9 @@ public struct Segment: Sendable, Equatable {
         /// `pages.count` × the segment's page size bytes, in the order of `pages`.
         public var data: [UInt8]
 
-        public init(seq: UInt64, timeMs: Int64, databasePages: UInt32, pages: [UInt32], data: [UInt8]) {
+        public init(seq: UInt64, span: UInt32 = 1, timeMs: Int64, databasePages: UInt32, pages: [UInt32], data: [UInt8]) {
             self.seq = seq
+            self.span = span
             self.timeMs = timeMs
             self.databasePages = databasePages
             self.pages = pages
@@ -50,7 +55,7 @@ public struct Segment: Sendable, Equatable {
     }
 
     public var firstSeq: UInt64 { follows + 1 }
-    public var lastSeq: UInt64 { follows + UInt64(transactions.count) }
+    public var lastSeq: UInt64 { transactions.last?.lastSeq ?? follows }
     public var firstTimeMs: Int64 { transactions.first?.timeMs ?? 0 }
     public var lastTimeMs: Int64 { transactions.last?.timeMs ?? 0 }
 }
@@ -98,6 +103,7 @@ extension Segment {
         w.u32(UInt32(transactions.count))
         for t in transactions {
             w.u64(UInt64(bitPattern: t.timeMs))
+            w.u32(t.span)
             w.u32(t.databasePages)
             w.u32(UInt32(t.pages.count))
             for p in t.pages { w.u32(p) }
@@ -119,13 +125,16 @@ extension Segment {
         let follows = try r.u64()
         let walEnd = WALPosition(salt1: try r.u32(), salt2: try r.u32(), checkpointSequence: try r.u32(), frames: try r.u32(),
                                  checksum0: try r.u32(), checksum1: try r.u32(), inode: try r.u64())
-        let count = try r.count(elementSize: 16)
-        guard count > 0, follows <= UInt64.max - UInt64(count) else { throw malformed }
+        let count = try r.count(elementSize: 20)
+        guard count > 0, follows <= UInt64.max - UInt64(count) * UInt64(UInt32.max) else { throw malformed }
         var transactions: [Transaction] = []
         transactions.reserveCapacity(count)
         var previousTime = Int64.min
-        for i in 0..<count {
+        var seq = follows + 1
+        for _ in 0..<count {
             let time = Int64(bitPattern: try r.u64())
+            let span = try r.u32()
+            guard span >= 1 else { throw malformed }
             let databasePages = try r.u32()
             let n = try r.count(elementSize: 4 + pageSize)
             var pages: [UInt32] = []
@@ -136,7 +145,8 @@ extension Segment {
                   zip(pages, pages.dropFirst()).allSatisfy({ $0 < $1 }), pages.first.map({ $0 >= 1 }) ?? true,
                   pages.last.map({ $0 <= databasePages }) ?? true else { throw malformed }
             previousTime = time
-            transactions.append(Transaction(seq: follows + UInt64(i) + 1, timeMs: time, databasePages: databasePages, pages: pages, data: try r.raw(n * pageSize)))
+            transactions.append(Transaction(seq: seq, span: span, timeMs: time, databasePages: databasePages, pages: pages, data: try r.raw(n * pageSize)))
+            seq += UInt64(span)
         }
         guard r.isAtEnd else { throw malformed }
         return Segment(source: source, lineage: lineage, pageSize: pageSize, follows: follows, transactions: transactions, walEnd: walEnd)
