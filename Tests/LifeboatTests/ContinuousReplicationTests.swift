@@ -340,6 +340,59 @@ final class ContinuousReplicationTests: XCTestCase {
         XCTAssertEqual(try repo.backend.list(.segments).count, 0)
     }
 
+    func testAFrozenS3ReplicaFallsBehindAndCatchesUpWhileTheLocalOneStaysCurrent() throws {
+        let sb = try Sandbox()
+        let server = try S3TestServer.start("frozen", port: S3TestServer.basePort + 24)
+        var env = S3TestServer.dummyEnvironment
+        env["LIFEBOAT_CACERT"] = server.caCert
+        env["LIFEBOAT_REPOSITORY"] = ""
+        env["LIFEBOAT_S3_TIMEOUT"] = "2"
+        env["LIFEBOAT_S3_RETRY_SECONDS"] = "2"
+        let s3 = "s3:\(server.endpoint)/frozen/\(UUID().uuidString.lowercased())"
+        let db = sb.path("bpm.db")
+        try TestDB.create(db, rows: 300)
+        XCTAssertEqual(try CLI.run(["init", "--repo", sb.repo, "--repo", s3], env: sb.env(env)).status, 0)
+        let (p, out, err) = try CLI.start(["replicate", db, "--interval", "200ms", "--repo", sb.repo, "--repo", s3], env: sb.env(env))
+        Thread { _ = out.fileHandleForReading.readDataToEndOfFile() }.start()
+        let writer = try MarkerWriter(db)
+        try writer.commit(100)
+        let local0 = try sb.openRepository()
+        XCTAssertTrue(try waitUntil(timeout: 30, every: 0.1) {
+            try writer.commit(5)
+            return (try? local0.backend.list(.segments).count) ?? 0 > 0
+        }, "replicate never shipped")
+        let pid = try XCTUnwrap(Int32(try String(contentsOfFile: S3TestServer.stateDir + "/frozen/pid", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
+        let local = try sb.openRepository()
+        func newest(_ backend: any Backend) throws -> Int64 {
+            try backend.list(.segments).compactMap { SegmentName($0.key.name)?.lastTimeMs }.max() ?? 0
+        }
+        kill(-pid, SIGSTOP)
+        var worstLocalLag = 0.0
+        let frozenAt = Date()
+        while Date().timeIntervalSince(frozenAt) < 6 {
+            try writer.commit(10)
+            let committed = writer.log[writer.log.count - 1].time
+            Thread.sleep(forTimeInterval: 0.6)
+            // Everything committed 0.6 s ago is in the local replica by now (interval 200 ms).
+            worstLocalLag = max(worstLocalLag, committed.timeIntervalSince(Date(unixMilliseconds: try newest(local.backend))))
+        }
+        kill(-pid, SIGCONT)
+        XCTAssertLessThan(worstLocalLag, 0.5, "the local replica fell behind while the S3 one was frozen")
+        try writer.commit(50)
+        Thread.sleep(forTimeInterval: 0.5)
+        let (status, text) = stop(p, err)
+        XCTAssertEqual(status, 0, text)
+        XCTAssertTrue(text.contains("replica-failing"), text)
+        XCTAssertTrue(text.contains("replica-recovered"), text)
+        let source = try foldedSource(db)
+        for (i, repo) in [sb.repo, s3].enumerated() {
+            let target = sb.path("thawed-\(i).db")
+            let r = try CLI.run(["restore", "latest", "--to", target, "--repo", repo], env: sb.env(env))
+            XCTAssertEqual(r.status, 0, r.stderr)
+            XCTAssertEqual(try FileIO.readFile(target), source, "restore from \(repo) differs")
+        }
+    }
+
     func testSegmentsAndTheirNamesSurviveFuzzing() throws {
         let seg = Segment(source: "bpm.db", lineage: "0123456789abcdef", pageSize: 512, follows: 41,
                           transactions: [.init(seq: 42, timeMs: 1_700_000_000_000, databasePages: 3, pages: [1, 3], data: [UInt8](repeating: 7, count: 1024)),

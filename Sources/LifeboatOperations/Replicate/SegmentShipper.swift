@@ -75,6 +75,8 @@ final class SegmentShipper: @unchecked Sendable {
         return true
     }
 
+    func clearMissed() { state.withLock { $0.missed = nil } }
+
     var isFull: Bool { state.withLock { $0.queuedBytes >= queueLimit } }
 
     /// Whether everything queued is stored (or dropped).

@@ -61,6 +61,9 @@ public final class SourceReplicator: @unchecked Sendable {
     private let snapshotRunning = Locked(false)
     private var snapshotThread: Thread?
     private let shared: Locked<Status>
+    private let catchUp: ReplicaCatchUp
+    /// Asked once per lineage (and after each snapshot, which may have made a source key).
+    private var sealingKeys: (id: String?, keys: MasterKeys)?
 
     public init(source: String, databasePath: String, repository: Repository, options: Options, log: ReplicationLog) {
         self.source = source
@@ -70,6 +73,7 @@ public final class SourceReplicator: @unchecked Sendable {
         self.log = log
         shippers = repository.backend.replicas.map { SegmentShipper(backend: $0, queueLimit: options.queueLimit, log: log) }
         shared = Locked(Status(source: source))
+        catchUp = ReplicaCatchUp(source: source, log: log)
     }
 
     public var status: Status {
@@ -105,6 +109,8 @@ public final class SourceReplicator: @unchecked Sendable {
         while snapshotRunning.current { Thread.sleep(forTimeInterval: 0.05) }
         var left: [String] = []
         for s in shippers where !s.stop(timeout: 60) { left.append(s.location) }
+        // Replicas that missed a snapshot or segments get them now (a replica still down stays behind).
+        if failure == nil { left += catchUp.finish(shippers, timeout: 60).filter { !left.contains($0) } }
         let st = status
         let durable = st.replicas.map(\.timeMs).min() ?? 0
         log.event("stopped", ["source": source, "lineage": lineage, "seq": "\(seq)",
@@ -112,7 +118,7 @@ public final class SourceReplicator: @unchecked Sendable {
                               "replicas_behind": left.isEmpty ? "none" : left.joined(separator: ",")], important: true)
         if let failure { throw failure }
         if !left.isEmpty {
-            throw LifeboatError(.incomplete, "replicate stopped before \(left.joined(separator: ", ")) stored every shipped transaction of '\(source)'; the next run resumes from what each holds")
+            throw LifeboatError(.incomplete, "replicate stopped before \(left.joined(separator: ", ")) stored every shipped transaction and snapshot of '\(source)'; bring it up to date with 'lifeboat sync', or the next run does")
         }
     }
 
@@ -129,6 +135,7 @@ public final class SourceReplicator: @unchecked Sendable {
 
     private func loop(stop: @Sendable () -> Bool) throws {
         var nextAdvance = Date()
+        var nextCatchUp = Date()
         while !stop() && !cut.current {
             Thread.sleep(forTimeInterval: options.poll)
             if cut.current { return }
@@ -145,6 +152,10 @@ public final class SourceReplicator: @unchecked Sendable {
             if Int(position.frames) * (WALIndex.frameHeaderSize + pageSize) > options.walLimit, someReplicaHoldsAll, Date() >= nextRestart {
                 try restartLog()
                 nextRestart = Date().addingTimeInterval(0.5)
+            }
+            if Date() >= nextCatchUp {
+                catchUp.tick(shippers)
+                nextCatchUp = Date().addingTimeInterval(2)
             }
             if options.snapshotInterval > 0, Date().timeIntervalSince(lastSnapshot) >= options.snapshotInterval {
                 // The mark first, then read to the end: the mark is then at or before the
@@ -281,9 +292,16 @@ public final class SourceReplicator: @unchecked Sendable {
         opts.replication = (point, point.wal ?? position, time)
         let r = try UseCase.snapshot(repository, source: source, databasePath: databasePath, options: opts, lock: options.lock)
         lastSnapshot = Date()
+        sealingKeys = nil
+        snapshotTaken(r, point)
+    }
+
+    /// Counts and logs a snapshot; the replicas that did not get it are caught up later.
+    private func snapshotTaken(_ r: SnapshotResult, _ point: ReplicationPoint) {
         shared.withLock { $0.snapshots += 1 }
         log.event("snapshot", ["source": source, "snapshot": String(r.id.prefix(8)), "lineage": point.lineage, "seq": "\(point.seq)",
                                "pages_new": "\(r.pagesNew)", "seconds": String(format: "%.2f", r.seconds)])
+        for b in repository.backend.behind { catchUp.mark(b.location) }
     }
 
     /// The scheduled snapshot runs beside the loop; the read mark stays put meanwhile, so the
@@ -301,9 +319,7 @@ public final class SourceReplicator: @unchecked Sendable {
                 var opts = me.value.options.snapshot
                 opts.replication = (point, point.wal ?? WALPosition(salt1: 0, salt2: 0, checkpointSequence: 0, frames: 0, checksum0: 0, checksum1: 0, inode: 0), time)
                 let r = try UseCase.snapshot(me.value.repository, source: me.value.source, databasePath: me.value.databasePath, options: opts, lock: me.value.options.lock)
-                me.value.shared.withLock { $0.snapshots += 1 }
-                me.value.log.event("snapshot", ["source": me.value.source, "snapshot": String(r.id.prefix(8)), "lineage": point.lineage, "seq": "\(point.seq)",
-                                                "pages_new": "\(r.pagesNew)", "seconds": String(format: "%.2f", r.seconds)])
+                me.value.snapshotTaken(r, point)
             } catch {
                 me.value.log.event("snapshot-failed", ["source": me.value.source, "error": (error as? LifeboatError)?.message ?? "\(error)",
                                                        "action": "segments go on; retried at the next interval"], important: true)
@@ -376,7 +392,8 @@ public final class SourceReplicator: @unchecked Sendable {
     private func flush() throws {
         guard let first = pending.first, let walEnd = pendingWALEnd, !cut.current else { return }
         let segment = Segment(source: source, lineage: lineage, pageSize: pageSize, follows: first.seq - 1, transactions: pending, walEnd: walEnd)
-        let sealed = try repository.sealSegment(segment)
+        if sealingKeys == nil { sealingKeys = try repository.segmentKeys(source: source) }
+        let sealed = try repository.sealSegment(segment, keys: sealingKeys)
         while shippers.allSatisfy(\.isFull) {
             if shouldStop() { throw LifeboatError(.incomplete, "stopped while no replica of '\(source)' could take more segments; the WAL keeps the transactions not shipped and the next run resumes from what the replicas hold") }
             Thread.sleep(forTimeInterval: 0.2)

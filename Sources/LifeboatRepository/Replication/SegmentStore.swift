@@ -70,15 +70,23 @@ extension Repository {
         return String(Hex.encode(mac).prefix(16))
     }
 
-    /// Compresses and seals a segment with the keys the source's snapshots use (its own key
-    /// when it has one, so `shred` destroys its transactions too) and names it.
-    public func sealSegment(_ segment: Segment) throws -> SealedSegment {
-        let own = try writingSourceKey(source: segment.source)
-        let keys = own?.keys ?? self.keys
+    /// The keys a source's segments are sealed with: those its snapshots use (its own key when
+    /// it has one, so `shred` destroys its transactions too). Reading them lists the source
+    /// keys, so a long-running writer asks once, not every segment.
+    public func segmentKeys(source: String) throws -> (id: String?, keys: MasterKeys) {
+        let own = try writingSourceKey(source: source)
+        return (own?.id, own?.keys ?? keys)
+    }
+
+    /// Compresses and seals a segment and names it.
+    public func sealSegment(_ segment: Segment, keys given: (id: String?, keys: MasterKeys)? = nil) throws -> SealedSegment {
+        let sealing = try given ?? segmentKeys(source: segment.source)
+        let own = sealing.id
+        let keys = sealing.keys
         var head = ByteWriter(capacity: 80)
         head.u8(Self.segmentFormat)
         head.u32(keyring.current)
-        let keyID = Array((own?.id ?? "").utf8)
+        let keyID = Array((own ?? "").utf8)
         head.u8(UInt8(keyID.count))
         head.raw(keyID)
         let draft = SegmentName(sourceTag: try segmentTag(source: segment.source), lineage: segment.lineage, firstSeq: segment.firstSeq,
