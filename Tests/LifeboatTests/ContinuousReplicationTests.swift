@@ -90,6 +90,9 @@ final class ContinuousReplicationTests: XCTestCase {
         let (status, text) = stop(p, err)
         XCTAssertEqual(status, 0, text)
         XCTAssertFalse(text.contains("break"), text)
+        // The log names sequences and sizes: no row content, no secret.
+        XCTAssertFalse(text.contains("m1 m1") || text.contains("PLAINTEXT-MARKER") || text.contains(Sandbox.passphrase), text)
+        XCTAssertTrue(text.contains("snapshot") && text.contains("stopped"), text)
 
         let out = sb.path("latest.db")
         let r = try sb.lifeboat("restore", "latest", "--to", out, "--json")

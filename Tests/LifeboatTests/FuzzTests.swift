@@ -92,8 +92,11 @@ final class FuzzTests: XCTestCase {
         let m = Manifest(version: 1, source: "bpm.db", timeMs: 1_700_000_000_000, host: "h", database: "/srv/bpm.db",
                          pageSize: 4096, pageCount: 513, journalMode: "wal", tableRoot: String(repeating: "ab", count: 16),
                          tableDelta: String(repeating: "cd", count: 16), deltaCount: 3, parent: "p", imageDigest: "00",
-                         pagesNew: 4, bytesAdded: 99, toolVersion: "0.1.0", keyGeneration: 2)
+                         pagesNew: 4, bytesAdded: 99, toolVersion: "0.1.0", keyGeneration: 2,
+                         replication: ReplicationPoint(lineage: "0123456789abcdef", seq: 9,
+                                                       wal: WALPosition(salt1: 1, salt2: 2, checkpointSequence: 3, frames: 4, checksum0: 5, checksum1: 6, inode: 7)))
         let seed = try JSONCoding.encode(m)
+        XCTAssertEqual(try Manifest.decode(seed, id: "x").replication?.wal?.frames, 4)
         XCTAssertEqual(try Manifest.decode(seed, id: "x").keyGeneration, 2)
         var f = Fuzzer("manifest", seed: 1)
         f.run(seeds: [seed]) { _ = try Manifest.decode($0, id: "fuzz") }
