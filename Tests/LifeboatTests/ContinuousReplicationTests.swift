@@ -41,10 +41,17 @@ final class ContinuousReplicationTests: XCTestCase {
         return Set(try db.query("SELECT id FROM markers").compactMap { $0.first?.integer })
     }
 
-    func startReplicate(_ sb: Sandbox, _ db: String, _ extra: [String] = []) throws -> (Process, Pipe) {
+    /// Starts `replicate` and waits until it follows the WAL (its starting snapshot, if it takes one, is stored).
+    func startReplicate(_ sb: Sandbox, _ db: String, _ extra: [String] = [], expectSnapshot: Bool = true) throws -> (Process, Pipe) {
+        let before = (try? sb.openRepository().listSnapshots().count) ?? 0
         let (p, out, err) = try CLI.start(["replicate", db, "--interval", "200ms"] + extra, env: sb.env())
         // stdout stays empty; drain it so the child never blocks.
         Thread { _ = out.fileHandleForReading.readDataToEndOfFile() }.start()
+        if expectSnapshot {
+            XCTAssertTrue(waitUntil(timeout: 30, every: 0.05) { ((try? sb.openRepository().listSnapshots().count) ?? 0) > before || !p.isRunning })
+        } else {
+            Thread.sleep(forTimeInterval: 0.5)
+        }
         return (p, err)
     }
 
@@ -128,12 +135,12 @@ final class ContinuousReplicationTests: XCTestCase {
         }
         t.start()
         var rng = SeededGenerator(seed: 11)
-        for _ in 0..<6 {
-            let (p, _) = try startReplicate(sb, db, ["--wal-limit-mib", "1"])
+        for i in 0..<6 {
+            let (p, _) = try startReplicate(sb, db, ["--wal-limit-mib", "1"], expectSnapshot: i == 0)
             Thread.sleep(forTimeInterval: 0.4 + Double(rng.below(1200)) / 1000)
             kill9(p)
         }
-        let (p, err) = try startReplicate(sb, db)
+        let (p, err) = try startReplicate(sb, db, expectSnapshot: false)
         Thread.sleep(forTimeInterval: 1)
         done.withLock { $0 = true }
         while !t.isFinished { usleep(1000) }
@@ -161,7 +168,6 @@ final class ContinuousReplicationTests: XCTestCase {
         try writer.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         try writer.commit(100, pause: 0)
         (p, err) = try startReplicate(sb, db)
-        Thread.sleep(forTimeInterval: 1)
         try writer.commit(100)
         Thread.sleep(forTimeInterval: 0.5)
         let (status, text) = stop(p, err)
@@ -220,6 +226,9 @@ final class ContinuousReplicationTests: XCTestCase {
         let r = try sb.lifeboat("restore", "latest", "--to", sb.path("x.db"))
         XCTAssertNotEqual(r.status, 0)
         XCTAssertTrue(r.stderr.contains("missing"), r.stderr)
+        let check = try sb.lifeboat("check")
+        XCTAssertNotEqual(check.status, 0)
+        XCTAssertTrue((check.stdout + check.stderr).contains("transactions \(lost.firstSeq)–\(lost.lastSeq)"), check.stdout + check.stderr)
         XCTAssertFalse(FileManager.default.fileExists(atPath: sb.path("x.db")))
         // Before the gap the state is restorable.
         let before = Date(unixMilliseconds: names[names.count / 2 - 1].lastTimeMs)
@@ -253,6 +262,10 @@ final class ContinuousReplicationTests: XCTestCase {
         r = try sb.lifeboat("restore", "latest", "--to", sb.path("b.db"))
         XCTAssertNotEqual(r.status, 0)
         XCTAssertTrue(r.stderr.contains("damaged"), r.stderr)
+        XCTAssertEqual(try sb.lifeboat("check").status, 0, "names alone look whole")
+        let deep = try sb.lifeboat("check", "--read-data", "--json")
+        XCTAssertNotEqual(deep.status, 0)
+        XCTAssertTrue(deep.stdout.contains(name.key.path), deep.stdout)
     }
 
     func testReplicationToALocalAndAnS3ReplicaOverTLSRestoresFromEither() throws {
@@ -304,7 +317,7 @@ final class ContinuousReplicationTests: XCTestCase {
         XCTAssertTrue(report.rpoBreached)
         XCTAssertTrue(MetricsFile.status(report).contains { $0.name == "lifeboat_replication_lag_bytes" && $0.value > 0 })
         // Running again, it catches up.
-        (p, err) = try startReplicate(sb, db, ["--snapshot-interval", "0"])
+        (p, err) = try startReplicate(sb, db, ["--snapshot-interval", "0"], expectSnapshot: false)
         XCTAssertTrue(waitUntil(timeout: 20, every: 0.1) {
             (try? StatusReport.build(primary: try sb.openRepository(), replicas: [], config: config).sources.first?.replication?.lagBytes) == 0
         })

@@ -42,6 +42,8 @@ public struct CheckReport: Codable, Sendable {
     public var damageRecorded: Bool? = nil
     /// The repository refused writes: checked without a lock, nothing recorded in it.
     public var readOnly: Bool = false
+    /// Segments of `replicate` found (gaps are errors; with --read-data each one is opened).
+    public var segments: Int? = nil
 
 }
 
@@ -228,6 +230,10 @@ public final class Checker {
                 unverified += 1
             }
         }
+        let segmentCheck = SegmentCheck(repo: repo, sources: Set(records.map(\.manifest.source)), readData: readData)
+        errors += segmentCheck.errors
+        damagedObjects += segmentCheck.damagedObjects
+        unreadable += segmentCheck.unreadable
         snapshotCount += damaged.filter { $0.source == nil }.count + unreadManifests
         unverified += unreadManifests
         let waiting = index.packs.filter { shredded.contains($0) }.count
@@ -238,6 +244,7 @@ public final class Checker {
         report.damagedPacks = damagedPacks
         report.supersededPacks = superseded > 0 ? superseded : nil
         report.damagedObjects = damagedObjects
+        report.segments = segmentCheck.segments > 0 ? segmentCheck.segments : nil
         report.damageRecorded = recordFindings(badPacks: badPacks, problems: problems, listed: Set(trust.found.keys), whole: whole, index: index, ledger: trust.ledger)
         return report
     }
