@@ -24,6 +24,11 @@ public struct DrillHistoryEntry: Codable, Sendable {
     /// Whether the RTO and RPO targets were met (absent in entries written before these fields).
     public var rtoMet: Bool? = nil
     public var rpoMet: Bool? = nil
+    /// SHA-256 of the scenario file, which keys comparisons and trends (an edited scenario is a
+    /// new series), and the source the drill recovered (`status` holds it against `drill_within`).
+    /// Absent in entries written before them.
+    public var scenarioSha256: String? = nil
+    public var source: String? = nil
     /// Report directory, relative to the history file.
     public var report: String
     public var files: [String: String]
@@ -93,6 +98,7 @@ public enum DrillArchive {
                           lostTransactions: r.rpo.lostTransactions,
                           restoredFrom: r.restoreAttempts.first { $0.ok }?.repository,
                           rtoMet: r.targets.first { $0.measure == "RTO" }?.met, rpoMet: r.targets.first { $0.measure == "RPO" }?.met,
+                          scenarioSha256: r.scenario.fileSha256, source: r.scope.source,
                           report: dir, files: files, prev: prev)
     }
 
