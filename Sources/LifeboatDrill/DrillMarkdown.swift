@@ -26,7 +26,7 @@ public enum DrillMarkdown {
         table(["", ""], [
             ["Started (UTC)", r.startedAt], ["Finished (UTC)", r.finishedAt],
             ["Duration", DrillFormat.seconds(r.durationSeconds)],
-            ["Started by", "\(r.initiator.user) on \(r.initiator.host), \(r.initiator.mode)"],
+            ["Started by", "\(r.initiator.shown), \(r.initiator.mode)"],
             ["Command", "`\(r.initiator.command)`"], ["Tool", "lifeboat \(r.initiator.toolVersion)"], ["Report id", r.id],
         ])
 
