@@ -51,6 +51,8 @@ public enum DrillHTML {
             [esc($0.measure), esc($0.target), "<strong>\(esc($0.achieved))</strong>", mark($0.met, "met", "missed"), esc($0.detail)]
         })
 
+        if let p = r.previous { add("<p class=previous>\(esc(DrillComparison.text(p, r)))</p>") }
+
         if let strikes = r.strikes {
             add("<h2>Strike points: RPO over the snapshot cycle</h2>")
             add("<p>\(esc(DrillStrikeSeries.spreadText(strikes)))</p>")

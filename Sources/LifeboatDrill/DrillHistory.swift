@@ -53,10 +53,13 @@ public enum DrillArchive {
     /// Writes report.json, report.md, report.html and SHA256SUMS into a new directory under
     /// `reportDir`, then records their hashes in the history chain.
     /// With `signingKey`, report.json is also signed (report.json.sig, covered by SHA256SUMS and the history).
+    /// The report gains its comparison with the previous run of the same scenario file.
     public static func write(_ report: DrillReport, to reportDir: String, anchor: String = DrillAnchor.defaultPath,
                              signingKey: SecretBytes? = nil) throws -> Written {
         try makeDirectory(reportDir)
         let history = try readHistory(reportDir)
+        var report = report
+        report.previous = DrillComparison.previous(for: report, in: history)
         let slug = String(report.scenario.name.lowercased().map { $0.isLetter || $0.isNumber ? $0 : "-" })
             .split(separator: "-").joined(separator: "-").prefix(48)
         let name = "\(report.id)-\(slug)"
@@ -65,7 +68,7 @@ public enum DrillArchive {
 
         let json = try report.encoded()
         let jsonSHA = SHA256.hex(json)
-        let trend = history.filter { $0.scenario == report.scenario.name } + [entry(report, dir: name, files: [:], prev: "")]
+        let trend = history.filter { DrillComparison.sameSeries($0, report) } + [entry(report, dir: name, files: [:], prev: "")]
         let md = Array(DrillMarkdown.render(report, reportSHA256: jsonSHA, trend: trend).utf8)
         let html = Array(DrillHTML.render(report, reportSHA256: jsonSHA, trend: trend).utf8)
         var files: [(String, String)] = []

@@ -63,6 +63,11 @@ public enum DrillMarkdown {
             [$0.measure, $0.target, $0.achieved, $0.met ? "✅ met" : "❌ missed", $0.detail]
         })
 
+        if let p = r.previous {
+            line(DrillComparison.text(p, r))
+            line()
+        }
+
         if let strikes = r.strikes {
             line("## Strike points: RPO over the snapshot cycle")
             line()

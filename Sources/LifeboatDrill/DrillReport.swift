@@ -41,6 +41,9 @@ public struct DrillReport: Codable, Sendable {
     public var strikes: StrikeSeries? = nil
     /// The control frameworks whose evidence requirement this report answers.
     public var controls: [String]? = DrillReport.controls
+    /// The previous drill of the same scenario file (same SHA-256) and how this one compares
+    /// (`DrillComparison`); absent for the first run of a scenario file.
+    public var previous: PreviousRun? = nil
 
     public enum Outcome: String, Codable, Sendable {
         case passed
