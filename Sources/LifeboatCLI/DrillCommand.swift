@@ -16,16 +16,25 @@ struct DrillCommand: ParsableCommand {
     )
 
     struct ReportOptions: ParsableArguments {
-        @Option(help: "Directory of drill reports and their history. Default: $LIFEBOAT_DRILL_REPORTS or ./drill-reports.")
+        @Option(help: "Directory of drill reports and their history. Default: $LIFEBOAT_DRILL_REPORTS, the config's drill_history, ./drill-reports.")
         var reportDir: String?
+
+        @Option(name: .customLong("config"), help: ArgumentHelp("Configuration file (lifeboat.yml): its drill_history and metrics_file are the defaults here. Default: $LIFEBOAT_CONFIG.", valueName: "file"))
+        var configPath: String?
+
+        /// The config, when one is given (only drill_history and metrics_file are used).
+        func config() throws -> LifeboatConfig? {
+            guard let path = configPath ?? ProcessInfo.environmentValue("LIFEBOAT_CONFIG"), !path.isEmpty else { return nil }
+            return try ConfigLoader.load(path: path)
+        }
 
         @Option(help: ArgumentHelp("Second record of the history, away from the report directory. Default: $LIFEBOAT_DRILL_ANCHOR or ~/.local/state/lifeboat/drill-anchors.jsonl.", valueName: "file"))
         var anchor: String?
 
         var anchorPath: String { anchor ?? DrillAnchor.defaultPath }
 
-        var directory: String {
-            reportDir ?? ProcessInfo.environmentValue("LIFEBOAT_DRILL_REPORTS") ?? "drill-reports"
+        func directory() throws -> String {
+            DrillHistoryLocation.directory(flag: reportDir, config: try config())
         }
     }
 
@@ -55,6 +64,9 @@ struct DrillCommand: ParsableCommand {
         @Option(help: ArgumentHelp("CA bundle for S3 repositories with a private CA. Default: $LIFEBOAT_CACERT.", valueName: "file"))
         var cacert: String?
 
+        @Option(help: ArgumentHelp("Write the drill's Prometheus textfile metrics here (default: the config's metrics_file).", valueName: "file"))
+        var metricsFile: String?
+
         @OptionGroup var output: OutputOptions
 
         func run() throws {
@@ -63,6 +75,9 @@ struct DrillCommand: ParsableCommand {
 
         func execute() throws {
                 let s = try ScenarioLoader.load(path: scenario)
+                let config = try reports.config()
+                let reportDir = DrillHistoryLocation.directory(flag: reports.reportDir, config: config)
+                let metrics = (metricsFile ?? config?.metricsFile).map(MetricsFile.init(path:))
                 let quiet = output.quiet || output.json
                 let backendOptions = BackendOptions(caCertPath: cacert)
                 let command = (["lifeboat"] + CommandLine.arguments.dropFirst()).joined(separator: " ")
@@ -101,9 +116,10 @@ struct DrillCommand: ParsableCommand {
                 defer { sources.forEach { $0.cancel() } }
 
                 let report = try runner.run()
-                let written = try DrillArchive.write(report, to: reports.directory, anchor: reports.anchorPath, signingKey: signingKey)
+                let written = try DrillArchive.write(report, to: reportDir, anchor: reports.anchorPath, signingKey: signingKey)
+                try metrics?.update(DrillMetrics.samples(report))
                 // The one write to an existing repository: the drill's record in its audit trail.
-                let recorded = DrillAuditTrail.record(report, written: written, reportDir: reports.directory, scenario: s,
+                let recorded = DrillAuditTrail.record(report, written: written, reportDir: reportDir, scenario: s,
                                                       openBackend: { try openBackend(location: $0, options: backendOptions) })
                 if !quiet { recorded.forEach { Output.line($0) } }
                 if output.json {
@@ -170,7 +186,7 @@ struct DrillCommand: ParsableCommand {
 
         func run() throws {
             try runReporting {
-                let dir = reports.directory
+                let dir = try reports.directory()
                 let entries = try DrillArchive.readHistory(dir).filter { scenario == nil || $0.scenario == scenario }
                 var problems = verify ? try DrillArchive.verify(dir, anchor: reports.anchorPath) : []
                 if !repositories.isEmpty && !verify {

@@ -11,7 +11,7 @@ struct StatusCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "status",
         abstract: "Show each source's newest snapshot against its RPO target, and whether replicas are in step.",
-        discussion: "Exit codes: 0 all targets met, 20 an RPO target is breached, 3 a replica is behind or unreachable."
+        discussion: "Exit codes: 0 all targets met, 20 an RPO target is breached or a drill is overdue (drill_within), 3 a replica is behind or unreachable."
     )
 
     @OptionGroup var repo: RepositoryOptions
@@ -19,6 +19,8 @@ struct StatusCommand: ParsableCommand {
 
     @Option(help: "Only this source.") var source: String?
     @Option(help: "Write Prometheus textfile metrics here (default: the config's metrics_file).") var metricsFile: String?
+    @Option(help: ArgumentHelp("Drill report directory (or its history.jsonl) whose newest drills status shows and holds against drill_within. Default: $LIFEBOAT_DRILL_REPORTS, the config's drill_history, ./drill-reports.", valueName: "path"))
+    var drillHistory: String?
 
     func run() throws {
         try runReporting {
@@ -36,9 +38,13 @@ struct StatusCommand: ParsableCommand {
                     return (location, .failure(LifeboatError(.io, "\(error)")))
                 }
             }
-            let report = try StatusReport.build(primary: primary, replicas: replicas, config: config, only: source)
+            var report = try StatusReport.build(primary: primary, replicas: replicas, config: config, only: source)
+            let drills = DrillHistoryLocation.directory(flag: drillHistory, config: config)
+            if DrillHistoryLocation.exists(drills) || report.sources.contains(where: { config?.drillWithin(for: $0.source) != nil }) {
+                DrillStatus.apply(DrillHistoryLocation.drills(in: drills), history: drills, to: &report, config: config)
+            }
             if let path = metricsFile ?? config?.metricsFile {
-                try MetricsFile(path: path).update(MetricsFile.status(report))
+                try MetricsFile(path: path).update(MetricsFile.status(report) + MetricsFile.drillStatus(report))
             }
             if output.json {
                 try Output.json(report)
@@ -58,6 +64,7 @@ struct StatusCommand: ParsableCommand {
                 let names = report.sources.filter(\.rpoBreached).map(\.source).joined(separator: ", ")
                 throw LifeboatError(.targetMissed, "RPO target breached for: \(names) (a snapshot older than the target, or replication lagging behind it)")
             }
+            if let overdue = DrillStatus.overdueMessage(report) { throw LifeboatError(.targetMissed, overdue) }
             if report.replicasBehind {
                 let names = report.repositories.filter { !$0.inStep }.map(\.location).joined(separator: ", ")
                 throw LifeboatError(.incomplete, "replica(s) behind the primary or unreachable: \(names)")
@@ -99,5 +106,6 @@ struct StatusCommand: ParsableCommand {
             if !repo.reachable { state = "UNREACHABLE: \(repo.problem ?? "")" } else if repo.inStep { state = "in step" } else { state = "BEHIND on \(repo.behind.joined(separator: ", "))" }
             Output.line("\(role) \(repo.location): \(repo.snapshots) snapshot(s), \(state)")
         }
+        StatusDrillLines.lines(r).forEach { Output.line($0) }
     }
 }

@@ -12,7 +12,7 @@ extension DrillRunner {
         if let r = restored { ids[r.repository] = r.repositoryID }
         let file = restored.flatMap { Self.fileSHA256($0.path) }
         let sqlite = (try? SQLiteConnection(path: ":memory:").scalar("SELECT sqlite_version()"))??.text
-        return .init(lifeboatVersion: LifeboatVersion.current, binarySha256: Self.fileSHA256("/proc/self/exe")?.hex,
+        return .init(lifeboatVersion: LifeboatVersion.current, identity: options.initiator.shown, binarySha256: Self.fileSHA256("/proc/self/exe")?.hex,
                      buildCommit: BuildInfo.commitOrUnknown, sqliteVersion: sqlite, scenarioSha256: scenario.fileSHA256, repositoryIds: ids,
                      restoredSnapshot: restored?.result.snapshot, restoredImageDigest: restored?.imageDigest,
                      restoredFileSha256: file?.hex, restoredFileBytes: file?.bytes)

@@ -2,6 +2,7 @@
 package enum DrillEvidenceRows {
     package static func rows(_ e: DrillReport.Evidence) -> [[String]] {
         var rows: [[String]] = [
+            ["Run by", e.identity ?? "not recorded"],
             ["Lifeboat version", e.lifeboatVersion],
             ["Binary SHA-256", e.binarySha256 ?? "could not be read"],
             ["Build commit", e.buildCommit ?? "not recorded by this build"],

@@ -29,7 +29,9 @@ public enum DrillHTML {
             """
         func add(_ s: String) { o += s + "\n" }
         func table(_ head: [String], _ rows: [[String]], cls: String = "") {
-            add("<table\(cls.isEmpty ? "" : " class=\"\(cls)\"")><tr>" + head.map { "<th>\(esc($0))</th>" }.joined() + "</tr>")
+            // A table of label and value rows has no header: no empty grey row above it.
+            let header = head.allSatisfy(\.isEmpty) ? "" : "<tr>" + head.map { "<th>\(esc($0))</th>" }.joined() + "</tr>"
+            add("<table\(cls.isEmpty ? "" : " class=\"\(cls)\"")>" + header)
             for row in rows { add("<tr>" + row.map { "<td>\($0)</td>" }.joined() + "</tr>") }
             add("</table>")
         }
@@ -40,7 +42,7 @@ public enum DrillHTML {
         add("<div class=\"banner \(r.outcome.rawValue)\"><strong>\(DrillMarkdown.outcomeText(r.outcome))</strong> — \(esc(r.summary))</div>")
         table(["", ""], [
             ["Started (UTC)", esc(r.startedAt)], ["Finished (UTC)", esc(r.finishedAt)], ["Duration", esc(DrillFormat.seconds(r.durationSeconds))],
-            ["Started by", esc("\(r.initiator.user) on \(r.initiator.host), \(r.initiator.mode)")],
+            ["Started by", esc("\(r.initiator.shown), \(r.initiator.mode)")],
             ["Command", "<code>\(esc(r.initiator.command))</code>"], ["Tool", esc("lifeboat \(r.initiator.toolVersion)")],
         ])
 
@@ -49,10 +51,16 @@ public enum DrillHTML {
             [esc($0.measure), esc($0.target), "<strong>\(esc($0.achieved))</strong>", mark($0.met, "met", "missed"), esc($0.detail)]
         })
 
+        if let p = r.previous { add("<p class=previous>\(esc(DrillComparison.text(p, r)))</p>") }
+
         if let strikes = r.strikes {
             add("<h2>Strike points: RPO over the snapshot cycle</h2>")
             add("<p>\(esc(DrillStrikeSeries.spreadText(strikes)))</p>")
-            table(DrillStrikeSeries.header, DrillStrikeSeries.rows(strikes).map { $0.map(esc) })
+            // Ids as code, which wraps: a 64-character snapshot id must not push the table off the page.
+            let ids: Set<Int> = [1, DrillStrikeSeries.header.count - 1]
+            table(DrillStrikeSeries.header, DrillStrikeSeries.rows(strikes).map { row in
+                row.enumerated().map { i, cell in ids.contains(i) && cell != "—" ? "<code>\(esc(cell))</code>" : esc(cell) }
+            })
         }
 
         add("<h2>Timeline</h2>")

@@ -24,6 +24,11 @@ public struct DrillHistoryEntry: Codable, Sendable {
     /// Whether the RTO and RPO targets were met (absent in entries written before these fields).
     public var rtoMet: Bool? = nil
     public var rpoMet: Bool? = nil
+    /// SHA-256 of the scenario file, which keys comparisons and trends (an edited scenario is a
+    /// new series), and the source the drill recovered (`status` holds it against `drill_within`).
+    /// Absent in entries written before them.
+    public var scenarioSha256: String? = nil
+    public var source: String? = nil
     /// Report directory, relative to the history file.
     public var report: String
     public var files: [String: String]
@@ -48,10 +53,13 @@ public enum DrillArchive {
     /// Writes report.json, report.md, report.html and SHA256SUMS into a new directory under
     /// `reportDir`, then records their hashes in the history chain.
     /// With `signingKey`, report.json is also signed (report.json.sig, covered by SHA256SUMS and the history).
+    /// The report gains its comparison with the previous run of the same scenario file.
     public static func write(_ report: DrillReport, to reportDir: String, anchor: String = DrillAnchor.defaultPath,
                              signingKey: SecretBytes? = nil) throws -> Written {
         try makeDirectory(reportDir)
         let history = try readHistory(reportDir)
+        var report = report
+        report.previous = DrillComparison.previous(for: report, in: history)
         let slug = String(report.scenario.name.lowercased().map { $0.isLetter || $0.isNumber ? $0 : "-" })
             .split(separator: "-").joined(separator: "-").prefix(48)
         let name = "\(report.id)-\(slug)"
@@ -60,7 +68,7 @@ public enum DrillArchive {
 
         let json = try report.encoded()
         let jsonSHA = SHA256.hex(json)
-        let trend = history.filter { $0.scenario == report.scenario.name } + [entry(report, dir: name, files: [:], prev: "")]
+        let trend = history.filter { DrillComparison.sameSeries($0, report) } + [entry(report, dir: name, files: [:], prev: "")]
         let md = Array(DrillMarkdown.render(report, reportSHA256: jsonSHA, trend: trend).utf8)
         let html = Array(DrillHTML.render(report, reportSHA256: jsonSHA, trend: trend).utf8)
         var files: [(String, String)] = []
@@ -93,6 +101,7 @@ public enum DrillArchive {
                           lostTransactions: r.rpo.lostTransactions,
                           restoredFrom: r.restoreAttempts.first { $0.ok }?.repository,
                           rtoMet: r.targets.first { $0.measure == "RTO" }?.met, rpoMet: r.targets.first { $0.measure == "RPO" }?.met,
+                          scenarioSha256: r.scenario.fileSha256, source: r.scope.source,
                           report: dir, files: files, prev: prev)
     }
 

@@ -26,7 +26,7 @@ public enum DrillMarkdown {
         table(["", ""], [
             ["Started (UTC)", r.startedAt], ["Finished (UTC)", r.finishedAt],
             ["Duration", DrillFormat.seconds(r.durationSeconds)],
-            ["Started by", "\(r.initiator.user) on \(r.initiator.host), \(r.initiator.mode)"],
+            ["Started by", "\(r.initiator.shown), \(r.initiator.mode)"],
             ["Command", "`\(r.initiator.command)`"], ["Tool", "lifeboat \(r.initiator.toolVersion)"], ["Report id", r.id],
         ])
 
@@ -62,6 +62,11 @@ public enum DrillMarkdown {
         table(["Measure", "Target", "Achieved", "Result", "Detail"], r.targets.map {
             [$0.measure, $0.target, $0.achieved, $0.met ? "✅ met" : "❌ missed", $0.detail]
         })
+
+        if let p = r.previous {
+            line(DrillComparison.text(p, r))
+            line()
+        }
 
         if let strikes = r.strikes {
             line("## Strike points: RPO over the snapshot cycle")

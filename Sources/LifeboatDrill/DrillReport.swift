@@ -41,6 +41,9 @@ public struct DrillReport: Codable, Sendable {
     public var strikes: StrikeSeries? = nil
     /// The control frameworks whose evidence requirement this report answers.
     public var controls: [String]? = DrillReport.controls
+    /// The previous drill of the same scenario file (same SHA-256) and how this one compares
+    /// (`DrillComparison`); absent for the first run of a scenario file.
+    public var previous: PreviousRun? = nil
 
     public enum Outcome: String, Codable, Sendable {
         case passed
@@ -56,23 +59,50 @@ public struct DrillReport: Codable, Sendable {
         public var mode: String
         public var command: String
         public var toolVersion: String
+        /// The person who says they ran it ($LIFEBOAT_OPERATOR), beside the OS account that did.
+        public var operatorName: String? = nil
+        /// "Jane Roe (root@vm)" with an operator, else "root@vm" (absent in reports before it).
+        public var identity: String? = nil
 
-        public init(user: String, host: String, mode: String, command: String, toolVersion: String = LifeboatVersion.current) {
+        enum CodingKeys: String, CodingKey {
+            case user, host, mode, command, toolVersion, identity
+            case operatorName = "operator"
+        }
+
+        public init(user: String, host: String, mode: String, command: String, toolVersion: String = LifeboatVersion.current,
+                    operatorName: String? = nil) {
             self.user = user
             self.host = host
             self.mode = mode
             self.command = command
             self.toolVersion = toolVersion
+            self.operatorName = operatorName
+            self.identity = Self.identity(user: user, host: host, operatorName: operatorName)
         }
 
-        /// Who runs this process, from the system (never from anything the scenario says).
+        /// Who runs this process: the OS user and host from the system (never from anything the
+        /// scenario says), and the operator's own name from $LIFEBOAT_OPERATOR when set.
         public static func current(command: String) -> Initiator {
-            var user = ProcessInfo.environmentValue("USER") ?? "uid \(geteuid())"
-            if let pw = getpwuid(geteuid()), let name = pw.pointee.pw_name { user = String(cString: name) }
             let interactive = isatty(STDIN_FILENO) == 1 && isatty(STDOUT_FILENO) == 1
-            return Initiator(user: user, host: HostIdentity.hostName,
-                             mode: interactive ? "interactive (terminal)" : "unattended (cron, CI or script)", command: command)
+            return Initiator(user: HostIdentity.userName, host: HostIdentity.hostName,
+                             mode: interactive ? "interactive (terminal)" : "unattended (cron, CI or script)", command: command,
+                             operatorName: operatorName(ProcessInfo.environmentValue("LIFEBOAT_OPERATOR")))
         }
+
+        public static func identity(user: String, host: String, operatorName: String?) -> String {
+            operatorName.map { "\($0) (\(user)@\(host))" } ?? "\(user)@\(host)"
+        }
+
+        /// One line of at most 120 characters, without control characters; nil when empty.
+        static func operatorName(_ raw: String?) -> String? {
+            guard let raw else { return nil }
+            let line = String(String.UnicodeScalarView(raw.unicodeScalars.map { CharacterSet.controlCharacters.contains($0) ? " " : $0 }))
+                .trimmingCharacters(in: .whitespaces)
+            return line.isEmpty ? nil : String(line.prefix(120))
+        }
+
+        /// The identity, also for reports written before it was recorded.
+        public var shown: String { identity ?? Self.identity(user: user, host: host, operatorName: operatorName) }
     }
 
     public struct ScenarioInfo: Codable, Sendable {
@@ -209,6 +239,8 @@ public struct DrillReport: Codable, Sendable {
 
     public struct Evidence: Codable, Sendable {
         public var lifeboatVersion: String
+        /// Who ran the drill: the initiator's identity ("Jane Roe (root@vm)").
+        public var identity: String? = nil
         /// SHA-256 of the running binary (/proc/self/exe).
         public var binarySha256: String?
         /// The commit the binary was built from (Scripts/build-info), or a text starting

@@ -12,7 +12,8 @@ final class DrillReportRenderingTests: XCTestCase {
         let sb = try Sandbox()
         try DrillTests.valid.write(toFile: sb.path("ok.yml"), atomically: true, encoding: .utf8)
         try FileManager.default.createDirectory(atPath: sb.path("scratch"), withIntermediateDirectories: true)
-        let r = try sb.lifeboat("drill", "run", sb.path("ok.yml"), "--report-dir", sb.path("reports"), "--scratch-dir", sb.path("scratch"))
+        let r = try sb.lifeboat("drill", "run", sb.path("ok.yml"), "--report-dir", sb.path("reports"), "--scratch-dir", sb.path("scratch"),
+                                env: ["LIFEBOAT_OPERATOR": "Jane Roe\n"])
         XCTAssertEqual(r.status, 0, r.stderr)
         let dir = try XCTUnwrap(try FileIO.listDirectory(sb.path("reports")).first { !$0.hasSuffix(".jsonl") })
         let report = try DrillReport.decode(try FileIO.readFile(sb.path("reports/\(dir)/report.json")))
@@ -41,6 +42,32 @@ final class DrillReportRenderingTests: XCTestCase {
         XCTAssertTrue(html.contains("<td>\(DrillHTML.esc(disaster.name))</td><td>\(String(format: "%.3f s", disaster.start))</td>"),
                       "timeline times are printed, not only shown on hover")
         XCTAssertTrue(html.contains("<h2>Evidence</h2>") && html.contains(report.evidence?.binarySha256 ?? "missing"))
+    }
+
+    /// Who ran it reads as a person and an account ("Jane Roe (root@vm)") in the JSON's evidence
+    /// and every form; label-and-value tables have no empty header row.
+    func testIdentityShownAndNoEmptyHeaderRows() throws {
+        let (report, html, markdown, _) = try rendered()
+        let identity = "Jane Roe (\(HostIdentity.userName)@\(HostIdentity.hostName))"
+        XCTAssertEqual(report.initiator.operatorName, "Jane Roe")
+        XCTAssertEqual(report.initiator.identity, identity)
+        XCTAssertEqual(report.evidence?.identity, identity)
+        XCTAssertTrue(html.contains(DrillHTML.esc(identity) + ", "), "started by, in the HTML")
+        XCTAssertTrue(markdown.contains("| Started by | \(identity), "), "started by, in the Markdown")
+        XCTAssertFalse(html.contains(" on \(HostIdentity.hostName)"))
+        XCTAssertFalse(html.contains("<th></th>"), "an empty grey header row")
+        XCTAssertEqual(DrillReport.Initiator.operatorName(" \u{1b}[31mX\n "), "[31mX", "one line, no control characters")
+        XCTAssertNil(DrillReport.Initiator.operatorName("  "))
+    }
+
+    /// Seen in a screenshot: the strike table's full snapshot ids pushed the page sideways. As
+    /// code they wrap.
+    func testStrikeTableIdsWrapInsteadOfWideningThePage() throws {
+        let report = try DrillStrikeTests.realReport()
+        let series = DrillStrikeSeries.combine(id: "s", points: "one point", every: 1, samples: [(0.1, report)], targets: .init(rto: 60, rpo: 60, maxLostTransactions: nil))
+        let html = DrillHTML.render(series, reportSHA256: "0", trend: [])
+        let snapshot = try XCTUnwrap(report.restoreAttempts.first?.snapshot)
+        XCTAssertTrue(html.contains("<td><code>\(snapshot)</code></td></tr>"), "the strike table's snapshot id as code")
     }
 
     func testNoNegativeOverTheTarget() {

@@ -14,9 +14,10 @@ import LifeboatRepository
 ///   - s3://backups-eu/lifeboat
 /// password:                    # a reference: file, command or env — never the passphrase
 ///   file: /etc/lifeboat/passphrase
-/// defaults: { rpo: 25h, rto: 30m, verify_within: 2d }
+/// defaults: { rpo: 25h, rto: 30m, verify_within: 2d, drill_within: 365d }
 /// retention: { keep_daily: 14, keep_weekly: 8, keep_monthly: 12, keep_yearly: 3 }
 /// metrics_file: /var/lib/prometheus/node-exporter/lifeboat.prom
+/// drill_history: /var/lib/lifeboat/drill-reports   # where `drill run` files reports, `status` looks
 /// lock: { stale_after: 30m }
 /// object_lock: { mode: compliance, retain_days: 30 }   # S3 Object Lock (docs/s3.md)
 /// sources:
@@ -58,13 +59,15 @@ public enum ConfigLoader {
                     case "rpo": config.rpo = try r.duration(v, "rpo")
                     case "rto": config.rto = try r.duration(v, "rto")
                     case "verify_within": config.verifyWithin = try r.duration(v, "verify_within")
-                    case let other: throw r.unknown(k, other, in: "defaults", known: ["rpo", "rto", "verify_within"])
+                    case "drill_within": config.drillWithin = try r.duration(v, "drill_within")
+                    case let other: throw r.unknown(k, other, in: "defaults", known: ["rpo", "rto", "verify_within", "drill_within"])
                     }
                 }
             case "rpo": config.rpo = try r.duration(value, key)
             case "rto": config.rto = try r.duration(value, key)
             case "retention": config.retention = try r.retention(value)
             case "metrics_file": config.metricsFile = try r.string(value, key)
+            case "drill_history": config.drillHistory = try r.string(value, key)
             case "lock":
                 for (k, v) in try r.mapping(value, key) {
                     switch try r.key(k) {
@@ -89,7 +92,7 @@ public enum ConfigLoader {
                 }
             case let other:
                 throw r.unknown(keyNode, other, in: "the config file",
-                                known: ["repositories", "password", "defaults", "retention", "metrics_file", "lock", "object_lock", "sources"])
+                                known: ["repositories", "password", "defaults", "retention", "metrics_file", "drill_history", "lock", "object_lock", "sources"])
             }
         }
         var seen: [String: Int] = [:]
@@ -208,8 +211,9 @@ public enum ConfigLoader {
                 case "rpo": s.rpo = try duration(v, "rpo")
                 case "rto": s.rto = try duration(v, "rto")
                 case "verify_within": s.verifyWithin = try duration(v, "verify_within")
+                case "drill_within": s.drillWithin = try duration(v, "drill_within")
                 case "retention": s.retention = try retention(v)
-                case let other: throw unknown(k, other, in: "a source", known: ["name", "path", "rpo", "rto", "verify_within", "retention"])
+                case let other: throw unknown(k, other, in: "a source", known: ["name", "path", "rpo", "rto", "verify_within", "drill_within", "retention"])
                 }
             }
             guard let dbPath else { throw error(node, "a source needs 'path' (the SQLite database file)") }

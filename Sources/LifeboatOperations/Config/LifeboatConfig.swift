@@ -23,6 +23,8 @@ public struct LifeboatConfig: Sendable {
         public var rto: Double?
         /// How long the newest snapshot may stay without a `lifeboat verify` (seconds).
         public var verifyWithin: Double?
+        /// How long since the last passed drill of the source before `status` calls it overdue (seconds).
+        public var drillWithin: Double?
         public var retention: RetentionPolicy?
         /// Line of the entry in the file, for messages.
         public var line: Int
@@ -39,7 +41,10 @@ public struct LifeboatConfig: Sendable {
     public var rpo: Double?
     public var rto: Double?
     public var verifyWithin: Double?
+    public var drillWithin: Double?
     public var metricsFile: String?
+    /// The drill report directory (or its history.jsonl) `status` and `drill` read and write.
+    public var drillHistory: String?
     /// S3 Object Lock for init and snapshots (flags override it; it overrides the repository's).
     public var objectLock: ObjectLockPolicy?
     /// A lock not refreshed for this long is stale (seconds).
@@ -53,6 +58,7 @@ public struct LifeboatConfig: Sendable {
     public func rpo(for source: String) -> Double? { self.source(named: source)?.rpo ?? rpo }
     public func rto(for source: String) -> Double? { self.source(named: source)?.rto ?? rto }
     public func verifyWithin(for source: String) -> Double? { self.source(named: source)?.verifyWithin ?? verifyWithin }
+    public func drillWithin(for source: String) -> Double? { self.source(named: source)?.drillWithin ?? drillWithin }
     public func retention(for source: String) -> RetentionPolicy? { self.source(named: source)?.retention ?? retention }
 }
 

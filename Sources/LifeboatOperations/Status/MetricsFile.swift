@@ -52,6 +52,14 @@ public struct MetricsFile: Sendable {
         "lifeboat_replication_sequence": "Sequence number of the newest transaction read, in its lineage.",
         "lifeboat_replication_stored_timestamp_seconds": "Commit time (as seen by replicate) of the newest transaction the replica stores.",
         "lifeboat_replication_replica_failing": "1 while writes of the source's segments to the replica fail (retried).",
+        "lifeboat_drill_last_timestamp_seconds": "When the last drill of the scenario finished (Unix seconds).",
+        "lifeboat_drill_last_result": "Outcome of the last drill of the scenario: 1 passed, 0 a target missed, -1 the drill did not complete.",
+        "lifeboat_drill_last_rto_seconds": "RTO the last drill of the scenario achieved (NaN: not recovered).",
+        "lifeboat_drill_last_rpo_seconds": "RPO the last drill of the scenario achieved (NaN: not measured).",
+        "lifeboat_drill_rto_target_seconds": "RTO target of the scenario.",
+        "lifeboat_drill_rpo_target_seconds": "RPO target of the scenario.",
+        "lifeboat_drill_age_seconds": "Seconds since the newest passed drill of the source began, when status ran (NaN: none recorded).",
+        "lifeboat_drill_overdue": "1 if the source has no passed drill within its drill_within.",
     ]
 
     public let path: String
@@ -90,6 +98,7 @@ public struct MetricsFile: Sendable {
     }
 
     package static func format(_ v: Double) -> String {
+        if v.isNaN { return "NaN" }
         if v == v.rounded() && abs(v) < 1e15 { return String(Int64(v)) }
         return String(format: "%.3f", v)
     }

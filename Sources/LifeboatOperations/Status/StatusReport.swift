@@ -16,6 +16,8 @@ public struct StatusReport: Codable, Sendable {
         public var rpoSeconds: Double?
         public var rpoBreached: Bool
         public var lastBytesAdded: Int?
+        /// The source's drills (`DrillStatus`); nil when no drill history was read.
+        public var drill: DrillStatus.OfSource? = nil
         /// The newest snapshot's `lifeboat verify`: "passed", "failed" or "unverified" (nil: no snapshot).
         public var verification: String?
         /// Since when the newest snapshot has waited for a verification (seconds; nil once verified).
@@ -44,13 +46,15 @@ public struct StatusReport: Codable, Sendable {
     public var repositories: [RepositoryStatus]
     public var rpoBreached: Bool
     public var replicasBehind: Bool
+    /// The drill history `status` read (`DrillStatus`); nil when none was.
+    public var drill: DrillStatus.Summary? = nil
     /// Some source's newest snapshot failed `lifeboat verify`.
     public var verificationFailed: Bool = false
     public var verifyOverdue: Bool = false
 
 
 
-    public var ok: Bool { !rpoBreached && !replicasBehind && !verificationFailed && !verifyOverdue }
+    public var ok: Bool { !rpoBreached && !replicasBehind && !verificationFailed && !verifyOverdue && !(drill?.overdue ?? false) }
 
     /// Builds the report. `replicas` are opened by the caller (a replica that cannot be opened
     /// is passed as an error, and reported as unreachable).
