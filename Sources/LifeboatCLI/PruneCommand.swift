@@ -27,6 +27,7 @@ struct PruneCommand: ParsableCommand {
     var maxUnused: Double = 0
     @Option(help: "How long to wait for other runs to release the repository (e.g. 10m).") var lockWait: String?
     @Option(help: "Compact replicate's segments older than this, an hour into one (restores then reach the end of each such hour, not each transaction in it); 'never' keeps every transaction.") var compactSegmentsAfter: String = "24h"
+    @Option(help: "How much of a lineage one compacted segment covers (default 1h: a restore point an hour; 24h: a day's segments cost at most the pages the day changed).") var compactWindow: String = "1h"
     @Flag(help: "Delete S3 objects still under governance-mode Object Lock (needs s3:BypassGovernanceRetention). Compliance mode cannot be bypassed.")
     var bypassGovernance = false
 
@@ -41,6 +42,8 @@ struct PruneCommand: ParsableCommand {
             opts.orphanGrace = try Units.parseDuration(orphanGrace)
             opts.maxUnused = maxUnused / 100
             opts.compactAfter = compactSegmentsAfter == "never" ? nil : try Units.parseDuration(compactSegmentsAfter)
+            opts.compactWindow = try Units.parseDuration(compactWindow)
+            guard opts.compactWindow >= 1 else { throw LifeboatError(.usage, "--compact-window must be at least 1s") }
             let repository = try repo.open()
             if bypassGovernance {
                 applyObjectLock(ObjectLockRuntime(policy: repository.config.objectLock, bypassGovernance: true), to: repository.backend)

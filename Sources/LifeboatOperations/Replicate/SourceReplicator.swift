@@ -271,6 +271,8 @@ public final class SourceReplicator: @unchecked Sendable {
     /// break in the WAL that cannot be proven continuous).
     private func newLineage(because reason: String) throws {
         try flush()
+        // A scheduled snapshot relies on the mark staying where it was: let it finish first.
+        while snapshotRunning.current { Thread.sleep(forTimeInterval: 0.05) }
         lineage = String(format: "%016llx", UInt64.random(in: 1...UInt64.max))
         seq = 0
         if marks == nil { marks = try ReadMarks(path: databasePath) }
