@@ -24,6 +24,9 @@ public final class SourceReplicator: @unchecked Sendable {
         public var maxTransactionBytes = 256 << 20
         public var snapshot = Snapshotter.Options(source: "")
         public var lock = RepositoryLock.Options()
+        /// Where the snapshots' local audit trail goes (nil: the user's default; a drill keeps
+        /// it in its scratch directory).
+        public var auditDirectory: String? = nil
         public init() {}
     }
 
@@ -279,7 +282,7 @@ public final class SourceReplicator: @unchecked Sendable {
     private func takeSnapshot(point: ReplicationPoint, time: Date) throws {
         var opts = options.snapshot
         opts.replication = (point, point.wal ?? position, time)
-        let r = try UseCase.snapshot(repository, source: source, databasePath: databasePath, options: opts, lock: options.lock)
+        let r = try UseCase.snapshot(repository, source: source, databasePath: databasePath, options: opts, lock: options.lock, auditDirectory: options.auditDirectory)
         lastSnapshot = Date()
         shared.withLock { $0.snapshots += 1 }
         log.event("snapshot", ["source": source, "snapshot": String(r.id.prefix(8)), "lineage": point.lineage, "seq": "\(point.seq)",
@@ -300,7 +303,8 @@ public final class SourceReplicator: @unchecked Sendable {
             do {
                 var opts = me.value.options.snapshot
                 opts.replication = (point, point.wal ?? WALPosition(salt1: 0, salt2: 0, checkpointSequence: 0, frames: 0, checksum0: 0, checksum1: 0, inode: 0), time)
-                let r = try UseCase.snapshot(me.value.repository, source: me.value.source, databasePath: me.value.databasePath, options: opts, lock: me.value.options.lock)
+                let r = try UseCase.snapshot(me.value.repository, source: me.value.source, databasePath: me.value.databasePath, options: opts, lock: me.value.options.lock,
+                                             auditDirectory: me.value.options.auditDirectory)
                 me.value.shared.withLock { $0.snapshots += 1 }
                 me.value.log.event("snapshot", ["source": me.value.source, "snapshot": String(r.id.prefix(8)), "lineage": point.lineage, "seq": "\(point.seq)",
                                                 "pages_new": "\(r.pagesNew)", "seconds": String(format: "%.2f", r.seconds)])
