@@ -134,6 +134,7 @@ extension DrillRunner {
 
     /// Stops whatever still runs in the background (on errors and interrupts).
     package func stopBackground(_ background: inout DrillBackground) {
+        stopReplication(&background)
         try? stopSchedule(&background)
         stopWorkload(&background)
     }

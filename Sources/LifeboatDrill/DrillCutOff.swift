@@ -27,6 +27,9 @@ package final class DrillCutOff: Sendable {
 
     package var hasStruck: Bool { state.current.struckAtMs != nil }
 
+    /// When the backups were cut off (wall clock, ms).
+    package var struckAtMs: Int64? { state.current.struckAtMs }
+
     package func snapshotStarted() {
         state.withLock {
             $0.inFlight += 1

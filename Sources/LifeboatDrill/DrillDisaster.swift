@@ -53,6 +53,7 @@ extension DrillRunner {
             } else {
                 cutOff.strike()
             }
+            try cutOffReplication(background)
             if let last = background.load?.committed.last { lastCommitted = (last.seq, last.ms) }
         }
 
@@ -83,11 +84,12 @@ extension DrillRunner {
             if let committed = done.lastCommitted { lastCommitted = committed }
             statementAfterSeq = done.lastCommitted?.seq ?? 0
             if d.noticedAfter > 0 {
-                say("the mistake goes unnoticed for \(DrillFormat.seconds(d.noticedAfter)); load and snapshots go on")
+                say("the mistake goes unnoticed for \(DrillFormat.seconds(d.noticedAfter)); load and \(scenario.replication == nil ? "snapshots" : "replication") go on")
                 try sleep(d.noticedAfter)
             }
             // Noticed: the operator stops the backups, which would otherwise keep storing the damage.
             cutOff.strike()
+            try cutOffReplication(background)
         case .repositoryLost:
             if owned { damage(try deleteDatabaseFiles(path)) } else { note(["simulated: the live database \(path) was not touched"]) }
             try lose(d.repository, ransomware: false)
@@ -106,6 +108,7 @@ extension DrillRunner {
         event("disaster: \(d.kind.rawValue)", "disaster", from: start)
         say("disaster declared: RTO clock started")
         try stopSchedule(&background)
+        note(endReplication(&background, setup: setup, struckAtMs: cutOff.struckAtMs ?? struck))
         if let e = background.loadError { note(["the write load stopped on an error (expected when the damage hits the file under it): \(e)"]) }
         let cut = cutOff.cutOffSnapshots
         if cut > 0 { note(["\(cut) snapshot\(cut == 1 ? "" : "s") in flight at the strike cut off before \(cut == 1 ? "its" : "their") commit (not counted)"]) }

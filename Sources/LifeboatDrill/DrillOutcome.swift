@@ -154,11 +154,18 @@ extension DrillRunner {
         if let rpoTarget = targets.first(where: { $0.measure == "RPO" }), !rpoTarget.met, let achieved = rpo.achievedSeconds, achieved > scenario.targets.rpo {
             let every = scenario.steps.compactMap { e -> Double? in if case .snapshotSchedule(let s) = e.step { return s }; return nil }.first
             let hint = every.map { "snapshots every \(DrillFormat.seconds($0)) bound the data loss by about that interval; " } ?? ""
-            out.append("RPO target missed by \(DrillFormat.seconds(achieved - scenario.targets.rpo)): \(hint)snapshot more often, or use continuous replication (roadmap) for sub-second RPO.")
+            let advice = scenario.replication == nil ? "snapshot more often, or add a replicate step (continuous replication) for sub-second RPO."
+                : "lower the replicate interval, or look for what held the segments back (the disaster's details say how far each repository was)."
+            out.append("RPO target missed by \(DrillFormat.seconds(achieved - scenario.targets.rpo)): \(hint)\(advice)")
         }
         if let rtoTarget = targets.first(where: { $0.measure == "RTO" }), !rtoTarget.met, let rto,
            let slow = state.rtoPhases.max(by: { $0.seconds < $1.seconds }) {
             out.append("RTO target missed: the slowest phase was \(slow.name) (\(DrillFormat.seconds(slow.seconds)) of \(DrillFormat.seconds(rto))).")
+        }
+        if scenario.replication != nil, rpo.lostByChoice != nil, let backup = rpo.lostByBackup, backup > 0,
+           let oldest = rpo.oldestLostByBackup.flatMap(RFC3339.parse), let struck = state.disaster?.struckAtMs {
+            let span = Double(max(0, struck - oldest.unixMilliseconds)) / 1000
+            out.append("\(backup) transaction\(backup == 1 ? "" : "s") committed in the \(DrillFormat.seconds(span)) before the statement did not come back: replicate dates transactions by the WAL read that found them (every \(DrillFormat.seconds(min(0.1, (scenario.replication?.interval ?? 1) / 4)))), so those read with the statement share its time and restore --at cannot keep them apart from it.")
         }
         if let choice = rpo.lostByChoice, choice > 0 {
             out.append("The point-in-time restore to just before the statement also rolled back the \(choice) transactions committed after it (counted in the RPO as lost by choice); re-apply them from the platform's own logs where needed.")

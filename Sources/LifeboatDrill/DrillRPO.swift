@@ -18,6 +18,7 @@ package enum DrillRPO {
         }
         let lost = committed.filter { !present.contains($0.seq) }
         let byChoice = statementAfterSeq.map { after in lost.filter { $0.seq > after }.count } ?? 0
+        let oldestByBackup = lost.first { statementAfterSeq == nil || $0.seq <= statementAfterSeq ?? 0 }
         let newestRestored = committed.last { present.contains($0.seq) }
         var seconds = 0.0
         if let oldest = lost.first, let newest = lost.last {
@@ -29,6 +30,7 @@ package enum DrillRPO {
         return .init(method: "markers", achievedSeconds: seconds, lostTransactions: lost.count,
                      lastCommittedBeforeDisaster: iso(last.ms), newestRestored: newestRestored.map { iso($0.ms) },
                      detail: "\(lost.count) of the \(committed.count) transactions committed when the disaster was declared are missing from the restored database: \(lost.count - byChoice) lost by the backup\(choiceText); the lost work spans \(DrillFormat.seconds(seconds))",
-                     committedTransactions: committed.count, lostByBackup: lost.count - byChoice, lostByChoice: byChoice)
+                     committedTransactions: committed.count, lostByBackup: lost.count - byChoice, lostByChoice: byChoice,
+                     oldestLostByBackup: oldestByBackup.map { iso($0.ms) })
     }
 }

@@ -34,6 +34,26 @@ extension DrillRunner {
                 }
                 let repository = try Repository.open(backend: r.backend, passphrase: passphrase)
                 phase(Self.keyDerivationPhase)
+                if scenario.replication != nil {
+                    // A state, not a snapshot: the base snapshot and the shipped transactions after it.
+                    let replayed = try restoreReplicated(step.snapshot, repository: repository, to: target, struckAtMs: struckAtMs, from: mark, into: &phases)
+                    recovery.workers = replayed.workers
+                    mark = now
+                    let production = try swapIntoProduction(target, setup: setup)
+                    phase("swap into the production path")
+                    try healthQuery(production)
+                    phase("application health query")
+                    let result = replayed.result, record = replayed.record
+                    recovery.attempts.append(.init(repository: name, ok: true, snapshot: record.id, snapshotTime: RFC3339.format(record.manifest.time, fractional: true),
+                                                   seconds: now - start, error: nil, stateTime: result.stateTime ?? RFC3339.format(record.manifest.time, fractional: true),
+                                                   replayedTransactions: result.replayedTransactions))
+                    recovery.restored = .init(path: production, result: result, repository: name,
+                                              snapshotTimeMs: result.stateTime.flatMap { RFC3339.parse($0)?.unixMilliseconds } ?? record.manifest.timeMs,
+                                              repositoryID: repository.config.id, imageDigest: record.manifest.imageDigest)
+                    recovery.phases += phases
+                    say("restored the state of \(result.stateTime ?? RFC3339.format(record.manifest.time, fractional: true)) from '\(name)': snapshot \(record.shortID) and \(result.replayedTransactions) shipped transactions from \(result.replayedSegments) segments replayed, \(result.pages) pages, integrity_check ok, \(DrillFormat.seconds(now - start))")
+                    return recovery
+                }
                 let record: SnapshotRecord
                 switch step.snapshot {
                 case .latest:
@@ -110,7 +130,9 @@ extension DrillRunner {
     /// overlapped on worker threads, so their wall time is split by the worker time each took.
     package func appendRestorePhases(_ result: RestoreResult, from start: Double, into phases: inout [DrillReport.Phase]) {
         var t = start
-        for (key, label) in [("locate", "locate (index, page table)"), ("fetch_decrypt_write", ""), ("integrity_check", "integrity check"), ("rename", "rename into place")] {
+        for (key, label) in [("locate", "locate (index, page table)"), ("fetch_decrypt_write", ""), ("replay", DrillRunner.replayPhase),
+                             ("integrity_check", "integrity check"), ("rename", "rename into place")] {
+            if key == "replay" && result.phases[key] == nil { continue }
             let wall = result.phases[key] ?? 0
             if key == "fetch_decrypt_write" {
                 let parts = [("fetch", "fetch"), ("decrypt_decompress", "decrypt + decompress"), ("write", "write")]

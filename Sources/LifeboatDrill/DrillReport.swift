@@ -201,6 +201,8 @@ public struct DrillReport: Codable, Sendable {
         /// Of the lost ones: committed after a mistaken statement and rolled back on purpose by
         /// the point-in-time restore to just before it.
         public var lostByChoice: Int? = nil
+        /// Commit time of the oldest transaction lost by the backup (none lost: absent).
+        public var oldestLostByBackup: String? = nil
         /// rpo_query's figure beside the marker count: an estimate, never the measure.
         public var estimate: Estimate? = nil
     }
@@ -218,6 +220,10 @@ public struct DrillReport: Codable, Sendable {
         public var snapshotTime: String?
         public var seconds: Double
         public var error: String?
+        /// After a drill that replicated: the time of the state restored (the last transaction
+        /// replayed over the snapshot), and how many transactions were replayed.
+        public var stateTime: String? = nil
+        public var replayedTransactions: Int? = nil
     }
 
     public struct Verification: Codable, Sendable {

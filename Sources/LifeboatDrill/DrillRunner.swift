@@ -126,8 +126,9 @@ public final class DrillRunner: Sendable {
             case .workload(let rate): try startWorkload(rate: rate, setup: state.setup, &state.background)
             case .snapshot: try takeSnapshot(state.setup)
             case .snapshotSchedule(let every): startSchedule(every: every, setup: state.setup, &state.background)
+            case .replicate(let r): try startReplication(r, setup: state.setup, &state.background)
             case .wait(let seconds):
-                say("waiting \(DrillFormat.seconds(seconds)) (load and snapshots go on)")
+                say("waiting \(DrillFormat.seconds(seconds)) (load and \(scenario.replication == nil ? "snapshots" : "replication") go on)")
                 try sleep(seconds)
             case .disaster(let d): state.disaster = try strike(d, setup: state.setup, &state.background)
             case .restore(let r): state.recovery = recover(r, setup: state.setup, struckAtMs: state.disaster?.struckAtMs ?? 0)

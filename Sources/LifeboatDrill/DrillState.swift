@@ -52,7 +52,7 @@ package struct DrillRepository: Sendable {
     }
 }
 
-/// The write load and the snapshot schedule, which run in the background until the disaster.
+/// The write load, the snapshot schedule and replication, which run in the background until the disaster.
 package struct DrillBackground {
     package var load: WriteLoad?
     package var loadRate = 0.0
@@ -67,6 +67,9 @@ package struct DrillBackground {
     /// committed work the RPO counts (taken at the declaration; later commits do not count).
     package var committed: [WriteLoad.Committed]?
     package var schedule: Schedule?
+    /// The replicate step's runs (one per scratch primary), until the disaster cuts them off.
+    package var replication: [DrillReplicationRun] = []
+    package var replicationStart = 0.0
 
     /// What the schedule's thread and the drill's share.
     package struct Schedule: Sendable {

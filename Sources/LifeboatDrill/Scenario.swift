@@ -75,6 +75,9 @@ public struct Scenario: Sendable {
         case snapshot
         /// A snapshot every `every` seconds in the background until the disaster.
         case snapshotSchedule(every: Double)
+        /// Continuous replication (`lifeboat replicate`) of the drill's database into the
+        /// scratch repositories, in the background until the disaster cuts it off as a crash.
+        case replicate(Replicate)
         case wait(Double)
         case disaster(Disaster)
         case restore(Restore)
@@ -85,6 +88,7 @@ public struct Scenario: Sendable {
             case .workload: return "workload"
             case .snapshot: return "snapshot"
             case .snapshotSchedule: return "snapshot_schedule"
+            case .replicate: return "replicate"
             case .wait: return "wait"
             case .disaster: return "disaster"
             case .restore: return "restore"
@@ -159,9 +163,19 @@ public struct Scenario: Sendable {
         }
     }
 
+    /// `replicate: {interval: 1s, snapshot_interval: 0}`: what `lifeboat replicate` would run with.
+    public struct Replicate: Sendable, Equatable {
+        /// A committed transaction is stored within about this long (`--interval`).
+        public var interval: Double = 1
+        /// Scheduled snapshots beside the segments (`--snapshot-interval`); 0: only the
+        /// snapshot that starts the lineage.
+        public var snapshotInterval: Double = 0
+    }
+
     public enum SnapshotChoice: Sendable, Equatable {
         case latest
-        /// Point-in-time: the newest snapshot taken before the disaster struck.
+        /// Point-in-time: the newest snapshot taken before the disaster struck; with a replicate
+        /// step, the state after the last transaction replicated before it.
         case beforeDisaster
         case id(String)
     }
@@ -213,6 +227,11 @@ public struct Scenario: Sendable {
     /// The snapshot schedule's interval, when the scenario has one.
     public var snapshotEvery: Double? {
         steps.compactMap { e -> Double? in if case .snapshotSchedule(let s) = e.step { return s }; return nil }.first
+    }
+
+    /// The replicate step's settings, when the scenario replicates continuously.
+    public var replication: Replicate? {
+        steps.compactMap { e -> Replicate? in if case .replicate(let r) = e.step { return r }; return nil }.first
     }
 
     public var hasWorkload: Bool {

@@ -64,7 +64,7 @@ public enum ScenarioLoader {
             let targets = try self.targets(try f.required("targets"))
             let stepsNode = try f.required("steps")
             guard let items = stepsNode.sequence, !items.isEmpty else {
-                throw fail(stepsNode, "steps must be a list of '- step: …' lines (workload, snapshot, snapshot_schedule, wait, disaster, restore, verify)")
+                throw fail(stepsNode, "steps must be a list of '- step: …' lines (workload, snapshot, snapshot_schedule, replicate, wait, disaster, restore, verify)")
             }
             let steps = try items.map { try step($0) }
             var s = Scenario(name: name.trimmingCharacters(in: .whitespacesAndNewlines),
@@ -150,9 +150,12 @@ public enum ScenarioLoader {
         }
 
         package func step(_ node: Node) throws -> Scenario.StepEntry {
-            let kinds = ["workload", "snapshot", "snapshot_schedule", "wait", "disaster", "restore", "verify"]
+            let kinds = ["workload", "snapshot", "snapshot_schedule", "replicate", "wait", "disaster", "restore", "verify"]
             if node.scalar?.string == "snapshot" {
                 return .init(step: .snapshot, line: YAMLDocument.line(node))
+            }
+            if node.scalar?.string == "replicate" {
+                return .init(step: .replicate(.init()), line: YAMLDocument.line(node))
             }
             guard let mapping = node.mapping, mapping.count == 1, let e = try document.entries(mapping).first else {
                 throw fail(node, "each step is one of \(kinds.map { "'\($0): …'" }.joined(separator: ", "))")
@@ -177,6 +180,8 @@ public enum ScenarioLoader {
                 let every = try duration(try f.required("every"))
                 guard every >= 0.05 else { throw fail(f.line("every"), "snapshot_schedule.every must be at least 50ms") }
                 step = .snapshotSchedule(every: every)
+            case "replicate":
+                step = .replicate(try replicate(v))
             case "wait":
                 step = .wait(try duration(v))
             case "disaster":
@@ -187,6 +192,25 @@ public enum ScenarioLoader {
                 step = .verify(try verify(v))
             }
             return .init(step: step, line: YAMLDocument.line(e.keyNode))
+        }
+
+        /// `replicate: {interval: 1s, snapshot_interval: 0}` (both optional).
+        package func replicate(_ node: Node) throws -> Scenario.Replicate {
+            var r = Scenario.Replicate()
+            if let m = node.mapping, m.isEmpty { return r }
+            if node.scalar?.string == "" { return r }
+            let f = try fields(node, "replicate", allowed: ["interval", "snapshot_interval"])
+            if let i = try f.optional("interval") {
+                r.interval = try duration(i)
+                guard r.interval >= 0.05 else { throw fail(f.line("interval"), "replicate.interval must be at least 50ms") }
+            }
+            if let s = try f.optional("snapshot_interval") {
+                r.snapshotInterval = try duration(s)
+                guard r.snapshotInterval == 0 || r.snapshotInterval >= 0.5 else {
+                    throw fail(f.line("snapshot_interval"), "replicate.snapshot_interval must be 0 (only the lineage's first snapshot) or at least 500ms")
+                }
+            }
+            return r
         }
 
         package func disaster(_ node: Node) throws -> Scenario.Disaster {
@@ -346,6 +370,21 @@ public enum ScenarioLoader {
 
         // MARK: whole-scenario rules
 
+        /// A replicate step follows the drill's own WAL database into scratch repositories, once.
+        package func checkReplicate(_ s: Scenario, line: Int) throws {
+            let count = s.steps.filter { if case .replicate = $0.step { return true }; return false }.count
+            guard count == 1 else { throw fail(line, "a scenario has at most one replicate step (found \(count))") }
+            guard s.source.isDrillOwned else {
+                throw fail(line, "replicate holds read marks on the database and may restart its WAL, so it needs source generate or copy; a live database is never touched by a drill")
+            }
+            if case .generate(_, _, let journal) = s.source.origin, journal != .wal {
+                throw fail(line, "replicate follows the WAL: give the source journal: wal")
+            }
+            guard !s.snapshotRepositories.isEmpty else {
+                throw fail(line, "replicate writes only to scratch repositories (location: scratch); the drill never writes to an existing repository")
+            }
+        }
+
         package func check(_ s: inout Scenario, stepsLine: Int) throws {
             let disasters = s.steps.filter { if case .disaster = $0.step { return true }; return false }
             let restores = s.steps.filter { if case .restore = $0.step { return true }; return false }
@@ -365,7 +404,7 @@ public enum ScenarioLoader {
                     seenRestore = true
                 case .verify:
                     guard seenRestore else { throw fail(entry.line, "verify must come after the restore") }
-                case .workload, .snapshot, .snapshotSchedule, .wait:
+                case .workload, .snapshot, .snapshotSchedule, .replicate, .wait:
                     guard !seenDisaster else {
                         throw fail(entry.line, "\(entry.step.name) must come before the disaster (after it come restore and verify)")
                     }
@@ -379,6 +418,8 @@ public enum ScenarioLoader {
                     guard !s.snapshotRepositories.isEmpty else {
                         throw fail(entry.line, "snapshots are written only to scratch repositories (location: scratch); the drill never writes to an existing repository")
                     }
+                case .replicate:
+                    try checkReplicate(s, line: entry.line)
                 default: break
                 }
             }

@@ -31,6 +31,8 @@ final class SegmentShipper: @unchecked Sendable {
     private let queue = Locked<[SealedSegment]>([])
     private let wake = DispatchSemaphore(value: 0)
     private let stopping = Locked(false)
+    /// Set by `abandon`: a PUT in flight then finishes or fails, and nothing more is tried.
+    private let abandoned = Locked(false)
     private let finished = DispatchSemaphore(value: 0)
     private let log: ReplicationLog
     private let sleeper: @Sendable (Double) -> Void
@@ -84,6 +86,7 @@ final class SegmentShipper: @unchecked Sendable {
 
     /// Drops what waits and stops at once, as a host going down would (drills' disasters).
     func abandon() {
+        abandoned.withLock { $0 = true }
         queue.withLock { $0.removeAll() }
         state.withLock { $0.queued = 0; $0.queuedBytes = 0 }
         stopping.withLock { $0 = true }
@@ -108,11 +111,19 @@ final class SegmentShipper: @unchecked Sendable {
             }
             do {
                 do { try backend.put(next.key, next.bytes) } catch let e as LifeboatError where e.kind == .exists {}
-                queue.withLock { _ = $0.removeFirst() }
+                // `abandon` may have emptied the queue while this PUT ran: it was its first
+                // segment, and the counts were reset with it.
+                let wasQueued = queue.withLock { q -> Bool in
+                    guard q.first?.name == next.name else { return false }
+                    q.removeFirst()
+                    return true
+                }
                 let recovered = state.withLock { p -> Bool in
                     let was = p.failingSince != nil
-                    p.queued -= 1
-                    p.queuedBytes -= next.bytes.count
+                    if wasQueued {
+                        p.queued -= 1
+                        p.queuedBytes -= next.bytes.count
+                    }
                     p.lineage = next.name.lineage
                     p.durableSeq = next.name.lastSeq
                     p.durableTimeMs = next.name.lastTimeMs
@@ -130,7 +141,7 @@ final class SegmentShipper: @unchecked Sendable {
                     return p.failingSince == nil
                 }
                 if first { log.event("replica-failing", ["replica": backend.location, "error": message, "action": "retrying; other replicas carry on"]) }
-                if stopping.current && delay >= 8 { return }
+                if abandoned.current || (stopping.current && delay >= 8) { return }
                 sleeper(delay)
                 delay = min(delay * 2, 30)
             }

@@ -24,6 +24,9 @@ public final class SourceReplicator: @unchecked Sendable {
         public var maxTransactionBytes = 256 << 20
         public var snapshot = Snapshotter.Options(source: "")
         public var lock = RepositoryLock.Options()
+        /// Where the snapshots' local audit trail goes (nil: the user's default; a drill keeps
+        /// it in its scratch directory).
+        public var auditDirectory: String? = nil
         public init() {}
     }
 
@@ -292,7 +295,7 @@ public final class SourceReplicator: @unchecked Sendable {
     private func takeSnapshot(point: ReplicationPoint, time: Date) throws {
         var opts = options.snapshot
         opts.replication = (point, point.wal ?? position, time)
-        let r = try UseCase.snapshot(repository, source: source, databasePath: databasePath, options: opts, lock: options.lock)
+        let r = try UseCase.snapshot(repository, source: source, databasePath: databasePath, options: opts, lock: options.lock, auditDirectory: options.auditDirectory)
         lastSnapshot = Date()
         sealingKeys = nil
         snapshotTaken(r, point)
@@ -320,7 +323,8 @@ public final class SourceReplicator: @unchecked Sendable {
             do {
                 var opts = me.value.options.snapshot
                 opts.replication = (point, point.wal ?? WALPosition(salt1: 0, salt2: 0, checkpointSequence: 0, frames: 0, checksum0: 0, checksum1: 0, inode: 0), time)
-                let r = try UseCase.snapshot(me.value.repository, source: me.value.source, databasePath: me.value.databasePath, options: opts, lock: me.value.options.lock)
+                let r = try UseCase.snapshot(me.value.repository, source: me.value.source, databasePath: me.value.databasePath, options: opts, lock: me.value.options.lock,
+                                             auditDirectory: me.value.options.auditDirectory)
                 me.value.snapshotTaken(r, point)
             } catch {
                 me.value.log.event("snapshot-failed", ["source": me.value.source, "error": (error as? LifeboatError)?.message ?? "\(error)",

@@ -43,8 +43,9 @@ extension UseCase {
     /// An image whose attestation failed is refused unless `force` (which also allows
     /// replacing an existing target).
     package static func restore(_ repository: Repository, spec: String?, at time: Date?, source: String?,
-                                to target: String, options: Restorer.Options, integrity: IntegrityMode = .auto) throws -> RestoreResult {
-        try audited(repository, "restore", source: source, details: {
+                                to target: String, options: Restorer.Options, integrity: IntegrityMode = .auto,
+                                auditDirectory: String? = nil) throws -> RestoreResult {
+        try audited(repository, "restore", source: source, auditDirectory: auditDirectory, details: {
             ["snapshot": .string($0.snapshot), "snapshot_source": .string($0.source), "pages": .int($0.pages),
              "bytes": .int($0.bytes), "target": .string($0.target), "integrity": .string($0.integrity)]
         }) {
