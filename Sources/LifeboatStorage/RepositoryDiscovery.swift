@@ -39,7 +39,9 @@ public struct DiscoveredLocation: Sendable {
 public enum RepositoryDiscovery {
     public static func find(under location: String, options: BackendOptions, depth: Int = 2, workers: Int = 4) -> [DiscoveredLocation] {
         let found = Locked<[DiscoveredLocation]>([])
-        var pending = [location]
+        var top = location
+        while top.count > 1 && top.hasSuffix("/") { top.removeLast() }
+        var pending = [top]
         for level in 0...max(0, depth) {
             let current = pending
             let next = Locked<[String]>([])

@@ -138,6 +138,9 @@ final class FleetStatusTests: XCTestCase {
         let breached = try sb.lifeboat("status", "--all", "--repo", fleet, "--rpo", "0s")
         XCTAssertEqual(breached.status, 20, breached.stderr)
         XCTAssertTrue(breached.stdout.contains("ERROR: wrong passphrase"), breached.stdout)
+        // A trailing slash names the same place.
+        let slash = try rows(try sb.lifeboat("status", "--all", "--repo", fleet + "/", "--json"))
+        XCTAssertEqual(Set(slash.compactMap { $0["repository"] as? String }), [fleet + "/good", fleet + "/foreign"])
         // Nothing there at all.
         XCTAssertEqual(try sb.lifeboat("status", "--all", "--repo", sb.path("nothing"), "--quiet").status, 3)
     }
