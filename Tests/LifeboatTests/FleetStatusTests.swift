@@ -163,6 +163,11 @@ final class FleetStatusTests: XCTestCase {
             let snap = try sb.lifeboat("snapshot", db, "--source", "app-\(host)", "--repo", "\(top)/\(host)", "--quiet", env: env)
             XCTAssertEqual(snap.status, 0, snap.stderr)
         }
+        // One repository with several sources (and hosts): its manifests are read in parallel.
+        for (i, host) in ["web-a", "web-b", "web-c"].enumerated() {
+            XCTAssertEqual(try sb.lifeboat("snapshot", db, "--source", "shared-\(i)", "--repo", "\(top)/h1", "--quiet", env: env).status, 0)
+            try rewrite(try S3TestServer.backend(server, prefix: "\(prefix)/h1"), source: "shared-\(i)", host: host)
+        }
         try rewrite(try S3TestServer.backend(server, prefix: "\(prefix)/h3"), source: "app-h3", host: "h3", olderBy: 7200)
         // A prefix with no repository in it is not one.
         try S3TestServer.backend(server, prefix: "\(prefix)/empty/x").put(ObjectKey(.data, String(repeating: "ab", count: 32)), [1])
@@ -171,7 +176,9 @@ final class FleetStatusTests: XCTestCase {
         let r = try sb.lifeboat("status", "--all", "--repo", top, "--rpo", "1h", "--json", env: env)
         XCTAssertEqual(r.status, 20, r.stderr)
         let list = try rows(r)
-        XCTAssertEqual(list.count, 3, "\(list)")
+        XCTAssertEqual(list.count, 6, "\(list)")
+        XCTAssertEqual(try row(list, "/h1", "shared-2")["host"] as? String, "web-c")
+        XCTAssertEqual(try row(list, "/h1", "shared-0")["snapshots"] as? Int, 1)
         XCTAssertEqual(try row(list, "/h3", "app-h3")["rpo_breached"] as? Bool, true)
         XCTAssertEqual(try row(list, "/h3", "app-h3")["host"] as? String, "h3")
         XCTAssertEqual(try row(list, "/h1", "app-h1")["rpo_breached"] as? Bool, false)

@@ -146,7 +146,9 @@ public struct FleetReport: Codable, Sendable {
     static func read(_ location: String, options: BackendOptions, passphrase: SecretBytes, targets: Targets,
                      only source: String?, now: Date) throws -> [Row] {
         let repository = try Repository.open(backend: try openBackend(location: location, options: options), passphrase: passphrase)
-        let records = try repository.listSnapshots(source: source)
+        // Manifests in parallel too, as many as the store likes in flight (one on a local disk):
+        // one repository may hold the sources of many hosts.
+        let records = try repository.listSnapshots(source: source, workers: repository.backend.preferredConcurrency)
         let bySource = Dictionary(grouping: records, by: { $0.manifest.source })
         guard !bySource.isEmpty else {
             return [Row(repository: location, host: nil, source: nil, snapshots: 0, lastSnapshot: nil, lastTime: nil, ageSeconds: nil,
