@@ -11,7 +11,12 @@ struct StatusCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "status",
         abstract: "Show each source's newest snapshot against its RPO target, and whether replicas are in step.",
-        discussion: "Exit codes: 0 all targets met, 20 an RPO target is breached or a drill is overdue (drill_within), 3 a replica is behind or unreachable."
+        discussion: """
+            Exit codes: 0 all targets met, 20 an RPO target is breached or a drill is overdue (drill_within), 3 a replica is behind or unreachable.
+            With --all, each location is a bucket, prefix or directory holding several repositories (one per host): \
+            every source of every repository found up to two levels below it is listed, reading only (the restore \
+            role suffices); 3 then means a repository could not be read.
+            """
     )
 
     @OptionGroup var repo: RepositoryOptions
@@ -21,8 +26,13 @@ struct StatusCommand: ParsableCommand {
     @Option(help: "Write Prometheus textfile metrics here (default: the config's metrics_file).") var metricsFile: String?
     @Option(help: ArgumentHelp("Drill report directory (or its history.jsonl) whose newest drills status shows and holds against drill_within. Default: $LIFEBOAT_DRILL_REPORTS, the config's drill_history, ./drill-reports.", valueName: "path"))
     var drillHistory: String?
+    @Flag(help: "Fleet view: every repository at or below each location (a prefix per host), every source in them.") var all = false
+    @Option(help: ArgumentHelp("With --all: the RPO target of sources the config does not give one (e.g. 26h).", valueName: "duration"))
+    var rpo: String?
 
     func run() throws {
+        if all { return try FleetView(repo: repo, output: output, source: source, metricsFile: metricsFile, rpo: rpo).run() }
+        guard rpo == nil else { throw ValidationError("--rpo is for --all; a repository's targets come from the config") }
         try runReporting {
             let config = try repo.loadConfig()
             let locations = try repo.allLocations()

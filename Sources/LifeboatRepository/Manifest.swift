@@ -105,15 +105,34 @@ extension Repository {
     }
 
     /// Every snapshot, oldest first. Damaged manifests are reported through `damaged`.
-    public func listSnapshots(source: String? = nil, damaged: ((String, LifeboatError) -> Void)? = nil) throws -> [SnapshotRecord] {
+    /// `workers` > 1 reads that many manifests at once (a repository of many sources on S3).
+    public func listSnapshots(source: String? = nil, workers: Int = 1, damaged: ((String, LifeboatError) -> Void)? = nil) throws -> [SnapshotRecord] {
+        let infos = try backend.list(.snapshots)
+        var loaded: [Result<Manifest, LifeboatError>?]
+        if workers > 1 && infos.count > 1 {
+            let results = Locked([Result<Manifest, LifeboatError>?](repeating: nil, count: infos.count))
+            try Parallel.forEach(count: infos.count, workers: workers) { _, i in
+                let r: Result<Manifest, LifeboatError>
+                do { r = .success(try loadManifest(infos[i].key.name)) } catch let e as LifeboatError { r = .failure(e) }
+                results.withLock { $0[i] = r }
+            }
+            loaded = results.current
+        } else {
+            loaded = []
+            for info in infos {
+                do { loaded.append(.success(try loadManifest(info.key.name))) } catch let e as LifeboatError { loaded.append(.failure(e)) }
+            }
+        }
         var out: [SnapshotRecord] = []
-        for info in try backend.list(.snapshots) {
-            do {
-                let m = try loadManifest(info.key.name)
+        for (info, result) in zip(infos, loaded) {
+            switch result {
+            case .success(let m)?:
                 if source == nil || m.source == source { out.append(SnapshotRecord(id: info.key.name, manifest: m)) }
-            } catch let e as LifeboatError {
+            case .failure(let e)?:
                 guard let damaged else { throw e }
                 damaged(info.key.name, e)
+            case nil:
+                throw LifeboatError(.internalError, "snapshot \(info.key.name.prefix(8)) was not read")
             }
         }
         return out.sorted { ($0.manifest.timeMs, $0.id) < ($1.manifest.timeMs, $1.id) }

@@ -322,6 +322,9 @@ final class ContinuousReplicationTests: XCTestCase {
             (try? StatusReport.build(primary: try sb.openRepository(), replicas: [], config: config).sources.first?.replication?.lagBytes) == 0
         })
         XCTAssertEqual(stop(p, err).0, 0)
+        // The fleet view names the newest shipped transaction too.
+        let fleet = try sb.lifeboat("status", "--all", "--json")
+        XCTAssertTrue(fleet.stdout.contains("last_shipped_at\":\"20"), fleet.stdout)
     }
 
     func testPruneCompactsOldSegmentsAndDeletesThoseNoKeptSnapshotReplays() throws {

@@ -60,7 +60,16 @@ public struct MetricsFile: Sendable {
         "lifeboat_drill_rpo_target_seconds": "RPO target of the scenario.",
         "lifeboat_drill_age_seconds": "Seconds since the newest passed drill of the source began, when status ran (NaN: none recorded).",
         "lifeboat_drill_overdue": "1 if the source has no passed drill within its drill_within.",
+        "lifeboat_fleet_snapshot_age_seconds": "Age of the newest snapshot of each source of each repository found by status --all.",
+        "lifeboat_fleet_rpo_breached": "1 if the newest snapshot of the source is older than its RPO target (status --all).",
+        "lifeboat_fleet_newest_snapshot_verified": "1 if lifeboat verify passed on the newest snapshot of the source, 0 if it has not run, -1 if it failed (status --all).",
+        "lifeboat_fleet_repository_readable": "1 if status --all could open and read the repository, 0 if not.",
     ]
+
+    /// The families `status --all` owns: each run replaces all of their series, so a
+    /// repository or source that is gone stops being reported.
+    public static let fleetFamilies: Set<String> = ["lifeboat_fleet_snapshot_age_seconds", "lifeboat_fleet_rpo_breached",
+                                                    "lifeboat_fleet_newest_snapshot_verified", "lifeboat_fleet_repository_readable"]
 
     public let path: String
 
@@ -82,10 +91,11 @@ public struct MetricsFile: Sendable {
         }
     }
 
-    /// Replaces the given series and keeps every other series already in the file.
-    public func update(_ samples: [Sample]) throws {
+    /// Replaces the given series and keeps every other series already in the file, except
+    /// those of the families in `replacing`, which only `samples` then speak for.
+    public func update(_ samples: [Sample], replacing families: Set<String> = []) throws {
         var lines: [String: (name: String, line: String)] = [:]
-        for e in existing() { lines[e.key] = (e.name, e.line) }
+        for e in existing() where !families.contains(e.name) { lines[e.key] = (e.name, e.line) }
         for s in samples { lines[s.seriesKey] = (s.name, "\(s.seriesKey) \(Self.format(s.value))") }
         var out = ""
         let byName = Dictionary(grouping: lines.values, by: \.name)
@@ -163,6 +173,29 @@ extension MetricsFile {
         }
         for r in report.repositories {
             s.append(Sample("lifeboat_replica_in_step", [("repository", r.location)], r.inStep ? 1 : 0))
+        }
+        return s
+    }
+}
+
+extension MetricsFile {
+    /// Samples for `status --all`: one series per source, labelled with its repository, the
+    /// host that wrote its newest snapshot and its name; one per repository for readability.
+    public static func fleet(_ report: FleetReport) -> [Sample] {
+        var s: [Sample] = []
+        var readable: [String: Bool] = [:]
+        for row in report.rows {
+            readable[row.repository] = (readable[row.repository] ?? true) && row.error == nil
+            guard let source = row.source else { continue }
+            let l = [("repository", row.repository), ("host", row.host ?? ""), ("source", source)]
+            if let age = row.ageSeconds { s.append(Sample("lifeboat_fleet_snapshot_age_seconds", l, age.rounded())) }
+            s.append(Sample("lifeboat_fleet_rpo_breached", l, row.rpoBreached ? 1 : 0))
+            if let v = row.verification {
+                s.append(Sample("lifeboat_fleet_newest_snapshot_verified", l, v == "passed" ? 1 : v == "failed" ? -1 : 0))
+            }
+        }
+        for (repository, ok) in readable.sorted(by: { $0.key < $1.key }) {
+            s.append(Sample("lifeboat_fleet_repository_readable", [("repository", repository)], ok ? 1 : 0))
         }
         return s
     }
