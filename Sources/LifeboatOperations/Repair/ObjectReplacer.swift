@@ -34,7 +34,7 @@ public enum ObjectReplacer {
             for copy in copies {
                 do {
                     let data = try copy.get(key)
-                    if SHA256.hex(data) == key.name { bytes = data; break }
+                    if SHA256.hex(data) == key.contentDigest { bytes = data; break }
                     why.append("damaged in \(copy.location) too")
                 } catch let e as LifeboatError {
                     why.append(e.kind == .notFound ? "missing in \(copy.location)" : "\(copy.location): \(e.message)")

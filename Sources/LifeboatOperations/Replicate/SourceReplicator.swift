@@ -388,7 +388,10 @@ public final class SourceReplicator: @unchecked Sendable {
                 }
                 shared.withLock { $0.lastCommitSeenMs = now; $0.transactions += ts.count; $0.pendingBytes = pendingBytes }
                 if pendingBytes >= 16 << 20 { try flush() }
-                if ts.count < 2 && pendingBytes < 8 << 20 { return }
+                // Back to the loop once the read reached the log's end, or a segment is due:
+                // under steady writes a read always finds more, and the loop seals segments.
+                if ts.reduce(0, { $0 + $1.bytes }) < 8 << 20 { return }
+                if let first = pending.first, Double(Date().unixMilliseconds - first.timeMs) / 1000 >= options.interval / 2 { return }
             }
         }
     }

@@ -69,7 +69,7 @@ public final class ReplicatedBackend: Backend {
     public func get(_ key: ObjectKey) throws -> [UInt8] {
         let verify = key.kind != .config && key.kind != .locks
         return try firstGood({ copy in (try copy.get(key), copy.location) }, validate: { bytes, location in
-            guard !verify || SHA256.hex(bytes) == key.name else {
+            guard !verify || SHA256.hex(bytes) == key.contentDigest else {
                 throw LifeboatError(.corrupt, "\(key.path) in \(location) does not match its name (damaged)")
             }
             return bytes
