@@ -219,6 +219,9 @@ def analyze(args):
         r["replicas"].append({"lag_samples": len(lags), "lag_p50": pct(lags, 50), "lag_p99": pct(lags, 99),
                               "lag_max": max(lags) if lags else None, "lag_over_1s": sum(1 for x in lags if x > 1.0),
                               "listing_errors": errors})
+    r["writer_start"] = start
+    if t_del:
+        r["deleted_at"] = t_del
     if restored != "-":
         con = sqlite3.connect(f"file:{restored}?mode=ro", uri=True)
         have = [row[0] for row in con.execute("SELECT id FROM markers ORDER BY id")]
@@ -236,8 +239,6 @@ def analyze(args):
         newest_restored = max(have) if have else 0
         # The restored state must be a prefix of the commits: no marker missing below the newest restored.
         r["holes"] = sum(1 for i, _ in before if i < newest_restored and i not in have_set)
-        r["deleted_at"] = t_del
-        r["writer_start"] = start
     return r
 
 
