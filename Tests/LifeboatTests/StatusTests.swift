@@ -204,7 +204,8 @@ final class StatusTests: XCTestCase {
     }
 
     func testSystemdUnitsVerify() throws {
-        let units = ["lifeboat-snapshot.service", "lifeboat-snapshot.timer", "lifeboat-maintenance.service", "lifeboat-maintenance.timer"]
+        let units = ["lifeboat-snapshot.service", "lifeboat-snapshot.timer", "lifeboat-maintenance.service", "lifeboat-maintenance.timer",
+                     "lifeboat-replicate.service"]
         let analyze = "/usr/bin/systemd-analyze"
         guard FileManager.default.isExecutableFile(atPath: analyze) else {
             // Without systemd-analyze, at least check every unit has its sections.

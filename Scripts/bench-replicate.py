@@ -1,0 +1,261 @@
+#!/usr/bin/env python3
+"""Helpers of Scripts/bench-replicate (run by it; not meant to be run by hand).
+
+  prefill DB SIZE_BYTES                     a WAL database: a table of blobs, an empty markers table
+  write DB RATE DURATION LOG                commits one marker row a transaction at RATE/s until
+                                            DURATION s pass or SIGTERM; LOG: "id end_time latency"
+  sample OUT DB [REPO ...]                  until SIGTERM: the WAL's size and frames (from the
+                                            -shm, 20 times a second) and, twice a second, the
+                                            newest segment each repository lists
+  analyze ...                               figures of one run as JSON (see main)
+"""
+import bisect, json, os, random, signal, sqlite3, struct, sys, threading, time
+from array import array
+
+
+def prefill(db, size):
+    con = sqlite3.connect(db, isolation_level=None)
+    con.execute("PRAGMA page_size=4096")
+    con.execute("PRAGMA journal_mode=WAL")
+    con.execute("PRAGMA synchronous=NORMAL")
+    con.execute("CREATE TABLE attachments(id INTEGER PRIMARY KEY, name TEXT, data BLOB)")
+    con.execute("CREATE TABLE markers(id INTEGER PRIMARY KEY, t REAL NOT NULL, note TEXT)")
+    blob = 16000  # four pages a row, incompressible
+    rows = max(1, size // (blob + 400))
+    done = 0
+    while done < rows:
+        n = min(2000, rows - done)
+        con.execute("BEGIN")
+        con.execute("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < ?) "
+                    "INSERT INTO attachments(name, data) SELECT 'attachment-' || x, randomblob(?) FROM c", (n, blob))
+        con.execute("COMMIT")
+        done += n
+    con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    con.close()
+
+
+def write(db, rate, duration, log_path):
+    stop = [False]
+    signal.signal(signal.SIGTERM, lambda *_: stop.__setitem__(0, True))
+    con = sqlite3.connect(db, isolation_level=None, timeout=30)
+    con.execute("PRAGMA journal_mode=WAL")
+    con.execute("PRAGMA synchronous=NORMAL")
+    first = con.execute("SELECT coalesce(max(id), 0) FROM markers").fetchone()[0] + 1
+    note = "approved by reviewer 42; task handed over to the next step of the workflow"  # ~80 bytes
+    ids, ends, lats = array("q"), array("d"), array("d")
+    period = 1.0 / rate
+    p0 = time.perf_counter()
+    start = time.time()
+    i = 0
+    pc, now = time.perf_counter, time.time
+    while not stop[0]:
+        t = pc()
+        if t - p0 >= duration:
+            break
+        due = p0 + i * period
+        if due > t:
+            time.sleep(due - t)
+            if stop[0]:
+                break
+        mid = first + i
+        i += 1
+        a = pc()
+        con.execute("BEGIN")
+        con.execute("INSERT INTO markers(id, t, note) VALUES (?, ?, ?)", (mid, now(), note))
+        con.execute("COMMIT")
+        b = pc()
+        ends.append(now())
+        ids.append(mid)
+        lats.append(b - a)
+    elapsed = pc() - p0
+    con.close()
+    with open(log_path, "w") as f:
+        f.write(f"# start {start:.6f} elapsed {elapsed:.6f} rate {rate}\n")
+        for k in range(len(ids)):
+            f.write(f"{ids[k]} {ends[k]:.6f} {lats[k]:.7f}\n")
+
+
+def list_segments(repo):
+    """(max lastMs, count, bytes, max lastSeq) of the objects under segments/."""
+    names = []
+    if repo.startswith("s3:"):
+        import boto3
+        scheme, rest = repo[3:].split("://", 1)
+        host, _, path = rest.partition("/")
+        bucket, _, prefix = path.partition("/")
+        global _s3
+        try:
+            _s3
+        except NameError:
+            _s3 = boto3.client("s3", endpoint_url=f"{scheme}://{host}", verify=os.environ.get("LIFEBOAT_CACERT"))
+        pre = (prefix.rstrip("/") + "/" if prefix else "") + "segments/"
+        for page in _s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=pre):
+            for o in page.get("Contents", []):
+                names.append((o["Key"].rsplit("/", 1)[-1], o["Size"]))
+    else:
+        for root, _, files in os.walk(os.path.join(repo, "segments")):
+            for f in files:
+                try:
+                    names.append((f, os.stat(os.path.join(root, f)).st_size))
+                except FileNotFoundError:
+                    pass
+    last_ms, count, size, last_seq = 0, 0, 0, 0
+    for name, sz in names:
+        p = name.split("-")
+        if len(p) != 7 or len(p[6]) != 64:
+            continue
+        count += 1
+        size += sz
+        last_ms = max(last_ms, int(p[5], 16))
+        last_seq = max(last_seq, int(p[3], 16))
+    return last_ms, count, size, last_seq
+
+
+def sample(out, db, repos):
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    wal = {"max_bytes": 0, "frames": 0, "generations": 0, "max_frames": 0}
+
+    def watch_wal():
+        # The wal-index header (first copy, native byte order): mxFrame at 16, salts at 32.
+        last = None
+        while not stop.is_set():
+            try:
+                wal["max_bytes"] = max(wal["max_bytes"], os.stat(db + "-wal").st_size)
+                with open(db + "-shm", "rb") as f:
+                    h = f.read(48)
+                if len(h) == 48:
+                    mx = struct.unpack_from("<I", h, 16)[0]
+                    salt = h[32:40]
+                    if last is not None and (salt != last[0] or mx < last[1]):
+                        wal["frames"] += last[1]
+                        wal["generations"] += 1
+                    last = (salt, mx)
+                    wal["max_frames"] = max(wal["max_frames"], mx)
+            except FileNotFoundError:
+                pass
+            stop.wait(0.05)
+        if last is not None:
+            wal["frames"] += last[1]
+            wal["generations"] += 1
+
+    t = threading.Thread(target=watch_wal)
+    t.start()
+    with open(out, "w") as f:
+        while not stop.is_set():
+            for k, repo in enumerate(repos):
+                try:
+                    last_ms, count, size, _ = list_segments(repo)
+                    f.write(json.dumps({"t": time.time(), "replica": k, "last_ms": last_ms, "segments": count, "bytes": size}) + "\n")
+                except Exception as e:  # a listing that fails is a sample lost, said in the file
+                    f.write(json.dumps({"t": time.time(), "replica": k, "error": str(e)[:200]}) + "\n")
+            f.flush()
+            stop.wait(0.5)
+        t.join()
+        f.write(json.dumps({"wal": wal}) + "\n")
+
+
+def pct(xs, p):
+    if not xs:
+        return None
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, max(0, int(round(p / 100 * len(xs) + 0.5)) - 1))]
+
+
+def read_log(path):
+    ids, ends, lats = [], [], []
+    start = elapsed = None
+    with open(path) as f:
+        for line in f:
+            if line.startswith("#"):
+                w = line.split()
+                start, elapsed = float(w[2]), float(w[4])
+                continue
+            a, b, c = line.split()
+            ids.append(int(a)); ends.append(float(b)); lats.append(float(c))
+    return start, elapsed, ids, ends, lats
+
+
+def analyze(args):
+    """analyze LOG SAMPLES DELETED_AT|- RESTORED|- PAGE_SIZE REPO... -> JSON on stdout."""
+    log, samples, deleted, restored, page_size = args[:5]
+    repos = args[5:]
+    start, elapsed, ids, ends, lats = read_log(log)
+    r = {"commits": len(ids), "elapsed": elapsed, "rate": len(ids) / elapsed if elapsed else 0,
+         "lat_p50_ms": pct(lats, 50) * 1e3, "lat_p99_ms": pct(lats, 99) * 1e3, "lat_max_ms": max(lats) * 1e3,
+         "lat_mean_ms": sum(lats) / len(lats) * 1e3}
+    wal, rows = None, []
+    with open(samples) as f:
+        for line in f:
+            o = json.loads(line)
+            if "wal" in o:
+                wal = o["wal"]
+            else:
+                rows.append(o)
+    r["wal_max_bytes"] = wal["max_bytes"] if wal else None
+    r["wal_frames"] = wal["frames"] if wal else None
+    r["wal_generations"] = wal["generations"] if wal else None
+    r["wal_bytes_written"] = wal["frames"] * (24 + int(page_size)) if wal else None
+    t_del = float(deleted) if deleted != "-" else None
+    end_of_writes = t_del if t_del else (ends[-1] if ends else 0)
+    # Lag at a sample: the age of the oldest commit no replica listing shows yet (a segment's
+    # lastMs is when replicate read its last transaction: every commit before that read is in
+    # it). 0 when every commit so far is stored. Only samples while the writer ran.
+    r["replicas"] = []
+    for k, _ in enumerate(repos):
+        lags, errors = [], 0
+        for o in rows:
+            if o.get("replica") != k:
+                continue
+            if "error" in o:
+                errors += 1
+                continue
+            t = o["t"]
+            if not ends or t < ends[0] + 1 or t > end_of_writes:
+                continue
+            stored = o["last_ms"] / 1000
+            i = bisect.bisect_right(ends, stored)
+            lags.append(t - ends[i] if i < len(ends) and ends[i] <= t else 0.0)
+        r["replicas"].append({"lag_samples": len(lags), "lag_p50": pct(lags, 50), "lag_p99": pct(lags, 99),
+                              "lag_max": max(lags) if lags else None, "lag_over_1s": sum(1 for x in lags if x > 1.0),
+                              "listing_errors": errors})
+    r["writer_start"] = start
+    if t_del:
+        r["deleted_at"] = t_del
+    if restored != "-":
+        con = sqlite3.connect(f"file:{restored}?mode=ro", uri=True)
+        have = [row[0] for row in con.execute("SELECT id FROM markers ORDER BY id")]
+        r["quick_check"] = con.execute("PRAGMA quick_check").fetchone()[0]
+        con.close()
+        have_set = set(have)
+        before = [(i, e) for i, e in zip(ids, ends) if e < t_del]
+        missing = [(i, e) for i, e in before if i not in have_set]
+        r["markers_committed_before_deletion"] = len(before)
+        r["markers_restored"] = len(have)
+        r["markers_missing"] = len(missing)
+        r["markers_missing_older_than_1s"] = sum(1 for _, e in missing if t_del - e > 1.0)
+        r["oldest_missing_age"] = (t_del - missing[0][1]) if missing else 0.0
+        r["newest_missing_age"] = (t_del - missing[-1][1]) if missing else None
+        newest_restored = max(have) if have else 0
+        # The restored state must be a prefix of the commits: no marker missing below the newest restored.
+        r["holes"] = sum(1 for i, _ in before if i < newest_restored and i not in have_set)
+    return r
+
+
+if __name__ == "__main__":
+    cmd, rest = sys.argv[1], sys.argv[2:]
+    if cmd == "prefill":
+        prefill(rest[0], int(rest[1]))
+    elif cmd == "write":
+        write(rest[0], float(rest[1]), float(rest[2]), rest[3])
+    elif cmd == "sample":
+        sample(rest[0], rest[1], rest[2:])
+    elif cmd == "segments":
+        for repo in rest:
+            print(json.dumps(dict(zip(["last_ms", "segments", "bytes", "last_seq"], list_segments(repo)))))
+    elif cmd == "analyze":
+        print(json.dumps(analyze(rest)))
+    elif cmd == "random":
+        print(f"{random.uniform(float(rest[0]), float(rest[1])):.3f}")
+    else:
+        sys.exit(f"bench-replicate.py: unknown command {cmd}")
