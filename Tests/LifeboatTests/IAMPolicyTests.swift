@@ -45,12 +45,15 @@ final class IAMPolicyTests: XCTestCase {
     func testPruneAddsDeleteButNotOfKeysOrTheAuditTrail() throws {
         let (a, _) = try grants("prune")
         let deletes = try XCTUnwrap(a["s3:DeleteObject"])
-        XCTAssertEqual(deletes, Set(["data/*", "index/*", "snapshots/*", "locks/*", "attestations/*"].map { "arn:aws:s3:::bpm-backups/lifeboat/prod/\($0)" }))
+        // segments/: replicate's transactions, removed by prune once no kept snapshot replays them.
+        XCTAssertEqual(deletes, Set(["data/*", "index/*", "snapshots/*", "locks/*", "attestations/*", "segments/*"].map { "arn:aws:s3:::bpm-backups/lifeboat/prod/\($0)" }))
         XCTAssertNotNil(a["s3:PutObject"])
         // `verify` runs with the backup role: it adds attestations, and cannot delete them.
         let (backup, _) = try grants("backup")
         XCTAssertEqual(backup["s3:PutObject"]?.contains("arn:aws:s3:::bpm-backups/lifeboat/prod/attestations/*"), true)
         XCTAssertEqual(backup["s3:DeleteObject"], ["arn:aws:s3:::bpm-backups/lifeboat/prod/locks/*"])
+        // replicate runs with the backup role: it adds segments and never deletes them.
+        XCTAssertEqual(backup["s3:PutObject"]?.contains("arn:aws:s3:::bpm-backups/lifeboat/prod/segments/*"), true)
     }
 
     func testRestoreReadsAndOnlyWritesAuditAndDamageRecords() throws {
@@ -68,7 +71,7 @@ final class IAMPolicyTests: XCTestCase {
         XCTAssertEqual(backup["s3:PutObjectRetention"]?.contains("arn:aws:s3:::bpm-backups/lifeboat/prod/data/*"), true)
         XCTAssertNil(backup["s3:DeleteObjectVersion"], "backup credentials cannot delete versions")
         let (prune, _) = try grants("prune", extra: ["--object-lock"])
-        XCTAssertEqual(prune["s3:DeleteObjectVersion"], Set(["data/*", "index/*", "snapshots/*", "locks/*", "attestations/*"].map { "arn:aws:s3:::bpm-backups/lifeboat/prod/\($0)" }))
+        XCTAssertEqual(prune["s3:DeleteObjectVersion"], Set(["data/*", "index/*", "snapshots/*", "locks/*", "attestations/*", "segments/*"].map { "arn:aws:s3:::bpm-backups/lifeboat/prod/\($0)" }))
         XCTAssertNil(prune["s3:BypassGovernanceRetention"], "bypass is never granted by default")
         let (restore, _) = try grants("restore", extra: ["--object-lock"])
         XCTAssertNil(restore["s3:PutObjectRetention"])

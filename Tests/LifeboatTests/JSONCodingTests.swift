@@ -113,7 +113,8 @@ final class JSONCodingTests: XCTestCase {
         try check(prune, ["snapshots", "seconds", "dry_run", "blobs_referenced", "packs_before", "packs_kept", "packs_deleted",
                           "packs_repacked", "packs_written", "orphan_packs_deleted", "orphan_packs_kept", "blobs_removed", "bytes_deleted",
                           "bytes_written", "index_files_written", "index_files_deleted", "temporary_bytes_removed", "objects_retained",
-                          "retained_until_earliest", "retained_until_latest", "attestations_deleted"])
+                          "retained_until_earliest", "retained_until_latest", "attestations_deleted",
+                          "segments_deleted", "segments_compacted", "segments_written"])
         let verification = AuditVerification(ok: false, localPath: "/p", localRecords: 1, repositoryRecords: 2, chains: 3,
                                              problems: [AuditProblem(place: "local", chain: "c", seq: 1, message: "m", record: "r")])
         try check(verification, ["ok", "chains", "problems", "local_path", "local_records", "repository_records"])
@@ -127,7 +128,7 @@ final class JSONCodingTests: XCTestCase {
         let restore = RestoreResult(snapshot: "s", source: "s", time: "t", target: "/t", pages: 1, bytes: 2, fetchedBytes: 3,
                                     integrity: "ok", seconds: 4, phases: ["fetch_decrypt_write": 1], workerSeconds: ["fetch": 1])
         try check(restore, ["snapshot", "source", "time", "target", "pages", "bytes", "fetchedBytes", "integrity", "seconds",
-                            "phases", "workerSeconds", "resumed", "reusedPages"], keys: .asWritten)
+                            "phases", "workerSeconds", "resumed", "reusedPages", "replayedTransactions", "replayedSegments"], keys: .asWritten)
         try check(restore, ["fetch_decrypt_write"], at: ["phases"], keys: .asWritten)
     }
 
