@@ -68,7 +68,8 @@ public enum DrillHTML {
         add(timelineSVG(r))
         add("<h2>RTO: where the time went</h2>")
         table(["Phase", "Time"], r.rto.phases.map { [esc($0.name), esc(DrillFormat.seconds($0.seconds))] }
-              + [["<strong>Total (damage → verified)</strong>", "<strong>\(esc(DrillFormat.seconds(r.rto.achievedSeconds)))</strong>"]])
+              + [["<strong>Total (damage → verified)</strong>", "<strong>\(esc(DrillFormat.seconds(DrillStrikeSeries.phaseTotal(r).seconds)))</strong>"]])
+        if let note = DrillStrikeSeries.phaseTotal(r).note { add("<p class=muted>\(esc(note))</p>") }
         if !r.rto.restoreWorkerSeconds.isEmpty {
             add("<p class=muted>Fetch, decrypt + decompress and write overlap on \(r.rto.restoreWorkers) worker threads; their wall time is split by the worker time each took (\(esc(r.rto.restoreWorkerSeconds.map { "\($0.name) \(DrillFormat.seconds($0.seconds))" }.joined(separator: ", ")))).</p>")
         }

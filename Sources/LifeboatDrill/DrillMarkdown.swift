@@ -82,7 +82,9 @@ public enum DrillMarkdown {
 
         line("## RTO: where the time went")
         line()
-        table(["Phase", "Time"], r.rto.phases.map { [$0.name, DrillFormat.seconds($0.seconds)] } + [["**Total (damage → verified)**", "**\(DrillFormat.seconds(r.rto.achievedSeconds))**"]])
+        let total = DrillStrikeSeries.phaseTotal(r)
+        table(["Phase", "Time"], r.rto.phases.map { [$0.name, DrillFormat.seconds($0.seconds)] } + [["**Total (damage → verified)**", "**\(DrillFormat.seconds(total.seconds))**"]])
+        if let note = total.note { line(note); line() }
         if !r.rto.restoreWorkerSeconds.isEmpty {
             line("Fetch, decrypt + decompress and write overlap on \(r.rto.restoreWorkers) worker threads; their wall time is split by worker time (\(r.rto.restoreWorkerSeconds.map { "\($0.name) \(DrillFormat.seconds($0.seconds))" }.joined(separator: ", "))).")
             line()
