@@ -52,6 +52,7 @@ public enum DrillHTML {
         })
 
         if let p = r.previous { add("<p class=previous>\(esc(DrillComparison.text(p, r)))</p>") }
+        if let p = r.projection { add("<p class=projection><em>\(esc(DrillProjection.sentence(p)))</em> Not a measurement: see RTO projection below.</p>") }
 
         if let strikes = r.strikes {
             add("<h2>Strike points: RPO over the snapshot cycle</h2>")
@@ -67,9 +68,20 @@ public enum DrillHTML {
         add(timelineSVG(r))
         add("<h2>RTO: where the time went</h2>")
         table(["Phase", "Time"], r.rto.phases.map { [esc($0.name), esc(DrillFormat.seconds($0.seconds))] }
-              + [["<strong>Total (damage → verified)</strong>", "<strong>\(esc(DrillFormat.seconds(r.rto.achievedSeconds)))</strong>"]])
+              + [["<strong>Total (damage → verified)</strong>", "<strong>\(esc(DrillFormat.seconds(DrillStrikeSeries.phaseTotal(r).seconds)))</strong>"]])
+        if let note = DrillStrikeSeries.phaseTotal(r).note { add("<p class=muted>\(esc(note))</p>") }
         if !r.rto.restoreWorkerSeconds.isEmpty {
             add("<p class=muted>Fetch, decrypt + decompress and write overlap on \(r.rto.restoreWorkers) worker threads; their wall time is split by the worker time each took (\(esc(r.rto.restoreWorkerSeconds.map { "\($0.name) \(DrillFormat.seconds($0.seconds))" }.joined(separator: ", ")))).</p>")
+        }
+
+        if let p = r.projection {
+            add("<h2>RTO projection (\(esc(DrillProjection.label)))</h2>")
+            add("<p>\(esc(DrillProjection.sentence(p)))</p>")
+            add("<p class=muted>Formula: \(esc(p.formula)).</p>")
+            table(["Phase", "Rule", "Measured", "Projected"], p.phases.map {
+                [esc($0.name), esc(DrillProjection.ruleText($0.rule)), esc(DrillFormat.seconds($0.measuredSeconds)), esc(DrillFormat.seconds($0.projectedSeconds) + " (projected)")]
+            } + [["<strong>Total</strong>", "", esc("\(DrillFormat.seconds(p.measuredRtoSeconds)) (measured RTO)"),
+                  "<strong>\(esc(DrillFormat.seconds(p.projectedRtoSeconds))) (projected, not measured)</strong>"]])
         }
 
         add("<h2>RPO: data lost</h2>")

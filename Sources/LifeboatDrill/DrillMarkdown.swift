@@ -67,6 +67,10 @@ public enum DrillMarkdown {
             line(DrillComparison.text(p, r))
             line()
         }
+        if let p = r.projection {
+            line("*\(DrillProjection.sentence(p))* Not a measurement: see RTO projection below.")
+            line()
+        }
 
         if let strikes = r.strikes {
             line("## Strike points: RPO over the snapshot cycle")
@@ -78,10 +82,24 @@ public enum DrillMarkdown {
 
         line("## RTO: where the time went")
         line()
-        table(["Phase", "Time"], r.rto.phases.map { [$0.name, DrillFormat.seconds($0.seconds)] } + [["**Total (damage → verified)**", "**\(DrillFormat.seconds(r.rto.achievedSeconds))**"]])
+        let total = DrillStrikeSeries.phaseTotal(r)
+        table(["Phase", "Time"], r.rto.phases.map { [$0.name, DrillFormat.seconds($0.seconds)] } + [["**Total (damage → verified)**", "**\(DrillFormat.seconds(total.seconds))**"]])
+        if let note = total.note { line(note); line() }
         if !r.rto.restoreWorkerSeconds.isEmpty {
             line("Fetch, decrypt + decompress and write overlap on \(r.rto.restoreWorkers) worker threads; their wall time is split by worker time (\(r.rto.restoreWorkerSeconds.map { "\($0.name) \(DrillFormat.seconds($0.seconds))" }.joined(separator: ", "))).")
             line()
+        }
+
+        if let p = r.projection {
+            line("## RTO projection (\(DrillProjection.label))")
+            line()
+            line(DrillProjection.sentence(p))
+            line()
+            line("Formula: \(p.formula).")
+            line()
+            table(["Phase", "Rule", "Measured", "Projected"], p.phases.map {
+                [$0.name, DrillProjection.ruleText($0.rule), DrillFormat.seconds($0.measuredSeconds), DrillFormat.seconds($0.projectedSeconds) + " (projected)"]
+            } + [["**Total**", "", "\(DrillFormat.seconds(p.measuredRtoSeconds)) (measured RTO)", "**\(DrillFormat.seconds(p.projectedRtoSeconds)) (projected, not measured)**"]])
         }
 
         line("## RPO: data lost")

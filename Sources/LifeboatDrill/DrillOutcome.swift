@@ -112,7 +112,19 @@ extension DrillRunner {
         }
         var size: Int?
         if let r = restored { size = r.result.bytes } else if scenario.source.isDrillOwned { size = nil }
-        return DrillReport(
+        var projection: DrillReport.Projection?
+        if let p = scenario.projection {
+            if allVerified, let rto, let size, size > 0 {
+                projection = DrillProjection.project(phases: state.rtoPhases, measuredRTO: rto, measuredBytes: size, productionBytes: p.productionBytes,
+                                                     link: p.link, linkBytesPerSecond: p.linkBytesPerSecond, target: t.rto)
+                if let scale = projection?.scale, scale > 1000 {
+                    findings.append("The RTO projection scales a \(Units.formatBytes(size)) drill database by \(Int(scale.rounded()))× to \(Units.formatBytes(p.productionBytes)): each per-byte phase's fixed cost is scaled too, so it overstates; drill on a larger generated or copied database for a closer projection.")
+                }
+            } else {
+                findings.append("No RTO projection to \(Units.formatBytes(p.productionBytes)): the database was not recovered and verified, so there are no phases to project from.")
+            }
+        }
+        var report = DrillReport(
             id: id, outcome: outcome, summary: summary,
             startedAt: RFC3339.format(startedAt, fractional: true), finishedAt: RFC3339.format(finished, fractional: true),
             durationSeconds: finished.timeIntervalSince(startedAt), initiator: options.initiator,
@@ -126,6 +138,8 @@ extension DrillRunner {
                        restoreWorkers: state.recovery.workers),
             rpo: rpo, restoreAttempts: state.recovery.attempts, verifications: verifications, findings: findings,
             timeline: recorder.timeline.sorted { $0.start < $1.start }, cleanup: cleanup, signOff: DrillReport.blankSignOff, evidence: evidence)
+        report.projection = projection
+        return report
     }
 
     /// Never "over the target by" a negative amount: a loss within the target that still does

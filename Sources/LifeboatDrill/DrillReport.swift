@@ -44,6 +44,9 @@ public struct DrillReport: Codable, Sendable {
     /// The previous drill of the same scenario file (same SHA-256) and how this one compares
     /// (`DrillComparison`); absent for the first run of a scenario file.
     public var previous: PreviousRun? = nil
+    /// The RTO projected to the production database's size and link (the scenario's
+    /// `projection:`): projected, not measured; absent without one or when nothing was recovered.
+    public var projection: Projection? = nil
 
     public enum Outcome: String, Codable, Sendable {
         case passed

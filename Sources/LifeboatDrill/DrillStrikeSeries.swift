@@ -133,4 +133,13 @@ package enum DrillStrikeSeries {
         r.cleanup = samples.map(\.report.cleanup).joined(separator: "; ")
         return r
     }
+
+    /// The phase table details the worst-RPO run, so its total is that run's RTO; the report's
+    /// RTO is the slowest of all runs. The total and, when they differ, a line saying so.
+    package static func phaseTotal(_ r: DrillReport) -> (seconds: Double?, note: String?) {
+        guard let strikes = r.strikes, strikes.samples.indices.contains(strikes.worstCase) else { return (r.rto.achievedSeconds, nil) }
+        let shown = strikes.samples[strikes.worstCase].rtoSeconds
+        guard shown != r.rto.achievedSeconds else { return (shown, nil) }
+        return (shown, "These phases are the worst-RPO run's (strike point \(strikes.worstCase + 1)); the RTO judged against the target is the slowest of the \(strikes.samples.count) strike points: \(DrillFormat.seconds(r.rto.achievedSeconds)).")
+    }
 }

@@ -17,6 +17,9 @@ public struct Scenario: Sendable {
     public var repositories: [RepositorySpec]
     public var targets: Targets
     public var steps: [StepEntry]
+    /// `projection:`: the production database's size and the link a real restore would use, for
+    /// the report's RTO projection (projected, not measured).
+    public var projection: Projection? = nil
 
     public struct Source: Sendable {
         public enum Origin: Sendable {
@@ -61,6 +64,13 @@ public struct Scenario: Sendable {
         public var rto: Double
         public var rpo: Double
         public var maxLostTransactions: Int?
+    }
+
+    public struct Projection: Sendable, Equatable {
+        public var productionBytes: Int
+        /// As written (`1Gbit/s`), and in bytes per second.
+        public var link: String
+        public var linkBytesPerSecond: Double
     }
 
     public struct StepEntry: Sendable {

@@ -56,7 +56,7 @@ public enum ScenarioLoader {
         }
 
         package func scenario(_ root: Node, sha256: String) throws -> Scenario {
-            let f = try fields(root, "the scenario", allowed: ["name", "description", "source", "repositories", "targets", "steps"])
+            let f = try fields(root, "the scenario", allowed: ["name", "description", "source", "repositories", "targets", "projection", "steps"])
             let name = try f.text("name")
             let description = try f.optionalText("description") ?? ""
             let source = try self.source(try f.required("source"))
@@ -70,7 +70,7 @@ public enum ScenarioLoader {
             var s = Scenario(name: name.trimmingCharacters(in: .whitespacesAndNewlines),
                              description: description.trimmingCharacters(in: .whitespacesAndNewlines),
                              file: document.path, fileSHA256: sha256, source: source, repositories: repositories,
-                             targets: targets, steps: steps)
+                             targets: targets, steps: steps, projection: try f.optional("projection").map { try projection($0) })
             try check(&s, stepsLine: YAMLDocument.line(stepsNode))
             return s
         }
@@ -147,6 +147,19 @@ public enum ScenarioLoader {
             let rto = try duration(try f.required("rto"))
             let rpo = try duration(try f.required("rpo"))
             return .init(rto: rto, rpo: rpo, maxLostTransactions: try f.optionalInt("max_lost_transactions"))
+        }
+
+        /// `projection: {production_size: 40GiB, link: 1Gbit/s}`: both needed, a projection
+        /// without the link's bound would flatter.
+        package func projection(_ node: Node) throws -> Scenario.Projection {
+            let f = try fields(node, "projection", allowed: ["production_size", "link"])
+            let size = try bytes(try f.required("production_size"))
+            guard size > 0 else { throw fail(f.line("production_size"), "projection.production_size must be more than 0, e.g. 40GiB") }
+            let link = try scalarText(try f.required("link"), "projection.link").trimmingCharacters(in: .whitespaces)
+            guard let speed = LinkSpeed.bytesPerSecond(link) else {
+                throw fail(f.line("link"), "cannot read link speed '\(link)': use e.g. 1Gbit/s, 100Mb/s or 200MB/s (b bits, B bytes)")
+            }
+            return .init(productionBytes: size, link: link, linkBytesPerSecond: speed)
         }
 
         package func step(_ node: Node) throws -> Scenario.StepEntry {

@@ -70,6 +70,28 @@ final class DrillReportRenderingTests: XCTestCase {
         XCTAssertTrue(html.contains("<td><code>\(snapshot)</code></td></tr>"), "the strike table's snapshot id as code")
     }
 
+    /// Seen in the README's example: a strike series' phase table (the worst-RPO run) totalled
+    /// the slowest run's RTO, which its phases did not add up to.
+    func testStrikeSeriesPhaseTotalIsTheDetailedRuns() throws {
+        let base = try DrillStrikeTests.realReport()
+        func sample(_ id: String, rpo: Double, rto: Double) -> DrillReport {
+            var r = base
+            r.id = id
+            r.rpo.achievedSeconds = rpo
+            for k in r.targets.indices where r.targets[k].measure == "RPO" { r.targets[k].achievedSeconds = rpo }
+            for k in r.targets.indices where r.targets[k].measure == "RTO" { r.targets[k].achievedSeconds = rto }
+            return r
+        }
+        let series = DrillStrikeSeries.combine(id: "s", points: "two points", every: 1, samples: [(0.1, sample("slow", rpo: 0.1, rto: 99)), (0.5, sample("worst", rpo: 0.5, rto: 0.2))],
+                                               targets: .init(rto: 60, rpo: 60, maxLostTransactions: nil))
+        XCTAssertEqual(series.rto.achievedSeconds, 99)
+        let markdown = DrillMarkdown.render(series, reportSHA256: "0", trend: [])
+        let html = DrillHTML.render(series, reportSHA256: "0", trend: [])
+        XCTAssertTrue(markdown.contains("| **Total (damage → verified)** | **200 ms** |"), markdown)
+        XCTAssertTrue(markdown.contains("the slowest of the 2 strike points: 1 min 39 s"), markdown)
+        XCTAssertTrue(html.contains("<strong>200 ms</strong>") && html.contains("the slowest of the 2 strike points: 1 min 39 s"))
+    }
+
     func testNoNegativeOverTheTarget() {
         let rpo = DrillReport.RPORecord(method: "markers", achievedSeconds: 0, lostTransactions: 0, lastCommittedBeforeDisaster: nil, newestRestored: nil, detail: "d")
         let unverified = DrillRunner.rpoDetail(rpo, target: 86_400, met: false, verified: false)

@@ -78,10 +78,12 @@ final class DrillReportSchemaTests: XCTestCase {
         XCTAssertEqual(report.schemaVersion, DrillReport.currentSchemaVersion)
         XCTAssertEqual(report.controls ?? [], DrillReport.controls)
         report = DrillStrikeSeries.combine(id: "s", points: "one point", every: 1, samples: [(0.1, report)], targets: .init(rto: 60, rpo: 60, maxLostTransactions: nil))
-        // And the optional parts a single run does not have: a previous run, an operator.
+        // And the optional parts a single run does not have: a previous run, an operator, a projection.
         report.previous = .init(id: "p", time: report.startedAt, outcome: "passed", rtoSeconds: 2, rpoSeconds: 0, lostTransactions: 0,
                                 rtoDeltaSeconds: -0.5, rtoDeltaPercent: -25, rpoDeltaSeconds: 0.1, rpoDeltaPercent: nil)
         report.initiator = .init(user: "root", host: "vm", mode: "unattended", command: "lifeboat drill run", operatorName: "Jane Roe")
+        report.projection = DrillProjection.project(phases: report.rto.phases, measuredRTO: report.rto.achievedSeconds ?? 1, measuredBytes: report.scope.databaseBytes ?? 1,
+                                                    productionBytes: 40 << 30, link: "1Gbit/s", linkBytesPerSecond: 125e6, target: 60)
         let json = try JSONSerialization.jsonObject(with: Data(try report.encoded()))
         XCTAssertEqual(try problems(json), [])
     }
