@@ -381,13 +381,13 @@ final class ContinuousReplicationTests: XCTestCase {
 
     func testAFrozenS3ReplicaFallsBehindAndCatchesUpWhileTheLocalOneStaysCurrent() throws {
         let sb = try Sandbox()
-        let server = try S3TestServer.start("frozen", port: S3TestServer.basePort + 24)
+        let server = try S3TestServer.start("replicate-frozen", port: S3TestServer.basePort + 24)
         var env = S3TestServer.dummyEnvironment
         env["LIFEBOAT_CACERT"] = server.caCert
         env["LIFEBOAT_REPOSITORY"] = ""
         env["LIFEBOAT_S3_TIMEOUT"] = "2"
         env["LIFEBOAT_S3_RETRY_SECONDS"] = "2"
-        let s3 = "s3:\(server.endpoint)/frozen/\(UUID().uuidString.lowercased())"
+        let s3 = "s3:\(server.endpoint)/replicate-frozen/\(UUID().uuidString.lowercased())"
         let db = sb.path("bpm.db")
         try TestDB.create(db, rows: 300)
         XCTAssertEqual(try CLI.run(["init", "--repo", sb.repo, "--repo", s3], env: sb.env(env)).status, 0)
@@ -400,7 +400,7 @@ final class ContinuousReplicationTests: XCTestCase {
             try writer.commit(5)
             return (try? local0.backend.list(.segments).count) ?? 0 > 0
         }, "replicate never shipped")
-        let pid = try XCTUnwrap(Int32(try String(contentsOfFile: S3TestServer.stateDir + "/frozen/pid", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
+        let pid = try XCTUnwrap(Int32(try String(contentsOfFile: S3TestServer.stateDir + "/replicate-frozen/pid", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
         let local = try sb.openRepository()
         func newest(_ backend: any Backend) throws -> Int64 {
             try backend.list(.segments).compactMap { SegmentName($0.key.name)?.lastTimeMs }.max() ?? 0
