@@ -47,6 +47,14 @@ struct FleetView {
             if report.verifyOverdue {
                 throw LifeboatError(.targetMissed, "unverified for longer than verify_within: \(named(report.rows.filter(\.verifyOverdue))); run 'lifeboat verify --unverified' there")
             }
+            if report.drillOverdue {
+                throw LifeboatError(.targetMissed, "no passed drill within drill_within for: \(named(report.rows.filter(\.drillOverdue))); run 'lifeboat drill run SCENARIO.yml' for them")
+            }
+            if report.replicasBehind {
+                let behind = Array(Set(report.rows.flatMap(\.replicasBehind))).sorted()
+                let list = behind.prefix(5).joined(separator: ", ") + (behind.count > 5 ? " and \(behind.count - 5) more" : "")
+                throw LifeboatError(.incomplete, "copies behind the newest snapshot another copy of the same repository holds: \(list); run 'lifeboat sync --from IN-STEP-COPY --to BEHIND-COPY'")
+            }
             if report.unreadable > 0 {
                 let first = report.rows.first { $0.error != nil }
                 throw LifeboatError(.incomplete, "\(report.unreadable) of \(report.repositories) repositories could not be read (first: \(first?.repository ?? "?"): \(first?.error ?? "?")); the others are listed")
@@ -68,7 +76,7 @@ struct FleetView {
     }
 
     private func print(_ r: FleetReport) {
-        Output.line("REPOSITORY                     HOST             SOURCE           NEWEST (UTC)           AGE        RPO        VERIFIED    SHIPPED  STATE")
+        Output.line("REPOSITORY                     HOST             SOURCE           NEWEST (UTC)           AGE        RPO        VERIFIED    SHIPPED  LAST DRILL (UTC)       DRILL         COPIES  STATE")
         func col(_ s: String, _ width: Int) -> String {
             s.count > width ? String(s.prefix(width - 1)) + "…" : s.padding(toLength: width, withPad: " ", startingAt: 0)
         }
@@ -79,10 +87,17 @@ struct FleetView {
             }
             var state = row.source == nil ? "no snapshots" : row.rpoBreached ? "BREACHED" : (row.rpoSeconds == nil ? "no target" : "ok")
             if row.verification == "failed" { state += ", VERIFY FAILED" } else if row.verifyOverdue { state += ", VERIFY OVERDUE" }
+            if row.drillOverdue { state += ", DRILL OVERDUE" }
+            if row.replicasInStep == false { state += ", BEHIND: " + row.replicasBehind.joined(separator: " ") }
+            // Copies: "-" for a single copy, "in step" or how many of all copies lack the newest snapshot.
+            let copies = row.copies.map { others in
+                row.replicasInStep == true ? "\(others.count + 1) ok" : "\(row.replicasBehind.count)/\(others.count + 1) behind"
+            } ?? "-"
             let cols = [col(row.repository, 30), col(row.host ?? "-", 16), col(row.source ?? "-", 16),
                         col(row.lastTime ?? "never", 22), col(row.ageSeconds.map(StatusCommand.age) ?? "-", 10),
                         col(row.rpoSeconds.map(StatusCommand.age) ?? "-", 10), col(row.verification ?? "-", 11),
-                        col(row.lastShippedAt ?? "-", 8), state]
+                        col(row.lastShippedAt ?? "-", 8), col(row.lastDrillTime.map { String($0.prefix(19)) + "Z" } ?? "never", 22),
+                        col(row.lastDrillOutcome ?? "-", 13), col(copies, 7), state]
             Output.line(cols.joined(separator: " "))
         }
         Output.line("\(r.sources) source(s) in \(r.repositories) repositories, \(r.unreadable) unreadable; read in \(String(format: "%.1f", r.seconds)) s")

@@ -188,6 +188,133 @@ final class FleetStatusTests: XCTestCase {
         XCTAssertGreaterThan(requests.count, 10)
         let methods = Set(requests.map(\.method))
         XCTAssertTrue(methods.isSubset(of: ["GET", "HEAD"]), "status --all wrote: \(requests.filter { !["GET", "HEAD"].contains($0.method) })")
-        XCTAssertFalse(requests.contains { $0.path.contains("/locks/") || $0.path.contains("/audit/") }, "\(requests)")
+        // Audit objects are read (the newest drill of each source), never written; no lock.
+        XCTAssertFalse(requests.contains { $0.path.contains("/locks/") }, "\(requests)")
+    }
+
+    /// The newest drill of each source, from the repository's audit trail, held against the
+    /// config's drill_within: only a passed drill restarts the clock.
+    func testLastDrillFromTheAuditTrail() throws {
+        let sb = try Sandbox()
+        setenv("LIFEBOAT_AUDIT_DIR", sb.path("audit-log"), 1)
+        let db = sb.path("app.db")
+        try TestDB.create(db, rows: 100)
+        let fleet = sb.path("fleet"), fresh = sb.path("fleet/fresh"), stale = sb.path("fleet/stale")
+        try FileManager.default.createDirectory(atPath: fleet, withIntermediateDirectories: true)
+        for dir in [fresh, stale, sb.path("fleet/never")] {
+            XCTAssertEqual(try sb.lifeboat("init", "--repo", dir, "--quiet").status, 0)
+            XCTAssertEqual(try sb.lifeboat("snapshot", db, "--source", "app", "--repo", dir, "--quiet").status, 0)
+        }
+        // fresh: a drill passed just now, recorded as `drill run` records it.
+        let freshRepo = try Repository.open(backend: LocalBackend(path: fresh), passphrase: passphrase)
+        UseCase.recordDrill(freshRepo, source: "app", result: .ok, details: ["outcome": .string("passed"), "drill_id": .string("d-fresh")])
+        // stale: one passed 40 days ago, one failed yesterday (which does not restart the clock),
+        // and a drill of another source.
+        let staleRepo = try Repository.open(backend: LocalBackend(path: stale), passphrase: passphrase)
+        let now = Date()
+        let passedAt = RFC3339.format(now.addingTimeInterval(-40 * 86400), fractional: true)
+        let failedAt = RFC3339.format(now.addingTimeInterval(-86400), fractional: true)
+        for (time, source, result, outcome) in [(passedAt, "app", AuditResult.ok, "passed"), (failedAt, "app", .failed, "failed"),
+                                                 (failedAt, "elsewhere", .ok, "passed")] {
+            let record = AuditRecord(chain: "test", seq: 1, prev: AuditRecord.genesis, time: time, operation: "drill", source: source,
+                                     result: result, error: nil, host: "drill-host", user: "ops", repository: staleRepo.config.id,
+                                     details: ["outcome": .string(outcome)])
+            _ = try staleRepo.storeObject(.audit, try record.encodedLine())
+        }
+
+        // No drill_within: shown, not judged.
+        let plain = try sb.lifeboat("status", "--all", "--repo", fleet, "--json")
+        XCTAssertEqual(plain.status, 0, plain.stderr)
+        var list = try rows(plain)
+        XCTAssertEqual(try row(list, "/fresh", "app")["last_drill_outcome"] as? String, "passed")
+        XCTAssertLessThan(try XCTUnwrap(try row(list, "/fresh", "app")["drill_age_seconds"] as? Double), 600)
+        XCTAssertEqual(try row(list, "/stale", "app")["last_drill_outcome"] as? String, "failed")
+        XCTAssertEqual(try row(list, "/stale", "app")["last_drill_time"] as? String, failedAt)
+        XCTAssertEqual(try row(list, "/stale", "app")["drill_overdue"] as? Bool, false)
+        XCTAssertTrue(try row(list, "/never", "app")["last_drill_time"] is NSNull)
+        // Separate repositories (each its own id) are not copies of one another.
+        XCTAssertTrue(try row(list, "/fresh", "app")["replicas_in_step"] is NSNull)
+
+        // drill_within 30d: the stale one's newest passed drill is 40 days old, the never-drilled
+        // one has none: both overdue, exit 20; the fresh one is fine.
+        let config = sb.path("lifeboat.yml")
+        try Data("defaults: { drill_within: 30d }\n".utf8).write(to: URL(fileURLWithPath: config))
+        let metrics = sb.path("fleet.prom")
+        let judged = try sb.lifeboat("status", "--all", "--repo", fleet, "--config", config, "--json", "--metrics-file", metrics)
+        XCTAssertEqual(judged.status, 20, judged.stderr)
+        XCTAssertTrue(judged.stderr.contains("no passed drill within drill_within for: "), judged.stderr)
+        XCTAssertTrue(judged.stderr.contains("app in \(sb.path("fleet/never"))") && judged.stderr.contains("app in \(stale)"), judged.stderr)
+        XCTAssertFalse(judged.stderr.contains("app in \(fresh)"), judged.stderr)
+        XCTAssertEqual(try judged.json()["drill_overdue"] as? Bool, true)
+        list = try rows(judged)
+        let staleRow = try row(list, "/stale", "app")
+        XCTAssertEqual(staleRow["drill_overdue"] as? Bool, true)
+        XCTAssertEqual(staleRow["last_passed_drill_time"] as? String, passedAt)
+        XCTAssertGreaterThan(staleRow["drill_age_seconds"] as? Double ?? 0, 39 * 86400)
+        XCTAssertEqual(staleRow["drill_within_seconds"] as? Double, 30 * 86400)
+        XCTAssertEqual(try row(list, "/fresh", "app")["drill_overdue"] as? Bool, false)
+        XCTAssertEqual(try row(list, "/never", "app")["drill_overdue"] as? Bool, true)
+        let prom = try String(contentsOfFile: metrics, encoding: .utf8)
+        XCTAssertTrue(prom.contains("lifeboat_fleet_drill_overdue{repository=\"\(stale)\",host=\"\(HostIdentity.hostName)\",source=\"app\"} 1\n"), prom)
+        XCTAssertTrue(prom.contains("lifeboat_fleet_drill_overdue{repository=\"\(fresh)\",host=\"\(HostIdentity.hostName)\",source=\"app\"} 0\n"), prom)
+        XCTAssertTrue(prom.contains("lifeboat_fleet_drill_age_seconds{repository=\"\(stale)\",host=\"\(HostIdentity.hostName)\",source=\"app\"} 3456"), prom)
+        XCTAssertFalse(prom.contains("lifeboat_fleet_drill_age_seconds{repository=\"\(sb.path("fleet/never"))\""), prom)
+
+        let text = try sb.lifeboat("status", "--all", "--repo", fleet, "--config", config)
+        XCTAssertEqual(text.status, 20)
+        XCTAssertTrue(text.stdout.contains("DRILL OVERDUE"), text.stdout)
+        XCTAssertTrue(text.stdout.contains(String(failedAt.prefix(19))), text.stdout)
+    }
+
+    /// Copies of one repository (same id) found under the locations are held against each
+    /// other: a copy without the newest snapshot another holds is behind (exit 3).
+    func testCopiesOfOneRepositoryInStep() throws {
+        let sb = try Sandbox()
+        let db = sb.path("app.db")
+        try TestDB.create(db, rows: 100)
+        let fleet = sb.path("fleet"), a = sb.path("fleet/a"), b = sb.path("fleet/b"), solo = sb.path("fleet/solo")
+        try FileManager.default.createDirectory(atPath: fleet, withIntermediateDirectories: true)
+        XCTAssertEqual(try sb.lifeboat("init", "--repo", a, "--repo", b, "--quiet").status, 0)
+        XCTAssertEqual(try sb.lifeboat("init", "--repo", solo, "--quiet").status, 0)
+        XCTAssertEqual(try sb.lifeboat("snapshot", db, "--source", "app", "--repo", a, "--repo", b, "--quiet").status, 0)
+        XCTAssertEqual(try sb.lifeboat("snapshot", db, "--source", "app", "--repo", solo, "--quiet").status, 0)
+
+        let inStep = try sb.lifeboat("status", "--all", "--repo", fleet, "--json")
+        XCTAssertEqual(inStep.status, 0, inStep.stderr)
+        var list = try rows(inStep)
+        XCTAssertEqual(try row(list, "/a", "app")["replicas_in_step"] as? Bool, true)
+        XCTAssertEqual(try row(list, "/a", "app")["copies"] as? [String], [b])
+        XCTAssertEqual(try row(list, "/b", "app")["replicas_in_step"] as? Bool, true)
+        XCTAssertTrue(try row(list, "/solo", "app")["replicas_in_step"] is NSNull)
+
+        // A newer snapshot to a only: b is behind, seen from both rows.
+        Thread.sleep(forTimeInterval: 0.01)
+        XCTAssertEqual(try sb.lifeboat("snapshot", db, "--source", "app", "--repo", a, "--quiet").status, 0)
+        let metrics = sb.path("fleet.prom")
+        let behind = try sb.lifeboat("status", "--all", "--repo", fleet, "--json", "--metrics-file", metrics)
+        XCTAssertEqual(behind.status, 3, behind.stderr)
+        XCTAssertTrue(behind.stderr.contains("copies behind the newest snapshot another copy of the same repository holds: \(b)"), behind.stderr)
+        XCTAssertEqual(try behind.json()["replicas_behind"] as? Bool, true)
+        list = try rows(behind)
+        for copy in ["/a", "/b"] {
+            XCTAssertEqual(try row(list, copy, "app")["replicas_in_step"] as? Bool, false, copy)
+            XCTAssertEqual(try row(list, copy, "app")["replicas_behind"] as? [String], [b], copy)
+        }
+        XCTAssertEqual(try row(list, "/a", "app")["snapshots"] as? Int, 2)
+        XCTAssertEqual(try row(list, "/b", "app")["snapshots"] as? Int, 1)
+        let prom = try String(contentsOfFile: metrics, encoding: .utf8)
+        XCTAssertTrue(prom.contains("lifeboat_fleet_replicas_in_step{repository=\"\(b)\",host=\"\(HostIdentity.hostName)\",source=\"app\"} 0\n"), prom)
+        XCTAssertFalse(prom.contains("lifeboat_fleet_replicas_in_step{repository=\"\(solo)\""), prom)
+        let text = try sb.lifeboat("status", "--all", "--repo", fleet)
+        XCTAssertEqual(text.status, 3)
+        XCTAssertTrue(text.stdout.contains("BEHIND: \(b)"), text.stdout)
+        // A breach is the worse news.
+        XCTAssertEqual(try sb.lifeboat("status", "--all", "--repo", fleet, "--rpo", "0s", "--quiet").status, 20)
+
+        // sync brings b in step.
+        XCTAssertEqual(try sb.lifeboat("sync", "--from", a, "--to", b, "--quiet").status, 0)
+        let synced = try sb.lifeboat("status", "--all", "--repo", fleet, "--json")
+        XCTAssertEqual(synced.status, 0, synced.stderr)
+        XCTAssertEqual(try row(try rows(synced), "/b", "app")["replicas_in_step"] as? Bool, true)
     }
 }

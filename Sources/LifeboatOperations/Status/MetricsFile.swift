@@ -63,13 +63,18 @@ public struct MetricsFile: Sendable {
         "lifeboat_fleet_snapshot_age_seconds": "Age of the newest snapshot of each source of each repository found by status --all.",
         "lifeboat_fleet_rpo_breached": "1 if the newest snapshot of the source is older than its RPO target (status --all).",
         "lifeboat_fleet_newest_snapshot_verified": "1 if lifeboat verify passed on the newest snapshot of the source, 0 if it has not run, -1 if it failed (status --all).",
+        "lifeboat_fleet_drill_age_seconds": "Seconds since the newest passed drill of the source recorded in the repository's audit trail (status --all; absent: none).",
+        "lifeboat_fleet_drill_overdue": "1 if the source has a drill_within and no passed drill within it in the repository's audit trail (status --all).",
+        "lifeboat_fleet_replicas_in_step": "1 if every copy of the repository (same id) found by status --all holds the newest snapshot of the source any copy holds, 0 if not; absent with a single copy.",
         "lifeboat_fleet_repository_readable": "1 if status --all could open and read the repository, 0 if not.",
     ]
 
     /// The families `status --all` owns: each run replaces all of their series, so a
     /// repository or source that is gone stops being reported.
     public static let fleetFamilies: Set<String> = ["lifeboat_fleet_snapshot_age_seconds", "lifeboat_fleet_rpo_breached",
-                                                    "lifeboat_fleet_newest_snapshot_verified", "lifeboat_fleet_repository_readable"]
+                                                    "lifeboat_fleet_newest_snapshot_verified", "lifeboat_fleet_repository_readable",
+                                                    "lifeboat_fleet_drill_age_seconds", "lifeboat_fleet_drill_overdue",
+                                                    "lifeboat_fleet_replicas_in_step"]
 
     public let path: String
 
@@ -193,6 +198,9 @@ extension MetricsFile {
             if let v = row.verification {
                 s.append(Sample("lifeboat_fleet_newest_snapshot_verified", l, v == "passed" ? 1 : v == "failed" ? -1 : 0))
             }
+            if let age = row.drillAgeSeconds { s.append(Sample("lifeboat_fleet_drill_age_seconds", l, age.rounded())) }
+            if row.drillWithinSeconds != nil { s.append(Sample("lifeboat_fleet_drill_overdue", l, row.drillOverdue ? 1 : 0)) }
+            if let inStep = row.replicasInStep { s.append(Sample("lifeboat_fleet_replicas_in_step", l, inStep ? 1 : 0)) }
         }
         for (repository, ok) in readable.sorted(by: { $0.key < $1.key }) {
             s.append(Sample("lifeboat_fleet_repository_readable", [("repository", repository)], ok ? 1 : 0))
