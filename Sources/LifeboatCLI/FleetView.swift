@@ -76,7 +76,7 @@ struct FleetView {
     }
 
     private func print(_ r: FleetReport) {
-        Output.line("REPOSITORY                     HOST             SOURCE           NEWEST (UTC)           AGE        RPO        VERIFIED    SHIPPED  LAST DRILL (UTC)       DRILL         COPIES  STATE")
+        Output.line("REPOSITORY                     HOST             SOURCE           NEWEST (UTC)           AGE        RPO        VERIFIED    SHIPPED  LAST DRILL (UTC)       DRILL         COPIES     STATE")
         func col(_ s: String, _ width: Int) -> String {
             s.count > width ? String(s.prefix(width - 1)) + "…" : s.padding(toLength: width, withPad: " ", startingAt: 0)
         }
@@ -97,7 +97,7 @@ struct FleetView {
                         col(row.lastTime ?? "never", 22), col(row.ageSeconds.map(StatusCommand.age) ?? "-", 10),
                         col(row.rpoSeconds.map(StatusCommand.age) ?? "-", 10), col(row.verification ?? "-", 11),
                         col(row.lastShippedAt ?? "-", 8), col(row.lastDrillTime.map { String($0.prefix(19)) + "Z" } ?? "never", 22),
-                        col(row.lastDrillOutcome ?? "-", 13), col(copies, 7), state]
+                        col(row.lastDrillOutcome ?? "-", 13), col(copies, 10), state]
             Output.line(cols.joined(separator: " "))
         }
         Output.line("\(r.sources) source(s) in \(r.repositories) repositories, \(r.unreadable) unreadable; read in \(String(format: "%.1f", r.seconds)) s")
