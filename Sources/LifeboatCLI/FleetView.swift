@@ -13,13 +13,15 @@ struct FleetView {
     let source: String?
     let metricsFile: String?
     let rpo: String?
+    let drills: Bool
 
     func run() throws {
         try runReporting {
             let config = try repo.loadConfig()
             let locations = try repo.allLocations()
             let passphrase = try repo.passphrase()
-            let targets = FleetReport.Targets(config: config, defaultRPO: try rpo.map(Units.parseDuration))
+            var targets = FleetReport.Targets(config: config, defaultRPO: try rpo.map(Units.parseDuration))
+            targets.includeDrills = drills
             let report = FleetReport.build(locations: locations, options: repo.backendOptions(), passphrase: passphrase,
                                            targets: targets, only: source, workers: try Self.workers())
             if let path = metricsFile ?? config?.metricsFile {

@@ -27,11 +27,13 @@ struct StatusCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Drill report directory (or its history.jsonl) whose newest drills status shows and holds against drill_within. Default: $LIFEBOAT_DRILL_REPORTS, the config's drill_history, ./drill-reports.", valueName: "path"))
     var drillHistory: String?
     @Flag(help: "Fleet view: every repository at or below each location (a prefix per host), every source in them.") var all = false
+    @Flag(help: "With --all: show each source's last drill from the audit trails (read anyway when a drill_within target is set; one GET per audit object).") var drills = false
     @Option(help: ArgumentHelp("With --all: the RPO target of sources the config does not give one (e.g. 26h).", valueName: "duration"))
     var rpo: String?
 
     func run() throws {
-        if all { return try FleetView(repo: repo, output: output, source: source, metricsFile: metricsFile, rpo: rpo).run() }
+        if all { return try FleetView(repo: repo, output: output, source: source, metricsFile: metricsFile, rpo: rpo, drills: drills).run() }
+        guard !drills else { throw ValidationError("--drills is for --all; plain status reads the drill history (--drill-history)") }
         guard rpo == nil else { throw ValidationError("--rpo is for --all; a repository's targets come from the config") }
         try runReporting {
             let config = try repo.loadConfig()

@@ -222,8 +222,12 @@ final class FleetStatusTests: XCTestCase {
             _ = try staleRepo.storeObject(.audit, try record.encodedLine())
         }
 
-        // No drill_within: shown, not judged.
-        let plain = try sb.lifeboat("status", "--all", "--repo", fleet, "--json")
+        // Without --drills or a drill_within, the audit trails are not read (one GET an object).
+        let cheap = try rows(try sb.lifeboat("status", "--all", "--repo", fleet, "--json"))
+        XCTAssertTrue(try row(cheap, "/fresh", "app")["last_drill_time"] is NSNull)
+
+        // --drills, no drill_within: shown, not judged.
+        let plain = try sb.lifeboat("status", "--all", "--drills", "--repo", fleet, "--json")
         XCTAssertEqual(plain.status, 0, plain.stderr)
         var list = try rows(plain)
         XCTAssertEqual(try row(list, "/fresh", "app")["last_drill_outcome"] as? String, "passed")

@@ -128,6 +128,12 @@ public struct FleetReport: Codable, Sendable {
         func rpo(_ source: String) -> Double? { config?.rpo(for: source) ?? defaultRPO }
         func verifyWithin(_ source: String) -> Double? { config?.verifyWithin(for: source) ?? defaultVerifyWithin }
         func drillWithin(_ source: String) -> Double? { config?.drillWithin(for: source) ?? defaultDrillWithin }
+        /// Drills are read from the audit trail (a GET for every audit object: the costly part)
+        /// only when asked (`--drills`) or when some source has a `drill_within` target.
+        public var includeDrills = false
+        func wantsDrills<S: Sequence>(_ sources: S) -> Bool where S.Element == String {
+            includeDrills || sources.contains { drillWithin($0) != nil }
+        }
     }
 
     public static func build(locations: [String], options: BackendOptions, passphrase: SecretBytes, targets: Targets,
@@ -268,7 +274,7 @@ public struct FleetReport: Codable, Sendable {
                          error: nil)], copy)
         }
         let attestations = try repository.listAttestations(damaged: { _, _ in })
-        let drills = try drills(repository, workers: repository.backend.preferredConcurrency)
+        let drills = targets.wantsDrills(bySource.keys) ? try drills(repository, workers: repository.backend.preferredConcurrency) : [:]
         // `replicate`'s newest shipped transaction per source: one listing, names only.
         var shipped: [String: Int64] = [:]
         for info in try repository.backend.list(.segments) {
