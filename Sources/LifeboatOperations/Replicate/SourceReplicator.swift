@@ -246,8 +246,7 @@ public final class SourceReplicator: @unchecked Sendable {
     }
 
     private func listSegments(_ backend: any Backend) throws -> [SegmentName] {
-        let tag = try repository.segmentTag(source: source)
-        return try backend.list(.segments).compactMap { SegmentName($0.key.name) }.filter { $0.sourceTag == tag }
+        try repository.listSegments(source: source, in: backend)
     }
 
     /// A replica that lacks segments of the lineage others hold gets copies now.
@@ -292,10 +291,16 @@ public final class SourceReplicator: @unchecked Sendable {
         publish()
     }
 
-    private func takeSnapshot(point: ReplicationPoint, time: Date) throws {
+    /// A snapshot at the stream's position `wal`, recorded as `point` of the lineage and dated
+    /// `time`. Reads only what never changes, so the scheduled snapshot's thread may call it.
+    private func snapshot(point: ReplicationPoint, wal: WALPosition, time: Date) throws -> SnapshotResult {
         var opts = options.snapshot
-        opts.replication = (point, point.wal ?? position, time)
-        let r = try UseCase.snapshot(repository, source: source, databasePath: databasePath, options: opts, lock: options.lock, auditDirectory: options.auditDirectory)
+        opts.replication = (point, wal, time)
+        return try UseCase.snapshot(repository, source: source, databasePath: databasePath, options: opts, lock: options.lock, auditDirectory: options.auditDirectory)
+    }
+
+    private func takeSnapshot(point: ReplicationPoint, time: Date) throws {
+        let r = try snapshot(point: point, wal: point.wal ?? position, time: time)
         lastSnapshot = Date()
         sealingKeys = nil
         snapshotTaken(r, point)
@@ -313,7 +318,8 @@ public final class SourceReplicator: @unchecked Sendable {
     /// state at its position stays readable (see WALIndex's limit).
     private func startScheduledSnapshot() {
         guard !snapshotRunning.current else { return }
-        let point = ReplicationPoint(lineage: lineage, seq: seq, wal: position)
+        let wal = position
+        let point = ReplicationPoint(lineage: lineage, seq: seq, wal: wal)
         let time = Date(unixMilliseconds: lastTxnTimeMs)
         snapshotRunning.withLock { $0 = true }
         lastSnapshot = Date()
@@ -321,10 +327,7 @@ public final class SourceReplicator: @unchecked Sendable {
         let t = Thread {
             defer { me.value.snapshotRunning.withLock { $0 = false } }
             do {
-                var opts = me.value.options.snapshot
-                opts.replication = (point, point.wal ?? WALPosition(salt1: 0, salt2: 0, checkpointSequence: 0, frames: 0, checksum0: 0, checksum1: 0, inode: 0), time)
-                let r = try UseCase.snapshot(me.value.repository, source: me.value.source, databasePath: me.value.databasePath, options: opts, lock: me.value.options.lock,
-                                             auditDirectory: me.value.options.auditDirectory)
+                let r = try me.value.snapshot(point: point, wal: wal, time: time)
                 me.value.snapshotTaken(r, point)
             } catch {
                 me.value.log.event("snapshot-failed", ["source": me.value.source, "error": (error as? LifeboatError)?.message ?? "\(error)",

@@ -126,9 +126,10 @@ extension Repository {
         return segment
     }
 
-    /// The segment names of one source, in lineage and sequence order.
-    public func listSegments(source: String) throws -> [SegmentName] {
+    /// The segment names of one source, in lineage and sequence order; from one copy of the
+    /// repository (`in`, e.g. one replica) instead of all of them when given.
+    public func listSegments(source: String, in copy: (any Backend)? = nil) throws -> [SegmentName] {
         let tag = try segmentTag(source: source)
-        return try backend.list(.segments).compactMap { SegmentName($0.key.name) }.filter { $0.sourceTag == tag }.sorted()
+        return try (copy ?? backend).list(.segments).compactMap { SegmentName($0.key.name) }.filter { $0.sourceTag == tag }.sorted()
     }
 }
