@@ -6,8 +6,10 @@
                                             DURATION s pass or SIGTERM; LOG: "id end_time latency"
   sample OUT DB [REPO ...]                  until SIGTERM: the WAL's size and frames (from the
                                             -shm, 20 times a second) and, twice a second, the
-                                            newest segment each repository lists
-  analyze ...                               figures of one run as JSON (see main)
+                                            newest segment each repository lists (each in a
+                                            thread of its own: a frozen S3 server blocks only
+                                            its own samples, which are written as unknown)
+  analyze ...                               figures of one run as JSON (see analyze)
 """
 import bisect, json, os, random, signal, sqlite3, struct, sys, threading, time
 from array import array
@@ -75,21 +77,33 @@ def write(db, rate, duration, log_path):
             f.write(f"{ids[k]} {ends[k]:.6f} {lats[k]:.7f}\n")
 
 
-def list_segments(repo):
+_s3_clients, _s3_lock = {}, threading.Lock()
+
+
+def s3_client(endpoint, timeout):
+    """One boto3 client per endpoint and timeout (creating clients is not thread-safe). With a
+    timeout: one attempt, no retry, so a listing of a frozen server fails within about 2 x
+    timeout instead of boto3's minutes of retries."""
+    with _s3_lock:
+        c = _s3_clients.get((endpoint, timeout))
+        if c is None:
+            import boto3
+            from botocore.config import Config
+            cfg = Config(connect_timeout=timeout, read_timeout=timeout, retries={"max_attempts": 1, "mode": "standard"}) if timeout else None
+            c = _s3_clients[(endpoint, timeout)] = boto3.client("s3", endpoint_url=endpoint, verify=os.environ.get("LIFEBOAT_CACERT"), config=cfg)
+        return c
+
+
+def list_segments(repo, timeout=None):
     """(max lastMs, count, bytes, max lastSeq) of the objects under segments/."""
     names = []
     if repo.startswith("s3:"):
-        import boto3
         scheme, rest = repo[3:].split("://", 1)
         host, _, path = rest.partition("/")
         bucket, _, prefix = path.partition("/")
-        global _s3
-        try:
-            _s3
-        except NameError:
-            _s3 = boto3.client("s3", endpoint_url=f"{scheme}://{host}", verify=os.environ.get("LIFEBOAT_CACERT"))
+        s3 = s3_client(f"{scheme}://{host}", timeout)
         pre = (prefix.rstrip("/") + "/" if prefix else "") + "segments/"
-        for page in _s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=pre):
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=pre):
             for o in page.get("Contents", []):
                 names.append((o["Key"].rsplit("/", 1)[-1], o["Size"]))
     else:
@@ -141,18 +155,47 @@ def sample(out, db, repos):
 
     t = threading.Thread(target=watch_wal)
     t.start()
-    with open(out, "w") as f:
+    period = 0.5
+    lock = threading.Lock()
+    busy = {}  # replica -> time its outstanding listing started
+
+    def emit(o):
+        with lock:
+            if not f.closed:
+                f.write(json.dumps(o) + "\n")
+                f.flush()
+
+    def watch_repo(k, repo):
+        # Its own thread: a listing that hangs (a frozen S3 server) holds up no other replica.
+        nxt = time.time()
         while not stop.is_set():
-            for k, repo in enumerate(repos):
-                try:
-                    last_ms, count, size, _ = list_segments(repo)
-                    f.write(json.dumps({"t": time.time(), "replica": k, "last_ms": last_ms, "segments": count, "bytes": size}) + "\n")
-                except Exception as e:  # a listing that fails is a sample lost, said in the file
-                    f.write(json.dumps({"t": time.time(), "replica": k, "error": str(e)[:200]}) + "\n")
-            f.flush()
-            stop.wait(0.5)
+            busy[k] = t0 = time.time()
+            try:
+                last_ms, count, size, _ = list_segments(repo, timeout=5)
+                o = {"t": time.time(), "t0": t0, "replica": k, "last_ms": last_ms, "segments": count, "bytes": size}
+            except Exception as e:  # a listing that fails is a sample unknown, said in the file
+                o = {"t": time.time(), "t0": t0, "replica": k, "error": str(e)[:200]}
+            busy.pop(k, None)
+            emit(o)
+            nxt = max(nxt + period, time.time())
+            stop.wait(nxt - time.time())
+
+    with open(out, "w") as f:
+        workers = [threading.Thread(target=watch_repo, args=(k, repo), daemon=True) for k, repo in enumerate(repos)]
+        for w in workers:
+            w.start()
+        # Every period, a replica whose listing has been outstanding longer than a period gets an
+        # "unknown" sample: its state at that moment is not known (never counted as lag 0).
+        while not stop.wait(period):
+            now = time.time()
+            for k, since in list(busy.items()):
+                if now - since > period:
+                    emit({"t": now, "replica": k, "unknown": f"listing outstanding for {now - since:.1f} s"})
         t.join()
-        f.write(json.dumps({"wal": wal}) + "\n")
+        for w in workers:
+            w.join(timeout=12)
+        with lock:
+            f.write(json.dumps({"wal": wal}) + "\n")
 
 
 def pct(xs, p):
@@ -176,10 +219,42 @@ def read_log(path):
     return start, elapsed, ids, ends, lats
 
 
+def lag_stats(samples, unknown):
+    """samples: lags in s (known); unknown: how many samples could not be taken."""
+    return {"lag_samples": len(samples), "lag_unknown": unknown, "lag_p50": pct(samples, 50), "lag_p99": pct(samples, 99),
+            "lag_max": max(samples) if samples else None, "lag_over_1s": sum(1 for x in samples if x > 1.0)}
+
+
+def check_restore(restored, ids, ends, t_del):
+    """Which markers committed before the deletion the restored database lacks."""
+    con = sqlite3.connect(f"file:{restored}?mode=ro", uri=True)
+    have = [row[0] for row in con.execute("SELECT id FROM markers ORDER BY id")]
+    r = {"quick_check": con.execute("PRAGMA quick_check").fetchone()[0]}
+    con.close()
+    have_set = set(have)
+    before = [(i, e) for i, e in zip(ids, ends) if e < t_del]
+    missing = [(i, e) for i, e in before if i not in have_set]
+    r["markers_committed_before_deletion"] = len(before)
+    r["markers_restored"] = len(have)
+    r["markers_missing"] = len(missing)
+    r["markers_missing_older_than_1s"] = sum(1 for _, e in missing if t_del - e > 1.0)
+    r["oldest_missing_age"] = (t_del - missing[0][1]) if missing else 0.0
+    r["newest_missing_age"] = (t_del - missing[-1][1]) if missing else None
+    newest_restored = max(have) if have else 0
+    # The restored state must be a prefix of the commits: no marker missing below the newest restored.
+    r["holes"] = sum(1 for i, _ in before if i < newest_restored and i not in have_set)
+    return r
+
+
 def analyze(args):
-    """analyze LOG SAMPLES DELETED_AT|- RESTORED|- PAGE_SIZE REPO... -> JSON on stdout."""
-    log, samples, deleted, restored, page_size = args[:5]
-    repos = args[5:]
+    """analyze LOG SAMPLES DELETED_AT|- RESTORED|- PAGE_SIZE FREEZE|- REPO... -> JSON on stdout.
+
+    RESTORED: the database `restore latest` wrote, or (one restore per replica) their paths
+    joined by ':', '-' for a replica whose restore failed. FREEZE: 'T_FREEZE,T_THAW,K' (epoch
+    seconds; K the frozen replica's index) splits each replica's lag into before, during and
+    after the freeze, and says when replica K's lag was back under 1 s after the thaw."""
+    log, samples, deleted, restored, page_size, freeze = args[:6]
+    repos = args[6:]
     start, elapsed, ids, ends, lats = read_log(log)
     r = {"commits": len(ids), "elapsed": elapsed, "rate": len(ids) / elapsed if elapsed else 0,
          "lat_p50_ms": pct(lats, 50) * 1e3, "lat_p99_ms": pct(lats, 99) * 1e3, "lat_max_ms": max(lats) * 1e3,
@@ -198,47 +273,58 @@ def analyze(args):
     r["wal_bytes_written"] = wal["frames"] * (24 + int(page_size)) if wal else None
     t_del = float(deleted) if deleted != "-" else None
     end_of_writes = t_del if t_del else (ends[-1] if ends else 0)
+    fz = None
+    if freeze != "-":
+        a, b, k = freeze.split(",")
+        fz = {"at": float(a), "thaw": float(b), "replica": int(k)}
+        r["freeze"] = {"at": fz["at"], "thaw": fz["thaw"], "seconds": fz["thaw"] - fz["at"], "replica": fz["replica"],
+                       "at_s_into_run": fz["at"] - start, "thaw_s_into_run": fz["thaw"] - start}
     # Lag at a sample: the age of the oldest commit no replica listing shows yet (a segment's
     # lastMs is when replicate read its last transaction: every commit before that read is in
-    # it). 0 when every commit so far is stored. Only samples while the writer ran.
+    # it). 0 when every commit so far is stored. Only samples while the writer ran. A listing
+    # that failed, or was outstanding at a sampling moment (a frozen server), is a sample of
+    # unknown lag: counted apart, never as 0.
     r["replicas"] = []
     for k, _ in enumerate(repos):
-        lags, errors = [], 0
+        points, errors = [], 0  # (t, lag or None)
         for o in rows:
             if o.get("replica") != k:
                 continue
-            if "error" in o:
-                errors += 1
-                continue
             t = o["t"]
+            errors += "error" in o
             if not ends or t < ends[0] + 1 or t > end_of_writes:
+                continue
+            if "last_ms" not in o:
+                points.append((t, None))
                 continue
             stored = o["last_ms"] / 1000
             i = bisect.bisect_right(ends, stored)
-            lags.append(t - ends[i] if i < len(ends) and ends[i] <= t else 0.0)
-        r["replicas"].append({"lag_samples": len(lags), "lag_p50": pct(lags, 50), "lag_p99": pct(lags, 99),
-                              "lag_max": max(lags) if lags else None, "lag_over_1s": sum(1 for x in lags if x > 1.0),
-                              "listing_errors": errors})
+            points.append((t, t - ends[i] if i < len(ends) and ends[i] <= t else 0.0))
+        points.sort()
+        known = [x for _, x in points if x is not None]
+        rep = lag_stats(known, len(points) - len(known))
+        rep["listing_errors"] = errors
+        if fz:
+            phases = {"before": lambda t: t < fz["at"], "during": lambda t: fz["at"] <= t < fz["thaw"], "after": lambda t: t >= fz["thaw"]}
+            rep["phases"] = {}
+            for name, inside in phases.items():
+                sel = [x for t, x in points if inside(t)]
+                rep["phases"][name] = lag_stats([x for x in sel if x is not None], sum(1 for x in sel if x is None))
+            if k == fz["replica"]:
+                back = next((t for t, x in points if t >= fz["thaw"] and x is not None and x < 1.0), None)
+                rep["caught_up_after"] = back - fz["thaw"] if back is not None else None
+                if back is not None:
+                    rest = [x for t, x in points if t > back and x is not None]
+                    rep["lag_max_once_caught_up"] = max(rest) if rest else None
+        r["replicas"].append(rep)
     r["writer_start"] = start
     if t_del:
         r["deleted_at"] = t_del
-    if restored != "-":
-        con = sqlite3.connect(f"file:{restored}?mode=ro", uri=True)
-        have = [row[0] for row in con.execute("SELECT id FROM markers ORDER BY id")]
-        r["quick_check"] = con.execute("PRAGMA quick_check").fetchone()[0]
-        con.close()
-        have_set = set(have)
-        before = [(i, e) for i, e in zip(ids, ends) if e < t_del]
-        missing = [(i, e) for i, e in before if i not in have_set]
-        r["markers_committed_before_deletion"] = len(before)
-        r["markers_restored"] = len(have)
-        r["markers_missing"] = len(missing)
-        r["markers_missing_older_than_1s"] = sum(1 for _, e in missing if t_del - e > 1.0)
-        r["oldest_missing_age"] = (t_del - missing[0][1]) if missing else 0.0
-        r["newest_missing_age"] = (t_del - missing[-1][1]) if missing else None
-        newest_restored = max(have) if have else 0
-        # The restored state must be a prefix of the commits: no marker missing below the newest restored.
-        r["holes"] = sum(1 for i, _ in before if i < newest_restored and i not in have_set)
+    if ":" in restored:
+        for k, path in enumerate(restored.split(":")):
+            r["replicas"][k]["disaster"] = check_restore(path, ids, ends, t_del) if path != "-" else None
+    elif restored != "-":
+        r.update(check_restore(restored, ids, ends, t_del))
     return r
 
 
