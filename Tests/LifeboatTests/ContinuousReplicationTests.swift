@@ -149,6 +149,9 @@ final class ContinuousReplicationTests: XCTestCase {
         XCTAssertFalse(timeline.stdout.contains("missingFrom"))
     }
 
+    /// kill -9 at 20 random moments under load, each restart resuming (some kills land while it
+    /// starts, resumes or restarts the WAL): the end state equals the source page for page, and
+    /// every restore `--at` a random time holds the state the marker log says the source had.
     func testKillNineAtRandomMomentsLosesNoCommittedTransaction() throws {
         let (sb, db) = try setUpSource()
         let writer = try MarkerWriter(db)
@@ -159,11 +162,23 @@ final class ContinuousReplicationTests: XCTestCase {
         }
         t.start()
         var rng = SeededGenerator(seed: 11)
-        for i in 0..<6 {
-            let (p, _) = try startReplicate(sb, db, ["--wal-limit-mib", "1"], expectSnapshot: i == 0)
-            Thread.sleep(forTimeInterval: 0.4 + Double(rng.below(1200)) / 1000)
+        // When replicate was running: a commit is dated when a running replicate reads it.
+        var up: [(from: Date, to: Date)] = []
+        for i in 0..<20 {
+            let from = Date()
+            let p: Process
+            if i == 0 {
+                p = try startReplicate(sb, db, ["--wal-limit-mib", "1"]).0
+            } else {
+                let (started, out, _) = try CLI.start(["replicate", db, "--interval", "200ms", "--wal-limit-mib", "1"], env: sb.env())
+                Thread { _ = out.fileHandleForReading.readDataToEndOfFile() }.start()
+                p = started
+            }
+            Thread.sleep(forTimeInterval: 0.05 + Double(rng.below(1200)) / 1000)
             kill9(p)
+            up.append((from, Date()))
         }
+        let from = Date()
         let (p, err) = try startReplicate(sb, db, expectSnapshot: false)
         Thread.sleep(forTimeInterval: 1)
         done.withLock { $0 = true }
@@ -171,6 +186,7 @@ final class ContinuousReplicationTests: XCTestCase {
         XCTAssertNil(failure.current)
         Thread.sleep(forTimeInterval: 0.6)
         let (status, text) = stop(p, err)
+        up.append((from, Date()))
         XCTAssertEqual(status, 0, text)
         let out = sb.path("after-kills.db")
         let r = try sb.lifeboat("restore", "latest", "--to", out)
@@ -178,6 +194,22 @@ final class ContinuousReplicationTests: XCTestCase {
         XCTAssertEqual(try markers(out).count, writer.log.count)
         XCTAssertEqual(try FileIO.readFile(out), try foldedSource(db))
         XCTAssertEqual(try sb.lifeboat("timeline").status, 0, "a gap after kill -9")
+
+        // A commit made while replicate was down is read (and dated) by the next one to start.
+        func seen(_ c: Date) -> Date { up.first { $0.to > c }.map { max($0.from, c) } ?? c }
+        let log = writer.log
+        let span = log[log.count - 1].time.timeIntervalSince(log[0].time)
+        for i in 0..<8 {
+            let at = log[0].time.addingTimeInterval(span * Double(rng.below(1000)) / 1000)
+            let target = sb.path("at-\(i).db")
+            let res = try sb.lifeboat("restore", "--at", RFC3339.format(at, fractional: true), "--to", target)
+            XCTAssertEqual(res.status, 0, res.stderr)
+            let have = try markers(target)
+            // The state of one moment: markers 1...n, none missing in between.
+            XCTAssertEqual(have.count, Int(have.max() ?? 0), "restore --at \(at) holds markers out of order")
+            for m in log where seen(m.time).addingTimeInterval(0.6) < at { XCTAssertTrue(have.contains(m.id), "marker \(m.id) committed before \(at) is missing") }
+            for m in log where m.time > at { XCTAssertFalse(have.contains(m.id), "marker \(m.id) committed after \(at) is present") }
+        }
     }
 
     func testALogRestartedWhileReplicateWasDownStartsANewLineageAtASnapshot() throws {
