@@ -19,8 +19,7 @@ public struct RestoreResult: Codable, Sendable {
     public var integrityNote: String? = nil
     public var seconds: Double
     public var phases: [String: Double]
-    /// Worker time (summed over threads) spent fetching, decrypting+decompressing and writing
-    /// (waiting for the writer thread to take a run);
+    /// Worker time (summed over threads) spent fetching, decrypting+decompressing and writing;
     /// these overlap inside the wall-clock phase fetch_decrypt_write, so drills report the split.
     public var workerSeconds: [String: Double] = [:]
     /// Whether this restore continued an interrupted one (--resume), and how many of its pages
@@ -37,15 +36,12 @@ public struct RestoreResult: Codable, Sendable {
 /// Restores a snapshot to a file, a window of pages at a time (see PageLocator): fetch packs
 /// in parallel (ranges coalesced, each blob read once however many pages share it), decrypt,
 /// decompress, verify each page's keyed id against the snapshot's authenticated page table,
-/// write runs of consecutive pages with one pwrite each into a temporary file (one writer
-/// thread, see RunWriter); then fsync, run PRAGMA integrity_check when the image is not
-/// attested, and only then rename into place. (Reading the file back would only
+/// write runs of consecutive pages with one pwrite each into a temporary file; then fsync, run
+/// PRAGMA integrity_check, and only then rename into place. (Reading the file back would only
 /// read the page cache, so the byte check is the per-page MAC verification before writing.)
 public final class Restorer {
     public struct Options: Sendable {
-        /// Each worker waits for its pack reads part of the time (about a third, from a local
-        /// disk past the page cache), so there are twice as many as cores.
-        public var workers = 2 * Parallel.workerCount
+        public var workers = max(2, Parallel.workerCount)
         public var force = false
         /// Pages located and restored at a time: what a restore holds (about 45 bytes a page)
         /// stops growing with the database past 1 GiB, for one more pass over the index files
@@ -268,14 +264,13 @@ public final class Restorer {
     package func fetchAndWrite(jobs: [Job], pieces: [Piece], ids: [BlobID], firstPage: Int, totalPages: Int, packs: [String], keys: MasterKeys, pageSize: Int, fd: Int32, path: String, stages: Locked<[Double]>? = nil) throws -> Int {
         let workers = self.workers
         let codecs = UnsafeTransfer(try (0..<workers).map { _ in try BlobCodec(keys: keys, maxBlobSize: max(pageSize, 1 << 16)) })
-        // Each worker assembles runs of consecutive pages (up to 1 MiB); one thread writes them,
-        // a run with one pwrite. A worker holds one buffer at a time (it hands a run over before
-        // taking the next), so any number of buffers makes progress; a few more than the
-        // workers that decode at once keep the writer fed (16 fetchers from S3 share 10).
-        let runPages = max(1, (1 << 20) / pageSize)
-        let writer = RunWriter(fd: fd, path: path, buffers: min(workers, 8) + 2, bufferBytes: runPages * pageSize)
+        // Each worker assembles runs of consecutive pages and writes a run with one pwrite.
+        let runPages = 64
+        let buffers = UnsafeTransfer((0..<workers).map { _ in UnsafeMutableRawBufferPointer.allocate(byteCount: runPages * pageSize, alignment: 4096) })
+        defer { buffers.value.forEach { $0.deallocate() } }
         let fetched = Locked(0)
         let done = Locked(0)
+        let unflushed = Locked(0)
         let backend = repo.backend
         let progress = options.progress
         let damageFound = self.damageFound
@@ -285,7 +280,6 @@ public final class Restorer {
         let readBound = FileIO.directReadBound(jobs.reduce(0) { max($0, $1.end - $1.start) })
         let reads = UnsafeTransfer((0..<(direct ? workers : 0)).map { _ in UnsafeMutableRawBufferPointer.allocate(byteCount: readBound, alignment: 4096) })
         defer { reads.value.forEach { $0.deallocate() } }
-        do {
         try Parallel.forEach(count: jobs.count, workers: workers) { w, j in
             let (jobs, pieces, ids) = shared.value
             let job = jobs[j]
@@ -299,8 +293,8 @@ public final class Restorer {
                 func decode(_ data: UnsafeRawBufferPointer) throws {
                     fetchTime = Clock.monotonic() - t0
                     fetched.withLock { $0 += data.count }
-                    try Self.decodeAndWrite(job: job, data: data, pieces: pieces, ids: ids, firstPage: firstPage, codec: codecs.value[w],
-                                            writer: writer, runPages: runPages, pageSize: pageSize, writeTime: &writeTime)
+                    try Self.decodeAndWrite(job: job, data: data, pieces: pieces, ids: ids, firstPage: firstPage, codec: codecs.value[w], run: buffers.value[w],
+                                            runPages: runPages, pageSize: pageSize, fd: fd, path: path, writeTime: &writeTime)
                 }
                 if direct {
                     try decode(try copy.readRange(key, offset: job.start, length: job.end - job.start, into: reads.value[w]))
@@ -319,49 +313,41 @@ public final class Restorer {
                 // No copy could serve it: the pack is recorded damaged (see DamageLedger).
                 throw Self.noteDamagedPack(key.name, e, in: damageFound)
             }
+            // Writeback starts every 64 MiB, so the fsync before the rename finds little left
+            // to write (with an attested image nothing else overlaps it).
+            let startWriteback = unflushed.withLock { bytes -> Bool in
+                bytes += job.members.count * pageSize
+                guard bytes >= 64 << 20 else { return false }
+                bytes = 0
+                return true
+            }
+            if startWriteback { FileIO.startWriteback(fd: fd) }
             if let progress {
                 let n = done.withLock { $0 += job.members.count; return $0 }
                 progress(firstPage + n, totalPages)
             }
         }
-        } catch {
-            writer.abandon()
-            throw error
-        }
-        try writer.finish()
         return fetched.current
     }
 
-    /// Decrypts and verifies the pages of one range and hands runs of consecutive pages to the
-    /// writer. `writeTime` is the time spent waiting for a free run buffer.
-    static func decodeAndWrite(job: Job, data raw: UnsafeRawBufferPointer, pieces: [Piece], ids: [BlobID], firstPage: Int, codec: BlobCodec,
-                               writer: RunWriter, runPages: Int, pageSize: Int, writeTime: inout Double) throws {
+    /// Decrypts and verifies the pages of one range and writes runs of consecutive pages.
+    package static func decodeAndWrite(job: Job, data raw: UnsafeRawBufferPointer, pieces: [Piece], ids: [BlobID], firstPage: Int, codec: BlobCodec,
+                               run: UnsafeMutableRawBufferPointer, runPages: Int, pageSize: Int, fd: Int32, path: String,
+                               writeTime: inout Double) throws {
         var runFirst = -1, runCount = 0
-        var run: UnsafeMutableRawBufferPointer?
-        func flush() {
-            guard runCount > 0, let full = run else { return }
-            writer.submit(full, offset: runFirst * pageSize, bytes: runCount * pageSize)
-            run = nil
-            runCount = 0
-        }
-        func buffer() throws -> UnsafeMutableRawBufferPointer {
-            if let run { return run }
+        func flush() throws {
+            guard runCount > 0 else { return }
             let w0 = Clock.monotonic()
             defer { writeTime += Clock.monotonic() - w0 }
-            let fresh = try writer.take()
-            run = fresh
-            return fresh
+            try FileIO.pwriteAll(fd: fd, UnsafeRawBufferPointer(rebasing: run[0..<(runCount * pageSize)]), offset: runFirst * pageSize, path: path)
+            runCount = 0
         }
-        // A range that fails part-way gives its unfinished run buffer back (it is read again
-        // from another copy, or the restore stops).
-        defer { if let run { writer.giveBack(run) } }
         var last: (offset: UInt32, slot: UInt8, run: Int)? = nil
         for k in job.members {
             let piece = pieces[k]
             let page = Int(piece.page)
-            if runCount == runPages || (runCount > 0 && page != runFirst + runCount) { flush() }
+            if runCount == runPages || (runCount > 0 && page != runFirst + runCount) { try flush() }
             if runCount == 0 { runFirst = page }
-            let run = try buffer()
             let slot = UnsafeMutableRawBufferPointer(rebasing: run[(runCount * pageSize)..<((runCount + 1) * pageSize)])
             if let last, last.offset == piece.offset, last.slot == piece.slot, last.run < runCount {
                 // Identical pages share a blob and come next to each other: decrypt once, copy.
@@ -377,6 +363,6 @@ public final class Restorer {
             last = (piece.offset, piece.slot, runCount)
             runCount += 1
         }
-        flush()
+        try flush()
     }
 }
