@@ -35,13 +35,18 @@ struct ReplicateCommand: ParsableCommand {
     @Option(help: "Write Prometheus textfile metrics here every 10 s (default: the config's metrics_file).")
     var metricsFile: String?
 
+    @Option(help: "CPU niceness to run at, so the application's commits come first (0 keeps the normal priority; 0-19).")
+    var nice: Int32 = 10
+
     func validate() throws {
         if let s = source { try SourceName.validate(s) }
         if source != nil && databases.count > 1 { throw ValidationError("--source names one database; give one path with it") }
         guard walLimitMib >= 1 else { throw ValidationError("--wal-limit-mib must be at least 1") }
+        guard (0...19).contains(nice) else { throw ValidationError("--nice must be 0 to 19") }
     }
 
     func run() throws {
+        if nice > 0 { Niceness.lower(to: nice) }
         try runReporting {
             let config = try repo.loadConfig()
             var jobs: [SnapshotJobs.Job] = []

@@ -212,6 +212,38 @@ final class ContinuousReplicationTests: XCTestCase {
         }
     }
 
+    /// replicate yields the CPU to the application: its threads run at niceness 10 (`--nice`),
+    /// at this process's own with `--nice 0`; a niceness out of range is a usage error.
+    func testReplicateRunsBelowTheApplicationsPriority() throws {
+        let (sb, db) = try setUpSource()
+        /// Niceness of each thread of `pid` (field 19 of /proc/PID/task/TID/stat), by thread id.
+        func niceness(_ pid: Int32) -> [Int32: Int] {
+            var out: [Int32: Int] = [:]
+            for tid in (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? [] {
+                guard let stat = try? String(contentsOfFile: "/proc/\(pid)/task/\(tid)/stat", encoding: .utf8),
+                      let close = stat.lastIndex(of: ")"), let id = Int32(tid) else { continue }
+                let fields = stat[stat.index(after: close)...].split(separator: " ")
+                if fields.count > 16, let n = Int(fields[16]) { out[id] = n }
+            }
+            return out
+        }
+        errno = 0
+        let own = Int(getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0))
+        XCTAssertEqual(errno, 0)
+        for (flag, expected) in [(nil, max(own, 10)), ("0", own)] {
+            let (p, err) = try startReplicate(sb, db, flag.map { ["--nice", $0] } ?? [], expectSnapshot: flag == nil)
+            let threads = niceness(p.processIdentifier)
+            XCTAssertEqual(threads[p.processIdentifier], expected, "main thread, --nice \(flag ?? "default")")
+            // The source's reader and the replica's shipper are threads started after it.
+            XCTAssertGreaterThanOrEqual(threads.values.filter { $0 == expected }.count, 3, "\(threads)")
+            let (status, text) = stop(p, err)
+            XCTAssertEqual(status, 0, text)
+        }
+        let bad = try sb.lifeboat("replicate", db, "--nice", "20")
+        XCTAssertEqual(bad.status, 64)
+        XCTAssertTrue(bad.stderr.contains("--nice"), bad.stderr)
+    }
+
     func testALogRestartedWhileReplicateWasDownStartsANewLineageAtASnapshot() throws {
         let (sb, db) = try setUpSource()
         let writer = try MarkerWriter(db)
