@@ -92,6 +92,25 @@ final class ContinuousReplicationTests: XCTestCase {
         p.waitUntilExit()
     }
 
+    /// Restores `--at` `count` random times between the log's first and last commit. Each state
+    /// must hold every marker a running replicate read (`seen`: when it could first read a
+    /// commit) more than 0.6 s before T (its 100 ms polls, more on a loaded machine), and none
+    /// committed after T; `check` gets each restored file, T and its markers.
+    func checkRestoresAt(_ sb: Sandbox, _ log: [(id: Int64, time: Date)], count: Int, rng: inout SeededGenerator,
+                         seen: (Date) -> Date = { $0 }, _ check: (String, Date, Set<Int64>) throws -> Void) throws {
+        let span = log[log.count - 1].time.timeIntervalSince(log[0].time)
+        for i in 0..<count {
+            let at = log[0].time.addingTimeInterval(span * Double(rng.below(1000)) / 1000)
+            let target = sb.path("at-\(i).db")
+            let res = try sb.lifeboat("restore", "--at", RFC3339.format(at, fractional: true), "--to", target)
+            XCTAssertEqual(res.status, 0, res.stderr)
+            let have = try markers(target)
+            for m in log where seen(m.time).addingTimeInterval(0.6) < at { XCTAssertTrue(have.contains(m.id), "marker \(m.id) committed before \(at) is missing") }
+            for m in log where m.time > at { XCTAssertFalse(have.contains(m.id), "marker \(m.id) committed after \(at) is present") }
+            try check(target, at, have)
+        }
+    }
+
     /// The source with its WAL folded in, for a page-for-page comparison.
     func foldedSource(_ db: String) throws -> [UInt8] {
         try TestDB.checkpoint(db)
@@ -129,19 +148,8 @@ final class ContinuousReplicationTests: XCTestCase {
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertEqual(try FileIO.readFile(out), try foldedSource(db), "latest restore differs from the source")
 
-        // Points in time: every marker committed before T is there (less how late replicate read
-        // it: 100 ms polls, more on a loaded machine), none committed after T.
-        let log = writer.log
         var rng = SeededGenerator(seed: 7)
-        let span = log[log.count - 1].time.timeIntervalSince(log[0].time)
-        for i in 0..<6 {
-            let t = log[0].time.addingTimeInterval(span * Double(rng.below(1000)) / 1000)
-            let target = sb.path("at-\(i).db")
-            let res = try sb.lifeboat("restore", "--at", RFC3339.format(t, fractional: true), "--to", target)
-            XCTAssertEqual(res.status, 0, res.stderr)
-            let have = try markers(target)
-            for m in log where m.time < t.addingTimeInterval(-0.6) { XCTAssertTrue(have.contains(m.id), "marker \(m.id) committed before \(t) is missing") }
-            for m in log where m.time > t { XCTAssertFalse(have.contains(m.id), "marker \(m.id) committed after \(t) is present") }
+        try checkRestoresAt(sb, writer.log, count: 6, rng: &rng) { target, _, _ in
             XCTAssertEqual(try SQLiteConnection(path: target, mode: .readOnly).integrityCheck(), ["ok"])
         }
         let timeline = try sb.lifeboat("timeline", "--json")
@@ -196,19 +204,10 @@ final class ContinuousReplicationTests: XCTestCase {
         XCTAssertEqual(try sb.lifeboat("timeline").status, 0, "a gap after kill -9")
 
         // A commit made while replicate was down is read (and dated) by the next one to start.
-        func seen(_ c: Date) -> Date { up.first { $0.to > c }.map { max($0.from, c) } ?? c }
-        let log = writer.log
-        let span = log[log.count - 1].time.timeIntervalSince(log[0].time)
-        for i in 0..<8 {
-            let at = log[0].time.addingTimeInterval(span * Double(rng.below(1000)) / 1000)
-            let target = sb.path("at-\(i).db")
-            let res = try sb.lifeboat("restore", "--at", RFC3339.format(at, fractional: true), "--to", target)
-            XCTAssertEqual(res.status, 0, res.stderr)
-            let have = try markers(target)
+        let seen = { (c: Date) -> Date in up.first { $0.to > c }.map { max($0.from, c) } ?? c }
+        try checkRestoresAt(sb, writer.log, count: 8, rng: &rng, seen: seen) { _, at, have in
             // The state of one moment: markers 1...n, none missing in between.
             XCTAssertEqual(have.count, Int(have.max() ?? 0), "restore --at \(at) holds markers out of order")
-            for m in log where seen(m.time).addingTimeInterval(0.6) < at { XCTAssertTrue(have.contains(m.id), "marker \(m.id) committed before \(at) is missing") }
-            for m in log where m.time > at { XCTAssertFalse(have.contains(m.id), "marker \(m.id) committed after \(at) is present") }
         }
     }
 
