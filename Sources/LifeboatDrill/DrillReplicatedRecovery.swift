@@ -18,7 +18,8 @@ extension DrillRunner {
 
     /// `before-disaster` means the state after the last transaction replicate saw before the
     /// damage was done (for a statement: before its commit); transactions are dated by the
-    /// WAL read that found them, so one read with the statement in it goes with it.
+    /// commit clock's first look that saw them (every 10 ms), so commits within that look of
+    /// the statement go with it.
     package func restoreReplicated(_ choice: Scenario.SnapshotChoice, repository: Repository, to target: String, struckAtMs: Int64,
                                    from start: Double, into phases: inout [DrillReport.Phase]) throws -> ReplayedRestore {
         var spec: String?

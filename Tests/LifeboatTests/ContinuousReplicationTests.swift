@@ -157,6 +157,36 @@ final class ContinuousReplicationTests: XCTestCase {
         XCTAssertFalse(timeline.stdout.contains("missingFrom"))
     }
 
+    /// Transactions are dated by the commit clock (the -shm's header, every 10 ms), not by the
+    /// WAL read that found them (every 100 ms at `--interval 1s`): `restore --at` 50 ms after a
+    /// commit returned holds it, and never a commit begun after T. Dated at the read, about
+    /// half of these points would miss their marker.
+    func testRestoreAtSeparatesCommitsTensOfMillisecondsApart() throws {
+        let (sb, db) = try setUpSource()
+        let (p, out, err) = try CLI.start(["replicate", db, "--interval", "1s"], env: sb.env())
+        Thread { _ = out.fileHandleForReading.readDataToEndOfFile() }.start()
+        XCTAssertTrue(waitUntil(timeout: 30, every: 0.05) { ((try? sb.openRepository().listSnapshots().count) ?? 0) > 0 || !p.isRunning })
+        let writer = try MarkerWriter(db)
+        try writer.commit(400, pause: 0.007)
+        Thread.sleep(forTimeInterval: 1.2)
+        let (status, text) = stop(p, err)
+        XCTAssertEqual(status, 0, text)
+
+        var rng = SeededGenerator(seed: 23)
+        let log = writer.log
+        for i in 0..<8 {
+            let k = 1 + rng.below(log.count - 2)
+            let at = log[k].time.addingTimeInterval(0.05)
+            let target = sb.path("at-\(i).db")
+            let res = try sb.lifeboat("restore", "--at", RFC3339.format(at, fractional: true), "--to", target)
+            XCTAssertEqual(res.status, 0, res.stderr)
+            let have = try markers(target)
+            for m in log where m.time <= log[k].time { XCTAssertTrue(have.contains(m.id), "marker \(m.id), committed 50 ms or more before \(RFC3339.format(at, fractional: true)), is missing") }
+            // Marker j began after marker j-1's commit returned.
+            for j in 1..<log.count where log[j - 1].time > at.addingTimeInterval(0.001) { XCTAssertFalse(have.contains(log[j].id), "marker \(log[j].id), begun after \(RFC3339.format(at, fractional: true)), is present") }
+        }
+    }
+
     /// kill -9 at 20 random moments under load, each restart resuming (some kills land while it
     /// starts, resumes or restarts the WAL): the end state equals the source page for page, and
     /// every restore `--at` a random time holds the state the marker log says the source had.
@@ -514,5 +544,56 @@ final class ContinuousReplicationTests: XCTestCase {
         var g = Fuzzer("segment-name", seed: 22)
         g.run(seeds: [Array(name.name.utf8)]) { _ = SegmentName(String(decoding: $0, as: UTF8.self)) }
         XCTAssertNil(SegmentName(name.name.uppercased()))
+    }
+
+    /// The commit clock reads SQLite's real -shm: the header it parses is the one a live
+    /// database has (salts as in the WAL's header, mxFrame its frame count); a torn header (the
+    /// two copies differ) or garbage is no reading, never a crash; and a transaction is dated by
+    /// the first note that covers its commit frame.
+    func testTheCommitClockReadsTheWalIndexHeaderAndDatesByTheFirstNoteCoveringACommit() throws {
+        let (sb, db) = try setUpSource()
+        let writer = try MarkerWriter(db)
+        try writer.commit(5, pause: 0)
+        let fd = open(db + "-shm", O_RDONLY)
+        XCTAssertGreaterThanOrEqual(fd, 0)
+        defer { close(fd) }
+        var buffer = [UInt8](repeating: 0, count: 96)
+        let h = try XCTUnwrap(CommitClock.read(fd: fd, into: &buffer))
+        let wal = try FileIO.readFile(db + "-wal")
+        XCTAssertEqual(h.0, WALIndex.be32(wal, 16))
+        XCTAssertEqual(h.1, WALIndex.be32(wal, 20))
+        let frameSize = 24 + Int(WALIndex.be32(wal, 8))
+        XCTAssertEqual(Int(h.2), (wal.count - 32) / frameSize, "mxFrame is the WAL's frame count after a commit")
+
+        var torn = buffer
+        torn[16] ^= 1
+        let tornPath = sb.path("torn-shm")
+        var f = Fuzzer("wal-index-header", seed: 31)
+        func readFile(_ bytes: [UInt8]) throws -> (UInt32, UInt32, UInt32)? {
+            try Data(bytes).write(to: URL(fileURLWithPath: tornPath))
+            let t = open(tornPath, O_RDONLY)
+            defer { close(t) }
+            var b = [UInt8](repeating: 0, count: 96)
+            return CommitClock.read(fd: t, into: &b)
+        }
+        XCTAssertNil(try readFile(torn), "the two copies differ: a writer was between them")
+        XCTAssertNotNil(try readFile(buffer))
+        f.run(seeds: [buffer, torn]) { bytes in
+            if let r = try readFile(bytes) { XCTAssertEqual(Array(bytes[0..<48]), Array(bytes[48..<96]), "read \(r) from a torn header") }
+        }
+
+        let clock = CommitClock(databasePath: db, period: 0.005)
+        clock.start()
+        XCTAssertTrue(waitUntil(timeout: 5, every: 0.01) { clock.noteCount > 0 })
+        let before = Date().unixMilliseconds
+        try writer.commit(1, pause: 0)
+        XCTAssertTrue(waitUntil(timeout: 5, every: 0.01) { clock.noteCount > 1 })
+        clock.stop()
+        let after = try XCTUnwrap(CommitClock.read(fd: fd, into: &buffer))
+        let dated = try XCTUnwrap(clock.time(salt1: after.0, salt2: after.1, frames: after.2))
+        XCTAssertGreaterThanOrEqual(dated, before)
+        XCTAssertLessThan(dated - before, 1000)
+        XCTAssertNil(clock.time(salt1: after.0, salt2: after.1, frames: after.2 + 1), "no note covers a commit not yet made")
+        XCTAssertNil(clock.time(salt1: after.0 &+ 1, salt2: after.1, frames: 1), "another WAL generation")
     }
 }

@@ -12,8 +12,11 @@ public final class SourceReplicator: @unchecked Sendable {
     public struct Options: Sendable {
         /// A committed transaction is stored in every replica within about this long.
         public var interval: Double = 1
-        /// How often the WAL is read; transactions are dated by the read that found them.
+        /// How often the WAL is read. Transactions are dated by `CommitClock` (the -shm's
+        /// header, every `clockPeriod`), or by the read that found them when it saw nothing.
         public var poll: Double = 0.1
+        /// How often the commit clock looks at the -shm (0: no clock, dated when read).
+        public var clockPeriod: Double = 0.01
         /// A snapshot this often, so a restore replays at most this much of the log (0: never).
         public var snapshotInterval: Double = 3600
         /// Frames of one WAL generation, in bytes, past which the log is restarted (ReadMarks).
@@ -51,6 +54,7 @@ public final class SourceReplicator: @unchecked Sendable {
     let log: ReplicationLog
 
     private var marks: ReadMarks?
+    private let clock: CommitClock?
     private var follower: WALFollower?
     private var lineage = ""
     private var seq: UInt64 = 0
@@ -77,6 +81,7 @@ public final class SourceReplicator: @unchecked Sendable {
         shippers = repository.backend.replicas.map { SegmentShipper(backend: $0, queueLimit: options.queueLimit, log: log) }
         shared = Locked(Status(source: source))
         catchUp = ReplicaCatchUp(source: source, log: log)
+        clock = options.clockPeriod > 0 ? CommitClock(databasePath: databasePath, period: options.clockPeriod) : nil
     }
 
     public var status: Status {
@@ -94,7 +99,8 @@ public final class SourceReplicator: @unchecked Sendable {
         try checkWALMode()
         shouldStop = stop
         shippers.forEach { $0.start() }
-        defer { marks?.end() }
+        clock?.start()
+        defer { marks?.end(); clock?.stop() }
         var failure: Error?
         do {
             try startOrResume()
@@ -142,18 +148,18 @@ public final class SourceReplicator: @unchecked Sendable {
         while !stop() && !cut.current {
             Thread.sleep(forTimeInterval: options.poll)
             if cut.current { return }
-            try cycle()
+            try timed("read and seal") { try cycle() }
             guard !snapshotRunning.current else { continue }
             // While every replica fails, the mark stays: the WAL keeps what is not stored anywhere
             // (and grows). Otherwise frames read but not yet stored live in memory only until
             // stored; a crash then costs a snapshot at the next start, never a gap.
             let someReplicaHoldsAll = shippers.contains { $0.progress.failingSince == nil }
             if Date() >= nextAdvance, someReplicaHoldsAll {
-                try marks?.advance()
+                try timed("move the read mark") { try marks?.advance() }
                 nextAdvance = Date().addingTimeInterval(options.interval)
             }
             if Int(position.frames) * (WALIndex.frameHeaderSize + pageSize) > options.walLimit, someReplicaHoldsAll, Date() >= nextRestart {
-                try restartLog()
+                try timed("restart the WAL") { try restartLog() }
                 nextRestart = Date().addingTimeInterval(0.5)
             }
             if Date() >= nextCatchUp {
@@ -167,6 +173,17 @@ public final class SourceReplicator: @unchecked Sendable {
                 try readCommitted()
                 startScheduledSnapshot()
             }
+        }
+    }
+
+    /// Runs one step of the loop; one that holds the loop up for longer than the interval
+    /// (transactions wait meanwhile) is logged with its time, so a lag can be explained.
+    private func timed(_ step: String, _ body: () throws -> Void) throws {
+        let t0 = Clock.monotonic()
+        try body()
+        let seconds = Clock.monotonic() - t0
+        if seconds > options.interval {
+            log.event("slow-step", ["source": source, "step": step, "seconds": String(format: "%.2f", seconds)], important: true)
         }
     }
 
@@ -383,8 +400,9 @@ public final class SourceReplicator: @unchecked Sendable {
                         return
                     }
                     seq += 1
-                    pending.append(Segment.Transaction(seq: seq, timeMs: max(now, lastTxnTimeMs), databasePages: t.databasePages, pages: t.pages, data: t.data))
-                    lastTxnTimeMs = max(now, lastTxnTimeMs)
+                    let seen = clock?.time(salt1: t.end.salt1, salt2: t.end.salt2, frames: t.end.frames).map { min($0, now) } ?? now
+                    lastTxnTimeMs = max(seen, lastTxnTimeMs)
+                    pending.append(Segment.Transaction(seq: seq, timeMs: lastTxnTimeMs, databasePages: t.databasePages, pages: t.pages, data: t.data))
                     pendingBytes += t.bytes
                     position = t.end
                     pendingWALEnd = t.end
