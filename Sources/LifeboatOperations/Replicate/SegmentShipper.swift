@@ -110,7 +110,14 @@ final class SegmentShipper: @unchecked Sendable {
                 continue
             }
             do {
+                let t0 = Clock.monotonic()
                 do { try backend.put(next.key, next.bytes) } catch let e as LifeboatError where e.kind == .exists {}
+                let seconds = Clock.monotonic() - t0
+                // A store slower than a second holds up every segment behind it: the lag's why.
+                if seconds > 1 {
+                    log.event("slow-store", ["replica": backend.location, "segment": "\(next.name.lastSeq)", "bytes": "\(next.bytes.count)",
+                                             "seconds": String(format: "%.2f", seconds)], important: true)
+                }
                 // `abandon` may have emptied the queue while this PUT ran: it was its first
                 // segment, and the counts were reset with it.
                 let wasQueued = queue.withLock { q -> Bool in
