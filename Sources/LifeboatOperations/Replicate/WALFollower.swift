@@ -102,7 +102,13 @@ final class WALFollower {
         }
     }
 
-    /// Committed transactions after `position`, up to about `maxBytes` of pages.
+    /// The most frames of a generation the wal-index showed committed: a new generation
+    /// continues the position only when the position had reached it.
+    private var visibleEnd: WALIndexHeader?
+
+    /// Committed transactions after `position`, up to about `maxBytes` of pages: only frames
+    /// the wal-index header shows committed (`WALIndexHeader`; without a -shm, every frame with
+    /// valid salts and checksums, as SQLite's own recovery would take them).
     /// `allowRestart` false: a new generation is a break (the first read after a resume, when
     /// no read mark of ours was held to stop SQLite restarting the log over unread frames).
     func read(after position: WALPosition, maxBytes: Int, keepData: Bool = true, allowRestart: Bool = true) throws -> Step {
@@ -110,6 +116,9 @@ final class WALFollower {
             // No log (yet, or truncated by a checkpoint): nothing new to ship.
             return .transactions([])
         }
+        let index = WALIndexHeader.read(databasePath: databasePath)
+        // Noted after the generation check below, which needs what was seen of the old one.
+        defer { if let index, index.salt1 == h.salt1, index.salt2 == h.salt2 { visibleEnd = index } }
         var pos = position
         if h.salt1 != position.salt1 || h.salt2 != position.salt2 {
             let fresh = position.salt1 == 0 && position.salt2 == 0 && position.frames == 0
@@ -119,9 +128,19 @@ final class WALFollower {
             guard fresh || h.checkpointSequence == position.checkpointSequence &+ 1 else {
                 return .broken("the WAL was restarted more than once since the last shipped transaction (checkpoint \(position.checkpointSequence) → \(h.checkpointSequence))")
             }
+            if !fresh, let seen = lastSeenOf(position), seen > position.frames {
+                return .broken("the WAL was restarted before replicate had read all of its frames (\(position.frames) of \(seen))")
+            }
             pos = WALPosition(salt1: h.salt1, salt2: h.salt2, checkpointSequence: h.checkpointSequence, frames: 0,
                               checksum0: h.checksum0, checksum1: h.checksum1, inode: position.inode)
         }
+        // Frames past the visible end are not committed (yet, or ever): left for a later read.
+        var limit = UInt32.max
+        if let index {
+            guard index.salt1 == pos.salt1, index.salt2 == pos.salt2 else { return .transactions([]) }
+            limit = index.mxFrame
+        }
+        if pos.frames >= limit { return .transactions([]) }
         guard let fd = walFD() else { return .transactions([]) }
         let frameSize = WALIndex.frameHeaderSize + pageSize
         var s0 = pos.checksum0, s1 = pos.checksum1
@@ -137,6 +156,7 @@ final class WALFollower {
             let whole = n / frameSize
             if whole == 0 { break }
             for f in 0..<whole {
+                if frameNo >= limit { break scan }
                 let base = f * frameSize
                 guard WALIndex.be32(chunk, base + 8) == pos.salt1, WALIndex.be32(chunk, base + 12) == pos.salt2 else { break scan }
                 var (a, b) = WALIndex.checksum(chunk, base, 8, bigEndian: h.bigEndian, s0: s0, s1: s1)
@@ -168,6 +188,12 @@ final class WALFollower {
             offset += whole * frameSize
         }
         return .transactions(out)
+    }
+
+    /// The most frames the wal-index was seen to hold committed in `position`'s generation.
+    private func lastSeenOf(_ position: WALPosition) -> UInt32? {
+        guard let v = visibleEnd, v.salt1 == position.salt1, v.salt2 == position.salt2 else { return nil }
+        return v.mxFrame
     }
 
     /// Whether the WAL still holds `position` exactly (same generation, and the frame there
