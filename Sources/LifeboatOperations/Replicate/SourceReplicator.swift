@@ -154,11 +154,14 @@ public final class SourceReplicator: @unchecked Sendable {
             // (and grows). Otherwise frames read but not yet stored live in memory only until
             // stored; a crash then costs a snapshot at the next start, never a gap.
             let someReplicaHoldsAll = shippers.contains { $0.progress.failingSince == nil }
-            if Date() >= nextAdvance, someReplicaHoldsAll {
-                try timed("move the read mark") { try marks?.advance() }
+            if Date() >= nextAdvance, someReplicaHoldsAll, markMayMove() {
+                try timed("move the read mark") {
+                    try moveMark()
+                    marks?.checkpointShipped()
+                }
                 nextAdvance = Date().addingTimeInterval(options.interval)
             }
-            if Int(position.frames) * (WALIndex.frameHeaderSize + pageSize) > options.walLimit, someReplicaHoldsAll, Date() >= nextRestart {
+            if Int(position.frames) * (WALIndex.frameHeaderSize + pageSize) > options.walLimit, someReplicaHoldsAll, Date() >= nextRestart, markMayMove() {
                 try timed("restart the WAL") { try restartLog() }
                 nextRestart = Date().addingTimeInterval(0.5)
             }
@@ -169,11 +172,35 @@ public final class SourceReplicator: @unchecked Sendable {
             if options.snapshotInterval > 0, Date().timeIntervalSince(lastSnapshot) >= options.snapshotInterval {
                 // The mark first, then read to the end: the mark is then at or before the
                 // snapshot's position, which keeps that state readable until the mark moves.
-                try marks?.advance()
-                try readCommitted()
+                guard markMayMove() else { continue }
+                try moveMark()
+                try readCommitted(toEnd: true)
                 startScheduledSnapshot()
             }
         }
+    }
+
+    /// Where the mark was put last: the wal-index header just after (at or past the mark).
+    private var markedAt: WALIndexHeader?
+
+    /// Whether the read mark may move now: only when the WAL has been read up to where the
+    /// mark is. Moving it can let SQLite restart the log: a reader that begins on a log copied
+    /// whole into the database takes no mark at all, and the next commit then starts the log
+    /// over. That can only happen when nothing was committed since the mark was put (the
+    /// copying stops at the mark), so once everything up to the mark is read, every frame of
+    /// the old log is read before it is gone. (The follower also refuses, as a break, a new log
+    /// that follows an old one it had seen further than it read.)
+    private func markMayMove() -> Bool {
+        guard let now = WALIndexHeader.read(databasePath: databasePath) else { return true }
+        // Not yet into the log's current generation: read on first.
+        if position.salt1 != now.salt1 || position.salt2 != now.salt2 { return position.salt1 == 0 && position.salt2 == 0 && position.frames == 0 }
+        if let m = markedAt, m.salt1 == now.salt1, m.salt2 == now.salt2, position.frames < m.mxFrame { return false }
+        return true
+    }
+
+    private func moveMark() throws {
+        try marks?.advance()
+        markedAt = WALIndexHeader.read(databasePath: databasePath)
     }
 
     /// Runs one step of the loop; one that holds the loop up for longer than the interval
@@ -203,6 +230,7 @@ public final class SourceReplicator: @unchecked Sendable {
 
     private func startOrResume() throws {
         marks = try ReadMarks(path: databasePath)
+        markedAt = WALIndexHeader.read(databasePath: databasePath)
         follower = WALFollower(databasePath: databasePath, pageSize: pageSize)
         if let resumed = try resumePoint() {
             lineage = resumed.lineage
@@ -295,7 +323,10 @@ public final class SourceReplicator: @unchecked Sendable {
         lineage = String(format: "%016llx", UInt64.random(in: 1...UInt64.max))
         seq = 0
         if marks == nil { marks = try ReadMarks(path: databasePath) }
-        try marks?.advance()
+        // The position jumps to the log's end below (the snapshot holds all before it), so the
+        // mark may move wherever the reading stands; and the old database's notes go.
+        try moveMark()
+        clock?.reset()
         guard let inode = WALFollower.databaseInode(databasePath) else {
             throw LifeboatError(.notFound, "database \(databasePath) of source '\(source)' was deleted; replication of it stops (restore it with 'lifeboat restore latest')")
         }
@@ -378,7 +409,9 @@ public final class SourceReplicator: @unchecked Sendable {
         }
     }
 
-    private func readCommitted(allowRestart: Bool = true) throws {
+    /// Reads what is committed after the position into `pending`. `toEnd`: up to the log's
+    /// end, whatever is due meanwhile (under the write lock, or before a snapshot at the end).
+    private func readCommitted(allowRestart: Bool = true, toEnd: Bool = false) throws {
         guard let follower else { return }
         var allowRestart = allowRestart
         while true {
@@ -412,7 +445,7 @@ public final class SourceReplicator: @unchecked Sendable {
                 // Back to the loop once the read reached the log's end, or a segment is due:
                 // under steady writes a read always finds more, and the loop seals segments.
                 if ts.reduce(0, { $0 + $1.bytes }) < 8 << 20 { return }
-                if let first = pending.first, Double(Date().unixMilliseconds - first.timeMs) / 1000 >= options.interval / 2 { return }
+                if !toEnd, let first = pending.first, Double(Date().unixMilliseconds - first.timeMs) / 1000 >= options.interval / 2 { return }
             }
         }
     }
@@ -439,7 +472,9 @@ public final class SourceReplicator: @unchecked Sendable {
 
     private func restartLog() throws {
         guard let marks else { return }
-        let restarted = try marks.restartLog { try readCommitted() }
+        // It moves the mark too, whether or not the log restarts.
+        defer { markedAt = WALIndexHeader.read(databasePath: databasePath) }
+        let restarted = try marks.restartLog { try readCommitted(toEnd: true) }
         // What was read under the write lock is in memory only: ship it now.
         try flush()
         if restarted { log.event("wal-restart", ["source": source, "frames": "\(position.frames)"]) }
