@@ -30,16 +30,28 @@ public struct ReplicationStatus: Codable, Sendable {
 
     /// Nil when the source has never been replicated.
     package static func build(primary: Repository, replicas: [(location: String, repository: Result<Repository, LifeboatError>)],
-                              source: String, databasePath: String?, now: Date) throws -> ReplicationStatus? {
+                              source: String, databasePath: String?, snapshots: [SnapshotRecord] = [], now: Date) throws -> ReplicationStatus? {
         let names = try primary.listSegments(source: source)
-        guard let newest = names.max(by: { $0.lastTimeMs < $1.lastTimeMs }) else { return nil }
-        let lineage = newest.lineage
-        let last = names.filter { $0.lineage == lineage }.max { $0.lastSeq < $1.lastSeq } ?? newest
-        var status = ReplicationStatus(lineage: lineage, seq: last.lastSeq,
-                                       lastShipped: RFC3339.format(Date(unixMilliseconds: last.lastTimeMs), fractional: true),
-                                       lastShippedAgeSeconds: max(0, now.timeIntervalSince(Date(unixMilliseconds: last.lastTimeMs))),
+        // A lineage begins at a snapshot `replicate` took (its first run, or after a break): when
+        // that is newer than every segment, the stream stands at the snapshot.
+        let base = snapshots.last { $0.manifest.replication?.wal != nil }
+        let newest = names.max(by: { $0.lastTimeMs < $1.lastTimeMs })
+        let start: (lineage: String, seq: UInt64, timeMs: Int64, wal: WALPosition, pageSize: Int)?
+        if let base, let point = base.manifest.replication, let wal = point.wal, base.manifest.timeMs > newest?.lastTimeMs ?? .min {
+            start = (point.lineage, point.seq, base.manifest.timeMs, wal, base.manifest.pageSize)
+        } else {
+            start = nil
+        }
+        guard start != nil || newest != nil else { return nil }
+        let lineage = start?.lineage ?? newest?.lineage ?? ""
+        let last = names.filter { $0.lineage == lineage }.max { $0.lastSeq < $1.lastSeq }
+        let seq = last?.lastSeq ?? start?.seq ?? 0
+        let lastMs = last?.lastTimeMs ?? start?.timeMs ?? 0
+        var status = ReplicationStatus(lineage: lineage, seq: seq,
+                                       lastShipped: RFC3339.format(Date(unixMilliseconds: lastMs), fractional: true),
+                                       lastShippedAgeSeconds: max(0, now.timeIntervalSince(Date(unixMilliseconds: lastMs))),
                                        lagBytes: nil, lagSeconds: nil, replicas: [], note: nil)
-        status.replicas.append(Replica(location: primary.backend.location, seq: last.lastSeq, lastShipped: status.lastShipped))
+        status.replicas.append(Replica(location: primary.backend.location, seq: seq, lastShipped: status.lastShipped))
         for (location, result) in replicas {
             switch result {
             case .failure(let e):
@@ -59,18 +71,26 @@ public struct ReplicationStatus: Codable, Sendable {
             return status
         }
         do {
-            let segment = try primary.loadSegment(last, source: source)
-            guard WALFollower.databaseInode(databasePath) == segment.walEnd.inode else {
+            let at: (wal: WALPosition, pageSize: Int)
+            if let last {
+                let segment = try primary.loadSegment(last, source: source)
+                at = (segment.walEnd, segment.pageSize)
+            } else if let start {
+                at = (start.wal, start.pageSize)
+            } else {
+                return status
+            }
+            guard WALFollower.databaseInode(databasePath) == at.wal.inode else {
                 status.note = "the database file was replaced since the last shipped transaction; replicate starts a new lineage"
                 return status
             }
-            let follower = WALFollower(databasePath: databasePath, pageSize: segment.pageSize)
-            switch try follower.read(after: segment.walEnd, maxBytes: .max, keepData: false) {
+            let follower = WALFollower(databasePath: databasePath, pageSize: at.pageSize)
+            switch try follower.read(after: at.wal, maxBytes: .max, keepData: false) {
             case .broken(let why):
                 status.note = why
             case .transactions(let ts):
-                let frames = ts.last.map { Int($0.end.frames) - (ts[0].end.salt1 == segment.walEnd.salt1 ? Int(segment.walEnd.frames) : 0) } ?? 0
-                status.lagBytes = frames * (WALIndex.frameHeaderSize + segment.pageSize)
+                let frames = ts.last.map { Int($0.end.frames) - (ts[0].end.salt1 == at.wal.salt1 ? Int(at.wal.frames) : 0) } ?? 0
+                status.lagBytes = frames * (WALIndex.frameHeaderSize + at.pageSize)
                 status.lagSeconds = ts.isEmpty ? 0 : status.lastShippedAgeSeconds
             }
         } catch let e as LifeboatError {

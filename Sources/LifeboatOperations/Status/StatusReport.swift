@@ -73,7 +73,7 @@ public struct StatusReport: Codable, Sendable {
             let age = last.map { now.timeIntervalSince($0.manifest.time) }
             let rpo = config?.rpo(for: name)
             let replication = try ReplicationStatus.build(primary: primary, replicas: replicas, source: name,
-                                                          databasePath: config?.source(named: name)?.path, now: now)
+                                                          databasePath: config?.source(named: name)?.path, snapshots: list, now: now)
             // What could be lost now: the lag behind the WAL, else (database elsewhere) the age of
             // the newest shipped transaction or snapshot.
             let exposure = replication.map { r in r.lagSeconds ?? min(r.lastShippedAgeSeconds, age ?? .infinity) } ?? age
