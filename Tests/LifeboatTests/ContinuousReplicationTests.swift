@@ -215,6 +215,40 @@ final class ContinuousReplicationTests: XCTestCase {
         XCTAssertEqual(try markers(out), Set(writer.log.map(\.id)))
     }
 
+    /// The gap check at a log restart: a new generation continues the position only when the
+    /// old one was read as far as the -shm showed it committed. Here the follower has read one
+    /// transaction of fifty when the application restarts the log: the next read is a break,
+    /// never the new log's frames shipped as if they came next.
+    func testALogRestartedBeforeItWasReadToItsEndIsABreak() throws {
+        let (sb, db) = try setUpSource()
+        defer { withExtendedLifetime(sb) {} }
+        let writer = try MarkerWriter(db)
+        try writer.db.execute("PRAGMA wal_autocheckpoint=0")
+        try writer.commit(1, pause: 0)
+        let pageSize = Int(try XCTUnwrap(try writer.db.scalar("PRAGMA page_size")?.integer))
+        let follower = WALFollower(databasePath: db, pageSize: pageSize)
+        let start = try follower.currentEnd(inode: try XCTUnwrap(WALFollower.databaseInode(db)))
+        XCTAssertGreaterThan(start.frames, 0)
+        try writer.commit(50, pause: 0)
+        guard case .transactions(let first) = try follower.read(after: start, maxBytes: 1) else { return XCTFail("the log is whole") }
+        XCTAssertEqual(first.count, 1, "one transaction read of fifty")
+        let behind = try XCTUnwrap(first.last).end
+        try writer.db.execute("PRAGMA wal_checkpoint(RESTART)")
+        try writer.commit(1, pause: 0)
+        guard case .broken(let why) = try follower.read(after: behind, maxBytes: 1 << 20) else {
+            return XCTFail("a restarted log was taken to continue a position 49 transactions short of its end")
+        }
+        XCTAssertTrue(why.contains("before replicate had read all of its frames"), why)
+        // Read to its end first, the same restart continues the position.
+        let again = WALFollower(databasePath: db, pageSize: pageSize)
+        let end = try again.currentEnd(inode: try XCTUnwrap(WALFollower.databaseInode(db)))
+        try writer.db.execute("PRAGMA wal_checkpoint(RESTART)")
+        try writer.commit(1, pause: 0)
+        guard case .transactions(let next) = try again.read(after: end, maxBytes: 1 << 20) else { return XCTFail("a log read to its end and restarted once is no break") }
+        XCTAssertEqual(next.count, 1)
+        XCTAssertEqual(next.first?.end.checkpointSequence, end.checkpointSequence &+ 1)
+    }
+
     /// kill -9 at 20 random moments under load, each restart resuming (some kills land while it
     /// starts, resumes or restarts the WAL): the end state equals the source page for page, and
     /// every restore `--at` a random time holds the state the marker log says the source had.
