@@ -65,7 +65,7 @@ final class CommitClock: @unchecked Sendable {
     /// (transactions are asked for in WAL order).
     func time(salt1: UInt32, salt2: UInt32, frames: UInt32) -> Int64? {
         notes.withLock { n -> Int64? in
-            guard let i = n.all[n.head...].firstIndex(where: { $0.header.salt1 == salt1 && $0.header.salt2 == salt2 && $0.header.mxFrame >= frames }) else { return nil }
+            guard let i = n.all[n.head...].firstIndex(where: { $0.header.isGeneration(salt1, salt2) && $0.header.mxFrame >= frames }) else { return nil }
             n.head = i
             Self.compact(&n)
             return n.all[n.head].timeMs

@@ -193,8 +193,8 @@ public final class SourceReplicator: @unchecked Sendable {
     private func markMayMove() -> Bool {
         guard let now = WALIndexHeader.read(databasePath: databasePath) else { return true }
         // Not yet into the log's current generation: read on first.
-        if position.salt1 != now.salt1 || position.salt2 != now.salt2 { return position.salt1 == 0 && position.salt2 == 0 && position.frames == 0 }
-        if let m = markedAt, m.salt1 == now.salt1, m.salt2 == now.salt2, position.frames < m.mxFrame { return false }
+        if !now.isGeneration(position.salt1, position.salt2) { return position.salt1 == 0 && position.salt2 == 0 && position.frames == 0 }
+        if let m = markedAt, m.isGeneration(now.salt1, now.salt2), position.frames < m.mxFrame { return false }
         return true
     }
 

@@ -118,7 +118,7 @@ final class WALFollower {
         }
         let index = WALIndexHeader.read(databasePath: databasePath)
         // Noted after the generation check below, which needs what was seen of the old one.
-        defer { if let index, index.salt1 == h.salt1, index.salt2 == h.salt2 { visibleEnd = index } }
+        defer { if let index, index.isGeneration(h.salt1, h.salt2) { visibleEnd = index } }
         var pos = position
         if h.salt1 != position.salt1 || h.salt2 != position.salt2 {
             let fresh = position.salt1 == 0 && position.salt2 == 0 && position.frames == 0
@@ -137,7 +137,7 @@ final class WALFollower {
         // Frames past the visible end are not committed (yet, or ever): left for a later read.
         var limit = UInt32.max
         if let index {
-            guard index.salt1 == pos.salt1, index.salt2 == pos.salt2 else { return .transactions([]) }
+            guard index.isGeneration(pos.salt1, pos.salt2) else { return .transactions([]) }
             limit = index.mxFrame
         }
         if pos.frames >= limit { return .transactions([]) }
@@ -192,7 +192,7 @@ final class WALFollower {
 
     /// The most frames the wal-index was seen to hold committed in `position`'s generation.
     private func lastSeenOf(_ position: WALPosition) -> UInt32? {
-        guard let v = visibleEnd, v.salt1 == position.salt1, v.salt2 == position.salt2 else { return nil }
+        guard let v = visibleEnd, v.isGeneration(position.salt1, position.salt2) else { return nil }
         return v.mxFrame
     }
 

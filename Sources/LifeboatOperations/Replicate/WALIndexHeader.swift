@@ -18,6 +18,11 @@ struct WALIndexHeader: Equatable {
     var salt2: UInt32
     var mxFrame: UInt32
 
+    /// Whether this header is of the WAL generation with these salts (a restart changes both).
+    func isGeneration(_ salt1: UInt32, _ salt2: UInt32) -> Bool {
+        self.salt1 == salt1 && self.salt2 == salt2
+    }
+
     /// The header when its two copies agree and it is initialised (SQLite writes the second
     /// copy first, so a read between the two writes shows them differ); nil otherwise.
     static func read(fd: Int32, into buffer: inout [UInt8]) -> WALIndexHeader? {
@@ -33,7 +38,8 @@ struct WALIndexHeader: Equatable {
     /// it open, or `locking_mode=EXCLUSIVE` keeps it in memory) or it is being rewritten.
     static func read(databasePath: String) -> WALIndexHeader? {
         let path = databasePath + "-shm"
-        guard FileIO.fileExists(path), let fd = try? DatabaseDescriptors.descriptor(for: path) else { return nil }
+        // A missing file fails to open: nil, with no separate existence check.
+        guard let fd = try? DatabaseDescriptors.descriptor(for: path) else { return nil }
         var buffer = [UInt8](repeating: 0, count: 96)
         return read(fd: fd, into: &buffer)
     }
